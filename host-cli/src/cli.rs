@@ -1,0 +1,115 @@
+//! The command line, as clap types.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Run WebAssembly functions in isolation and record every call as a Run.
+#[derive(Debug, Parser)]
+#[command(name = "rh-wasm", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Machine-readable output (JSON).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate, precompile and store a component; print its functions.
+    Deploy {
+        /// The component (`.wasm`).
+        file: PathBuf,
+        /// Name to deploy under (default: the file's stem).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value = "local")]
+        cluster: String,
+    },
+    /// List deployed components and their functions.
+    Functions {
+        /// The cluster (default local).
+        cluster: Option<String>,
+    },
+    /// Call a function and wait; its output streams here, the result last.
+    Call(CallArgs),
+    /// Start a call and return once its Run is running.
+    Run(CallArgs),
+    /// Return Run R's result if it was made by this call, else call.
+    GetOrCall(CallArgs),
+    /// Return Run R whatever its status, or start it.
+    GetOrRun(CallArgs),
+    /// List Runs.
+    Runs {
+        /// The cluster (default local).
+        cluster: Option<String>,
+    },
+    /// Print a Run's config.
+    Show(RunRef),
+    /// Print a Run's result, or its error.
+    Result(RunRef),
+    /// Print a Run's output.
+    Logs {
+        #[command(flatten)]
+        run: RunRef,
+        /// Keep printing until the Run ends.
+        #[arg(long, short)]
+        follow: bool,
+        /// Print stderr instead of stdout.
+        #[arg(long)]
+        stderr: bool,
+    },
+    /// Cancel a running Run.
+    Cancel(RunRef),
+    /// Wait until a Run ends; print its status.
+    Wait(RunRef),
+    /// Executes an asynchronous Run (started by `run`); not for direct use.
+    #[command(name = "__worker", hide = true)]
+    Worker,
+}
+
+#[derive(Debug, Args)]
+pub struct RunRef {
+    /// `[CLUSTER] RUN`
+    #[arg(num_args = 1..=2, required = true, value_name = "[CLUSTER] RUN")]
+    pub args: Vec<String>,
+    #[arg(long, default_value = "local")]
+    pub cluster: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CallArgs {
+    /// `NAME` or `NAME/FUNCTION`.
+    pub function: String,
+    /// Arguments, each a JSON value (`1`, `'"text"'`, `'{"k": 1}'`).
+    #[arg(allow_hyphen_values = true)]
+    pub args: Vec<String>,
+    /// The whole argument list as one JSON array or object (`-` for stdin).
+    #[arg(long, conflicts_with = "args")]
+    pub input: Option<String>,
+    /// Name the Run.
+    #[arg(long)]
+    pub run_name: Option<String>,
+    #[arg(long, default_value = "local")]
+    pub cluster: String,
+    /// Fuel budget (units of Wasm work).
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Memory limit (`64MiB`).
+    #[arg(long, value_parser = parse_size)]
+    pub memory: Option<u64>,
+    /// Wall-clock timeout (`30s`).
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Replace an existing Run of that name.
+    #[arg(long)]
+    pub rerun: bool,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    rh_runtime::parse_size(s)
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    rh_runtime::parse_duration(s)
+}

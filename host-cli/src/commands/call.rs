@@ -1,0 +1,238 @@
+//! `call`, `get-or-call`, `run` and `get-or-run`.
+//!
+//! Synchronous calls run in this process: the guest's output is handed to
+//! the terminal as it is written. Asynchronous ones on `local` run in a
+//! detached worker process (`rh-wasm __worker`), so the Run outlives this
+//! command; the worker answers with one JSON line once the Run is running.
+
+use crate::cli::CallArgs;
+use crate::cluster;
+use crate::output::{UsageError, print_json};
+use anyhow::{Context, Result};
+use rh_runtime::{CallRequest, OutputKind, Run};
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{ExitCode, Stdio};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Call,
+    GetOrCall,
+}
+
+/// Turn the command line's arguments into one JSON array or object.
+pub fn parse_args(a: &CallArgs) -> Result<serde_json::Value> {
+    if let Some(input) = &a.input {
+        let text = if input == "-" {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading arguments from stdin")?;
+            s
+        } else {
+            std::fs::read_to_string(input).with_context(|| format!("reading {input}"))?
+        };
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| UsageError(format!("--input {input}: not JSON: {e}")))?;
+        if !v.is_array() && !v.is_object() {
+            return Err(UsageError(format!(
+                "--input {input}: expected a JSON array or object of arguments"
+            ))
+            .into());
+        }
+        return Ok(v);
+    }
+    let mut out = Vec::with_capacity(a.args.len());
+    for (i, raw) in a.args.iter().enumerate() {
+        let v = serde_json::from_str(raw).map_err(|e| {
+            UsageError(format!(
+                "argument {} `{raw}` is not JSON ({e}); quote strings, e.g. '\"{raw}\"'",
+                i + 1
+            ))
+        })?;
+        out.push(v);
+    }
+    Ok(serde_json::Value::Array(out))
+}
+
+pub fn request(a: &CallArgs) -> Result<CallRequest> {
+    let mut req = CallRequest::new(a.function.clone(), parse_args(a)?).rerun(a.rerun);
+    if let Some(n) = &a.run_name {
+        rh_runtime::validate_run_name(n)?;
+        req = req.run_name(n.clone());
+    }
+    if let Some(f) = a.fuel {
+        req = req.fuel(f);
+    }
+    if let Some(m) = a.memory {
+        req = req.memory(m);
+    }
+    if let Some(t) = a.timeout {
+        req = req.timeout(t);
+    }
+    if let Some(c) = cluster::creator() {
+        req = req.creator(c);
+    }
+    Ok(req)
+}
+
+pub async fn call(a: CallArgs, mode: Mode, json: bool) -> Result<ExitCode> {
+    let rt = cluster::open(&a.cluster)?;
+    let req = request(&a)?.observer(Arc::new(move |kind, bytes: &[u8]| {
+        // With --json, stdout carries only the JSON answer.
+        if kind == OutputKind::Stdout && !json {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(bytes);
+            let _ = out.flush();
+        } else {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(bytes);
+            let _ = err.flush();
+        }
+    }));
+    let outcome = match mode {
+        Mode::Call => rt.call(req).await,
+        Mode::GetOrCall => rt.get_or_call(req).await,
+    };
+    match outcome {
+        Ok(run) => {
+            let result = run.result()?;
+            if json {
+                print_json(&answer(&run, Some(&result), None));
+            } else {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let run = e_run(&e).and_then(|n| rt.run(&n).ok());
+            match (json, run) {
+                (true, Some(run)) => {
+                    print_json(&answer(&run, None, Some(&e)));
+                    Ok(ExitCode::from(crate::output::exit_code(&e.into())))
+                }
+                _ => Err(e.into()),
+            }
+        }
+    }
+}
+
+/// The Run an error is about, if it is about one that was recorded.
+fn e_run(e: &rh_runtime::Error) -> Option<String> {
+    use rh_runtime::Error::*;
+    match e {
+        OutOfFuel { run, .. }
+        | MemoryLimit { run, .. }
+        | Timeout { run, .. }
+        | Cancelled { run }
+        | OutputLimit { run, .. }
+        | Trap { run, .. }
+        | Failed { run, .. }
+        | Interrupted { run, .. } => Some(run.clone()),
+        _ => None,
+    }
+}
+
+pub fn answer(
+    run: &Run,
+    result: Option<&serde_json::Value>,
+    error: Option<&rh_runtime::Error>,
+) -> serde_json::Value {
+    let c = run.config();
+    let mut v = serde_json::json!({
+        "run_name": c.name,
+        "status": c.status,
+        "path": run.path(),
+    });
+    if let Some(r) = result {
+        v["result"] = r.clone();
+    }
+    if let Some(e) = error {
+        v["error"] = serde_json::json!({ "kind": e.kind(), "message": e.to_string() });
+    }
+    v
+}
+
+/// What `run` / `get-or-run` hand to the worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WorkerRequest {
+    pub function: String,
+    pub args: serde_json::Value,
+    pub run_name: Option<String>,
+    pub fuel: Option<u64>,
+    pub memory: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub rerun: bool,
+    pub get_or_run: bool,
+    pub creator: Option<String>,
+}
+
+/// The worker's one-line answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WorkerAnswer {
+    pub run_name: Option<String>,
+    pub status: Option<String>,
+    pub error: Option<String>,
+    pub exit_code: Option<u8>,
+}
+
+pub async fn start(a: CallArgs, get_or_run: bool, json: bool) -> Result<ExitCode> {
+    // Open first so an unknown cluster fails here, not in the worker.
+    let rt = cluster::open(&a.cluster)?;
+    let req = request(&a)?;
+    let wreq = WorkerRequest {
+        function: req.function.clone(),
+        args: req.args.clone(),
+        run_name: req.run_name.clone(),
+        fuel: req.fuel,
+        memory: req.memory,
+        timeout_ms: req.timeout.map(|t| t.as_millis() as u64),
+        rerun: req.rerun,
+        get_or_run,
+        creator: req.creator.clone(),
+    };
+    drop(rt);
+    let exe = std::env::current_exe().context("finding the rh-wasm executable")?;
+    let mut child = std::process::Command::new(exe)
+        .arg("__worker")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        // Its own process group: a Ctrl-C here does not reach the Run.
+        .process_group(0)
+        .spawn()
+        .context("starting the worker process")?;
+    {
+        let mut stdin = child.stdin.take().context("worker stdin")?;
+        stdin.write_all(&serde_json::to_vec(&wreq)?)?;
+    }
+    let stdout = child.stdout.take().context("worker stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .context("reading the worker's answer")?;
+    let ans: WorkerAnswer = serde_json::from_str(&line)
+        .with_context(|| format!("the worker gave no answer (got {line:?})"))?;
+    if let Some(err) = ans.error {
+        if json {
+            println!("{}", serde_json::json!({ "error": err }));
+        } else {
+            eprintln!("error: {err}");
+        }
+        return Ok(ExitCode::from(ans.exit_code.unwrap_or(3)));
+    }
+    let name = ans.run_name.unwrap_or_default();
+    let status = ans.status.unwrap_or_default();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "run_name": name, "status": status })
+        );
+    } else {
+        println!("{name} {status}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+use std::os::unix::process::CommandExt;

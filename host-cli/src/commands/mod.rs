@@ -1,0 +1,41 @@
+//! One module per verb; `dispatch` sends a parsed command to its module.
+
+mod call;
+mod cancel;
+mod deploy;
+mod logs;
+mod runs;
+mod worker;
+
+use crate::cli::{Cli, Command};
+use anyhow::Result;
+use std::process::ExitCode;
+
+pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let json = cli.json;
+    match cli.command {
+        Command::Deploy {
+            file,
+            name,
+            cluster,
+        } => deploy::deploy(&file, name.as_deref(), &cluster, json).await,
+        Command::Functions { cluster } => {
+            deploy::functions(cluster.as_deref().unwrap_or("local"), json)
+        }
+        Command::Call(a) => call::call(a, call::Mode::Call, json).await,
+        Command::GetOrCall(a) => call::call(a, call::Mode::GetOrCall, json).await,
+        Command::Run(a) => call::start(a, false, json).await,
+        Command::GetOrRun(a) => call::start(a, true, json).await,
+        Command::Runs { cluster } => runs::list(cluster.as_deref().unwrap_or("local"), json),
+        Command::Show(r) => runs::show(&r, json),
+        Command::Result(r) => runs::result(&r, json),
+        Command::Logs {
+            run,
+            follow,
+            stderr,
+        } => logs::logs(&run, follow, stderr).await,
+        Command::Cancel(r) => cancel::cancel(&r, json).await,
+        Command::Wait(r) => cancel::wait(&r, json).await,
+        Command::Worker => worker::worker().await,
+    }
+}

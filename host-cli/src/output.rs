@@ -1,0 +1,56 @@
+//! Printing for people and for tools, and the mapping of errors to exit codes.
+
+use rh_runtime::Error;
+
+/// The runtime error inside an `anyhow` chain, if there is one.
+pub fn runtime_error(e: &anyhow::Error) -> Option<&Error> {
+    e.chain().find_map(|c| c.downcast_ref::<Error>())
+}
+
+/// The error's kind, for `--json` output.
+pub fn error_kind(e: &anyhow::Error) -> &'static str {
+    runtime_error(e).map(Error::kind).unwrap_or("error")
+}
+
+/// 1: a Run ended badly; 2: the request was bad; 3: anything else.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    match runtime_error(e) {
+        Some(
+            Error::OutOfFuel { .. }
+            | Error::MemoryLimit { .. }
+            | Error::Timeout { .. }
+            | Error::Cancelled { .. }
+            | Error::OutputLimit { .. }
+            | Error::Trap { .. }
+            | Error::Failed { .. }
+            | Error::Interrupted { .. },
+        ) => 1,
+        Some(
+            Error::BadInput { .. }
+            | Error::UnknownFunction { .. }
+            | Error::BadComponent { .. }
+            | Error::InvalidName { .. }
+            | Error::NotFound { .. }
+            | Error::RunExists { .. }
+            | Error::RunMismatch { .. }
+            | Error::NotFinished { .. }
+            | Error::Invalid(_),
+        ) => 2,
+        Some(_) => 3,
+        None if e.chain().any(|c| c.is::<UsageError>()) => 2,
+        None => 3,
+    }
+}
+
+/// A mistake in how the command was used.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Print a value as pretty JSON.
+pub fn print_json(v: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: {e}"),
+    }
+}

@@ -1,0 +1,156 @@
+//! Named artifacts kept by a cluster, by content digest.
+//!
+//! Layout under `<root>/artifacts/`: `blobs/<sha256 hex>` holds each version's
+//! bytes once, whatever its name; `names/<name>.json` lists a name's versions
+//! in order, the last being current. A Run records the exact version
+//! (`name` + `digest`) it loaded or saved, so lineage and caching can tell
+//! versions apart later. Saving takes the name's `flock`, so concurrent
+//! savers from any process append without losing versions.
+
+use crate::record::ArtifactRef;
+use crate::runs::write_file;
+use crate::{Error, Result};
+use rustix::fs::{FlockOperation, flock};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+/// One stored version of an artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactVersion {
+    /// Content digest (`sha256:...`).
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When it was saved (RFC 3339, UTC).
+    pub created: String,
+    /// The Run that saved it, if a Run did.
+    pub run: Option<String>,
+}
+
+/// An artifact and its versions, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// Its name.
+    pub name: String,
+    /// Its versions, oldest first; the last is current.
+    pub versions: Vec<ArtifactVersion>,
+}
+
+pub(crate) struct ArtifactStore {
+    blobs: PathBuf,
+    names: PathBuf,
+}
+
+/// `sha256:<hex>` of some bytes.
+pub fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+impl ArtifactStore {
+    pub fn open(root: &Path) -> Result<Self> {
+        let dir = root.join("artifacts");
+        let s = ArtifactStore {
+            blobs: dir.join("blobs"),
+            names: dir.join("names"),
+        };
+        for d in [&s.blobs, &s.names] {
+            fs::create_dir_all(d).map_err(|e| Error::io("create folder", d, e))?;
+        }
+        Ok(s)
+    }
+
+    fn blob(&self, digest: &str) -> PathBuf {
+        self.blobs.join(digest.trim_start_matches("sha256:"))
+    }
+
+    pub fn get(&self, name: &str) -> Result<Artifact> {
+        crate::validate_name("artifact", name)?;
+        let path = self.names.join(format!("{name}.json"));
+        match fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|source| Error::Corrupt { path, source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound {
+                what: "artifact",
+                name: name.to_string(),
+            }),
+            Err(e) => Err(Error::io("read", &path, e)),
+        }
+    }
+
+    /// The current version's bytes.
+    pub fn load(&self, name: &str) -> Result<(Vec<u8>, ArtifactRef)> {
+        let art = self.get(name)?;
+        let v = art.versions.last().ok_or_else(|| Error::NotFound {
+            what: "artifact",
+            name: name.to_string(),
+        })?;
+        let path = self.blob(&v.digest);
+        let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        Ok((
+            bytes,
+            ArtifactRef {
+                name: name.to_string(),
+                digest: v.digest.clone(),
+            },
+        ))
+    }
+
+    /// Store a new version (or make an equal old one current again).
+    pub fn save(&self, name: &str, data: &[u8], run: Option<&str>) -> Result<ArtifactRef> {
+        crate::validate_name("artifact", name)?;
+        let digest = digest_of(data);
+        let blob = self.blob(&digest);
+        if !blob.exists() {
+            let tmp = self
+                .blobs
+                .join(format!(".tmp-{}-{}", std::process::id(), &digest[7..23]));
+            write_file(&tmp, data, false)?;
+            fs::rename(&tmp, &blob).map_err(|e| Error::io("rename", &blob, e))?;
+        }
+        let lock_path = self.names.join(format!(".{name}.lock"));
+        let lock = File::create(&lock_path).map_err(|e| Error::io("create", &lock_path, e))?;
+        flock(&lock, FlockOperation::LockExclusive)
+            .map_err(|e| Error::io("lock", &lock_path, e.into()))?;
+        let mut art = match self.get(name) {
+            Ok(a) => a,
+            Err(Error::NotFound { .. }) => Artifact {
+                name: name.to_string(),
+                versions: Vec::new(),
+            },
+            Err(e) => return Err(e),
+        };
+        art.versions.push(ArtifactVersion {
+            digest: digest.clone(),
+            size: data.len() as u64,
+            created: crate::names::now_rfc3339(),
+            run: run.map(str::to_string),
+        });
+        let path = self.names.join(format!("{name}.json"));
+        let tmp = self.names.join(format!(".{name}.json.tmp"));
+        let bytes = serde_json::to_vec_pretty(&art).map_err(|e| Error::Invalid(e.to_string()))?;
+        write_file(&tmp, &bytes, false)?;
+        fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e))?;
+        Ok(ArtifactRef {
+            name: name.to_string(),
+            digest,
+        })
+    }
+
+    pub fn list(&self) -> Result<Vec<Artifact>> {
+        let mut out = Vec::new();
+        let entries = fs::read_dir(&self.names).map_err(|e| Error::io("read", &self.names, e))?;
+        for e in entries.flatten() {
+            let n = e.file_name();
+            let Some(name) = n.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            out.push(self.get(name)?);
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+}

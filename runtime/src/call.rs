@@ -1,0 +1,239 @@
+//! A call request, and how its arguments become the canonical input bytes.
+//!
+//! Arguments are JSON: an array (positional) or an object (by parameter
+//! name). The host checks them against the parameter names the component
+//! described at deploy, so a wrong count or a misspelt name is refused before
+//! any Run is written; decoding each value into its Rust type is the guest's
+//! job. The canonical bytes (compact JSON, object keys sorted) are what
+//! `inputs.json` holds and what `input_digest` hashes, so the same call
+//! spelled with other whitespace or key order is the same call.
+
+use crate::functions::FunctionDesc;
+use crate::host::OutputObserver;
+use crate::{Error, Limits, Result};
+use serde_json::Value;
+use std::fmt;
+use std::time::Duration;
+
+/// A call of a deployed function.
+///
+/// ```
+/// use rh_runtime::CallRequest;
+/// use std::time::Duration;
+/// let req = CallRequest::new("summer", serde_json::json!([1, 2]))
+///     .run_name("my_fn_run")
+///     .fuel(1_000_000_000)
+///     .timeout(Duration::from_secs(5));
+/// assert_eq!(req.function, "summer");
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct CallRequest {
+    /// `NAME/FN`, or `NAME` when the component exports one function.
+    pub function: String,
+    /// The arguments: a JSON array or object.
+    pub args: Value,
+    /// The Run's name; an automatic one when `None`.
+    pub run_name: Option<String>,
+    /// Fuel budget (the runtime's default when `None`).
+    pub fuel: Option<u64>,
+    /// Memory limit in bytes.
+    pub memory: Option<u64>,
+    /// Wall-clock timeout.
+    pub timeout: Option<Duration>,
+    /// Replace a finished Run of the same name instead of refusing.
+    pub rerun: bool,
+    /// The Run this call is made inside of.
+    pub parent_run: Option<String>,
+    /// Who makes the call.
+    pub creator: Option<String>,
+    /// Sees the guest's output as it is written.
+    pub observer: Option<OutputObserver>,
+}
+
+impl fmt::Debug for CallRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallRequest")
+            .field("function", &self.function)
+            .field("args", &self.args)
+            .field("run_name", &self.run_name)
+            .field("rerun", &self.rerun)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CallRequest {
+    /// A call of `function` with `args`.
+    pub fn new(function: impl Into<String>, args: Value) -> Self {
+        CallRequest {
+            function: function.into(),
+            args,
+            run_name: None,
+            fuel: None,
+            memory: None,
+            timeout: None,
+            rerun: false,
+            parent_run: None,
+            creator: None,
+            observer: None,
+        }
+    }
+
+    /// Name the Run.
+    pub fn run_name(mut self, name: impl Into<String>) -> Self {
+        self.run_name = Some(name.into());
+        self
+    }
+
+    /// Set the fuel budget.
+    pub fn fuel(mut self, fuel: u64) -> Self {
+        self.fuel = Some(fuel);
+        self
+    }
+
+    /// Set the memory limit, in bytes.
+    pub fn memory(mut self, bytes: u64) -> Self {
+        self.memory = Some(bytes);
+        self
+    }
+
+    /// Set the wall-clock timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Replace a finished Run of the same name.
+    pub fn rerun(mut self, rerun: bool) -> Self {
+        self.rerun = rerun;
+        self
+    }
+
+    /// Record the Run as made inside `parent`.
+    pub fn parent_run(mut self, parent: impl Into<String>) -> Self {
+        self.parent_run = Some(parent.into());
+        self
+    }
+
+    /// Record who made the call.
+    pub fn creator(mut self, creator: impl Into<String>) -> Self {
+        self.creator = Some(creator.into());
+        self
+    }
+
+    /// Watch the guest's output as it is written.
+    pub fn observer(mut self, observer: OutputObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    pub(crate) fn limits(&self, defaults: &Limits) -> Result<Limits> {
+        let mut l = defaults.clone();
+        if self.fuel.is_some() {
+            l.fuel = self.fuel;
+        }
+        if let Some(m) = self.memory {
+            l.memory = m;
+        }
+        if let Some(t) = self.timeout {
+            l.timeout_ms = t.as_millis().min(u64::MAX as u128) as u64;
+        }
+        if l.memory > Limits::MAX_MEMORY {
+            return Err(Error::Invalid(format!(
+                "memory limit {} is over the maximum of {} bytes (4GiB)",
+                l.memory,
+                Limits::MAX_MEMORY
+            )));
+        }
+        if l.timeout_ms == 0 {
+            return Err(Error::Invalid("the timeout must be more than 0".into()));
+        }
+        Ok(l)
+    }
+}
+
+/// Check `args` against the function's parameters; return canonical bytes.
+pub(crate) fn canonical_args(f: &FunctionDesc, args: &Value) -> Result<Vec<u8>> {
+    let sig = || format!("`{}({})`", f.name, f.params.join(", "));
+    match args {
+        Value::Array(items) => {
+            if items.len() != f.params.len() {
+                return Err(Error::BadInput {
+                    message: format!(
+                        "{} takes {} argument{}, got {}",
+                        sig(),
+                        f.params.len(),
+                        if f.params.len() == 1 { "" } else { "s" },
+                        items.len()
+                    ),
+                });
+            }
+        }
+        Value::Object(map) => {
+            if let Some(extra) = map.keys().find(|k| !f.params.contains(k)) {
+                return Err(Error::BadInput {
+                    message: format!("unknown argument `{extra}` for {}", sig()),
+                });
+            }
+            if let Some(missing) = f.params.iter().find(|p| !map.contains_key(*p)) {
+                return Err(Error::BadInput {
+                    message: format!("missing argument `{missing}` for {}", sig()),
+                });
+            }
+        }
+        _ => {
+            return Err(Error::BadInput {
+                message: "arguments must be a JSON array (positional) or object (by name)".into(),
+            });
+        }
+    }
+    serde_json::to_vec(args).map_err(|e| Error::BadInput {
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn summer() -> FunctionDesc {
+        FunctionDesc {
+            name: "summer".into(),
+            params: vec!["a".into(), "b".into()],
+            doc: None,
+        }
+    }
+
+    #[test]
+    fn canonical_bytes_ignore_key_order_and_spacing() {
+        let a: Value = serde_json::from_str(r#"{"b": 2, "a": 1}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"a":1,"b":2}"#).unwrap();
+        assert_eq!(canonical_args(&summer(), &a).unwrap(), br#"{"a":1,"b":2}"#);
+        assert_eq!(
+            canonical_args(&summer(), &a).unwrap(),
+            canonical_args(&summer(), &b).unwrap()
+        );
+        assert_eq!(canonical_args(&summer(), &json!([1, 2])).unwrap(), b"[1,2]");
+    }
+
+    #[test]
+    fn wrong_shapes_are_refused_with_names() {
+        let e = canonical_args(&summer(), &json!([1]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("takes 2 arguments, got 1"), "{e}");
+        let e = canonical_args(&summer(), &json!({"a": 1}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing argument `b`"), "{e}");
+        let e = canonical_args(&summer(), &json!({"a": 1, "b": 2, "c": 3}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown argument `c`"), "{e}");
+        let e = canonical_args(&summer(), &json!(5))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("JSON array"), "{e}");
+    }
+}

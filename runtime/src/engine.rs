@@ -1,0 +1,94 @@
+//! The Wasmtime engine, its linker, and the host bindings of the WIT world.
+//!
+//! One [`wasmtime::Engine`] per runtime, configured once: component model,
+//! fuel metering (budgets and cancellation both ride on it), and the pooling
+//! allocator with warm slots kept resident, because a fresh Store per call
+//! is the hot path and the pool is what makes it cheap. Fuel rather than
+//! epochs: epoch interruption measured slower on CPU-bound guests here, and
+//! fuel also gives the per-Run budget.
+//!
+//! `bindgen!` runs here and nowhere else.
+
+use crate::host::HostState;
+use crate::{Error, Result};
+use std::hash::{Hash, Hasher};
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// Host bindings of world `rh:wasm/guest`.
+pub(crate) mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "guest",
+        exports: { default: async },
+    });
+}
+
+pub(crate) use bindings::GuestPre;
+pub(crate) use bindings::exports::rh::wasm::function::{CallError, FunctionInfo};
+
+/// Settings of the engine that a runtime is opened with.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Calls that may execute at once (slots in the instance pool).
+    pub max_concurrent: u32,
+    /// The guest yields to the host every this many units of fuel; this
+    /// bounds how long a cancel or timeout takes to land.
+    pub fuel_yield_interval: u64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            max_concurrent: 256,
+            fuel_yield_interval: 1_000_000,
+        }
+    }
+}
+
+pub(crate) struct RhEngine {
+    pub engine: Engine,
+    pub linker: Linker<HostState>,
+    pub compat: String,
+    pub options: EngineOptions,
+}
+
+impl RhEngine {
+    pub fn new(options: EngineOptions) -> Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.consume_fuel(true);
+        let n = options.max_concurrent.max(1);
+        let mut pool = PoolingAllocationConfig::default();
+        // A component built by rustc for wasip2 has a handful of core
+        // instances (the program, the adapter shims); leave room for more.
+        pool.total_component_instances(n)
+            .total_core_instances(n * 16)
+            .total_memories(n * 4)
+            .total_tables(n * 16)
+            .total_stacks(n)
+            .max_memory_size(crate::Limits::MAX_MEMORY as usize)
+            .linear_memory_keep_resident(1 << 20)
+            .table_keep_resident(64 << 10);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(Error::engine)?;
+
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(Error::engine)?;
+        bindings::rh::wasm::artifacts::add_to_linker::<HostState, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(Error::engine)?;
+
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        let compat = format!("{:016x}", h.finish());
+        Ok(RhEngine {
+            engine,
+            linker,
+            compat,
+            options,
+        })
+    }
+}

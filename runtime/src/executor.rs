@@ -1,0 +1,202 @@
+//! Executing one call in a fresh Store, under its limits, until it returns,
+//! traps, runs out of something, or is cancelled.
+//!
+//! Cancellation and timeouts work by dropping the call's future: the Store
+//! yields to the async executor every `fuel_yield_interval` units of fuel, so
+//! even a guest spinning in a tight loop reaches a point where the future can
+//! be dropped, and a dropped call never resumes. The output written before
+//! that stays in the Run's files, since every guest write went straight to
+//! them.
+
+use crate::engine::{CallError, RhEngine};
+use crate::functions::Loaded;
+use crate::host::{
+    ArtifactCtx, HostState, Limiter, MemoryLimitExceeded, OutputBudget, OutputKind,
+    OutputLimitExceeded, OutputObserver, Sink,
+};
+use crate::record::ArtifactRef;
+use crate::{Error, Limits};
+use std::fs::File;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::Notify;
+use wasmtime::{Store, Trap};
+use wasmtime_wasi::WasiCtx;
+
+/// A cancel signal shared between a Run and whoever may cancel it.
+#[derive(Default)]
+pub(crate) struct Cancel {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    pub async fn cancelled(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.flag.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// How a call ended, and what it did on the way.
+pub(crate) struct Outcome {
+    pub result: Result<Vec<u8>, Error>,
+    pub fuel_consumed: u64,
+    pub upstream: Vec<ArtifactRef>,
+    pub downstream: Vec<ArtifactRef>,
+}
+
+pub(crate) struct Job<'a> {
+    pub run: &'a str,
+    pub fn_name: &'a str,
+    pub args: &'a [u8],
+    pub limits: &'a Limits,
+    pub stdout: File,
+    pub stderr: File,
+    pub observer: Option<OutputObserver>,
+    pub artifacts: ArtifactCtx,
+}
+
+pub(crate) async fn call_function(
+    eng: &RhEngine,
+    loaded: &Loaded,
+    job: Job<'_>,
+    cancel: &Cancel,
+) -> Outcome {
+    let Some(pre) = loaded.pre.as_ref() else {
+        return Outcome {
+            result: Err(Error::BadComponent {
+                message: "this component is a command, not a function component".into(),
+            }),
+            fuel_consumed: 0,
+            upstream: Vec::new(),
+            downstream: Vec::new(),
+        };
+    };
+    let budget = OutputBudget::new(job.limits.output);
+    let mut wasi = WasiCtx::builder();
+    wasi.stdout(Sink::new(
+        job.stdout,
+        OutputKind::Stdout,
+        budget.clone(),
+        job.observer.clone(),
+    ))
+    .stderr(Sink::new(
+        job.stderr,
+        OutputKind::Stderr,
+        budget,
+        job.observer,
+    ))
+    .allow_tcp(false)
+    .allow_udp(false)
+    .allow_ip_name_lookup(false);
+    let state = HostState {
+        wasi: wasi.build(),
+        table: wasmtime::component::ResourceTable::new(),
+        limiter: Limiter::new(job.limits.memory),
+        artifacts: job.artifacts,
+    };
+    let mut store = Store::new(&eng.engine, state);
+    store.limiter(|s| &mut s.limiter);
+    let fuel = job.limits.fuel.unwrap_or(u64::MAX);
+    let setup = store
+        .set_fuel(fuel)
+        .and_then(|()| store.fuel_async_yield_interval(Some(eng.options.fuel_yield_interval)));
+    let result = match setup {
+        Err(e) => Err(Error::engine(e)),
+        Ok(()) => {
+            let call = async {
+                let guest = pre.instantiate_async(&mut store).await?;
+                guest
+                    .rh_wasm_function()
+                    .call_call(&mut store, job.fn_name, job.args)
+                    .await
+            };
+            let ended = tokio::select! {
+                r = tokio::time::timeout(job.limits.timeout(), call) => match r {
+                    Ok(r) => Ok(r),
+                    Err(_) => Err(Error::Timeout { run: job.run.to_string(), timeout: job.limits.timeout() }),
+                },
+                () = cancel.cancelled() => Err(Error::Cancelled { run: job.run.to_string() }),
+            };
+            match ended {
+                Ok(Ok(Ok(bytes))) => Ok(bytes),
+                Ok(Ok(Err(call_error))) => Err(match call_error {
+                    CallError::UnknownFunction(name) => Error::UnknownFunction {
+                        name,
+                        hint: String::new(),
+                    },
+                    CallError::BadInput(message) => Error::BadInput { message },
+                    CallError::Failed(message) => Error::Failed {
+                        run: job.run.to_string(),
+                        message,
+                    },
+                }),
+                Ok(Err(trap)) => Err(classify(job.run, job.limits, trap)),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    let fuel_consumed = fuel.saturating_sub(store.get_fuel().unwrap_or(fuel));
+    let art = &mut store.data_mut().artifacts;
+    Outcome {
+        result,
+        fuel_consumed,
+        upstream: std::mem::take(&mut art.upstream),
+        downstream: std::mem::take(&mut art.downstream),
+    }
+}
+
+/// Turn a Wasmtime error out of a guest call into the error kind it means.
+pub(crate) fn classify(run: &str, limits: &Limits, e: wasmtime::Error) -> Error {
+    let run = run.to_string();
+    if let Some(Trap::OutOfFuel) = e.downcast_ref::<Trap>() {
+        return Error::OutOfFuel {
+            run,
+            fuel: limits.fuel.unwrap_or(u64::MAX),
+        };
+    }
+    if e.is::<MemoryLimitExceeded>() {
+        return Error::MemoryLimit {
+            run,
+            limit: limits.memory,
+        };
+    }
+    if e.is::<OutputLimitExceeded>() {
+        return Error::OutputLimit {
+            run,
+            limit: limits.output,
+        };
+    }
+    // The trap itself first, then where it happened (the first frames).
+    let mut message = match e.downcast_ref::<Trap>() {
+        Some(t) => t.to_string(),
+        None => e.root_cause().to_string(),
+    };
+    if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() {
+        let frames: Vec<String> = bt
+            .frames()
+            .iter()
+            .filter_map(|f| f.func_name().map(|n| rustc_demangle_lite(n)))
+            .take(3)
+            .collect();
+        if !frames.is_empty() {
+            message.push_str(" (in ");
+            message.push_str(&frames.join(" <- "));
+            message.push(')');
+        }
+    }
+    Error::Trap { run, message }
+}
+
+fn rustc_demangle_lite(name: &str) -> String {
+    name.chars().take(120).collect()
+}

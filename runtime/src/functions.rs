@@ -1,0 +1,403 @@
+//! The function store: deployed components by content digest, names mapped
+//! to digests, and the precompiled copies that make a cold call cheap.
+//!
+//! Layout under `<root>/functions/`:
+//! - `components/<hex>.wasm`: the deployed bytes, by sha256;
+//! - `meta/<hex>.json`: what the component is ([`ComponentInfo`]);
+//! - `compiled/<hex>-<engine>.cwasm`: native code, keyed by digest *and* the
+//!   engine's `precompile_compatibility_hash`, so a copy made by another
+//!   engine configuration or Wasmtime version is never loaded;
+//! - `names/<name>.json`: a name's versions, the last current. Redeploying
+//!   makes a new version; older digests stay for the Runs that used them.
+//!
+//! Loaded components are kept in memory as pre-linked `InstancePre`s, so a
+//! call never compiles or links.
+
+use crate::engine::{FunctionInfo, GuestPre, RhEngine};
+use crate::host::{ArtifactCtx, HostState, Limiter};
+use crate::runs::write_file;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use wasmtime::Store;
+use wasmtime::component::Component;
+
+/// What kind of component was deployed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComponentKind {
+    /// Implements world `rh:wasm/guest`: exports functions.
+    Function,
+    /// Implements `wasi:cli/command`: a program with a `main`.
+    Command,
+}
+
+/// A function exported by a component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionDesc {
+    /// Its name.
+    pub name: String,
+    /// Its parameter names, in order.
+    pub params: Vec<String>,
+    /// Its doc comment.
+    pub doc: Option<String>,
+}
+
+/// What a deployed component is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentInfo {
+    /// Content digest (`sha256:...`).
+    pub digest: String,
+    /// Function or command.
+    pub kind: ComponentKind,
+    /// Size of the component, in bytes.
+    pub size: u64,
+    /// The functions it exports (empty for commands).
+    pub functions: Vec<FunctionDesc>,
+}
+
+/// One deployed version of a name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Version {
+    /// The component's digest.
+    pub digest: String,
+    /// When it was deployed (RFC 3339, UTC).
+    pub deployed_at: String,
+}
+
+/// A deployed name and its versions, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// The name functions are called under.
+    pub name: String,
+    /// Its versions; the last is current.
+    pub versions: Vec<Version>,
+    /// The current version's component.
+    #[serde(skip)]
+    pub info: Option<ComponentInfo>,
+}
+
+impl Deployment {
+    /// The current version's digest.
+    pub fn digest(&self) -> &str {
+        self.versions
+            .last()
+            .map(|v| v.digest.as_str())
+            .unwrap_or("")
+    }
+}
+
+/// A component ready to instantiate.
+pub(crate) struct Loaded {
+    pub info: ComponentInfo,
+    pub pre: Option<GuestPre<HostState>>,
+}
+
+pub(crate) struct FunctionStore {
+    components: PathBuf,
+    meta: PathBuf,
+    compiled: PathBuf,
+    names: PathBuf,
+    loaded: Mutex<HashMap<String, Arc<Loaded>>>,
+}
+
+fn hex_of(digest: &str) -> &str {
+    digest.trim_start_matches("sha256:")
+}
+
+const FUNCTION_EXPORT: &str = "rh:wasm/function@0.1.0";
+
+impl FunctionStore {
+    pub fn open(root: &Path) -> Result<Self> {
+        let dir = root.join("functions");
+        let s = FunctionStore {
+            components: dir.join("components"),
+            meta: dir.join("meta"),
+            compiled: dir.join("compiled"),
+            names: dir.join("names"),
+            loaded: Mutex::new(HashMap::new()),
+        };
+        for d in [&s.components, &s.meta, &s.compiled, &s.names] {
+            fs::create_dir_all(d).map_err(|e| Error::io("create folder", d, e))?;
+        }
+        Ok(s)
+    }
+
+    fn compiled_path(&self, eng: &RhEngine, digest: &str) -> PathBuf {
+        self.compiled
+            .join(format!("{}-{}.cwasm", hex_of(digest), eng.compat))
+    }
+
+    /// Validate, compile, store and name a component.
+    pub async fn deploy(
+        &self,
+        eng: &RhEngine,
+        artifacts: &Arc<crate::artifacts::ArtifactStore>,
+        bytes: &[u8],
+        name: &str,
+    ) -> Result<Deployment> {
+        crate::validate_name("function", name)?;
+        if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+            return Err(Error::BadComponent {
+                message: "the file is not WebAssembly (no `\\0asm` header)".into(),
+            });
+        }
+        if bytes[4..8] != [0x0d, 0x00, 0x01, 0x00] {
+            return Err(Error::BadComponent {
+                message: "this is a core WebAssembly module, not a component; build with \
+                          `--target wasm32-wasip2`"
+                    .into(),
+            });
+        }
+        let digest = crate::artifacts::digest_of(bytes);
+        let loaded = match self.load(eng, &digest) {
+            Ok(l) => l,
+            Err(Error::NotFound { .. }) => {
+                let component =
+                    Component::new(&eng.engine, bytes).map_err(|e| Error::BadComponent {
+                        message: format!("{e:#}"),
+                    })?;
+                let (info, pre) = inspect(eng, artifacts, &component, &digest, bytes.len()).await?;
+                // Store the component, its description and its native code;
+                // the component file last, since its presence means "deployed".
+                let cwasm = component.serialize().map_err(Error::engine)?;
+                let cpath = self.compiled_path(eng, &digest);
+                write_atomic(&cpath, &cwasm)?;
+                let mpath = self.meta.join(format!("{}.json", hex_of(&digest)));
+                write_atomic(
+                    &mpath,
+                    &serde_json::to_vec_pretty(&info).map_err(|e| Error::Invalid(e.to_string()))?,
+                )?;
+                write_atomic(
+                    &self.components.join(format!("{}.wasm", hex_of(&digest))),
+                    bytes,
+                )?;
+                let loaded = Arc::new(Loaded { info, pre });
+                self.loaded
+                    .lock()
+                    .expect("function cache poisoned")
+                    .insert(digest.clone(), loaded.clone());
+                loaded
+            }
+            Err(e) => return Err(e),
+        };
+        let mut dep = match self.deployment(name) {
+            Ok(d) => d,
+            Err(Error::NotFound { .. }) => Deployment {
+                name: name.to_string(),
+                versions: Vec::new(),
+                info: None,
+            },
+            Err(e) => return Err(e),
+        };
+        if dep.digest() != digest {
+            dep.versions.push(Version {
+                digest: digest.clone(),
+                deployed_at: crate::names::now_rfc3339(),
+            });
+            let path = self.names.join(format!("{name}.json"));
+            write_atomic(
+                &path,
+                &serde_json::to_vec_pretty(&dep).map_err(|e| Error::Invalid(e.to_string()))?,
+            )?;
+        }
+        dep.info = Some(loaded.info.clone());
+        Ok(dep)
+    }
+
+    /// A deployed name and its current component.
+    pub fn deployment(&self, name: &str) -> Result<Deployment> {
+        crate::validate_name("function", name)?;
+        let path = self.names.join(format!("{name}.json"));
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound {
+                    what: "deployed function",
+                    name: name.to_string(),
+                });
+            }
+            Err(e) => return Err(Error::io("read", &path, e)),
+        };
+        let mut dep: Deployment =
+            serde_json::from_slice(&bytes).map_err(|source| Error::Corrupt { path, source })?;
+        dep.info = Some(self.info(dep.digest())?);
+        Ok(dep)
+    }
+
+    pub fn list(&self) -> Result<Vec<Deployment>> {
+        let mut out = Vec::new();
+        let entries = fs::read_dir(&self.names).map_err(|e| Error::io("read", &self.names, e))?;
+        for e in entries.flatten() {
+            let n = e.file_name();
+            if let Some(name) = n.to_str().and_then(|n| n.strip_suffix(".json")) {
+                if !name.starts_with('.') {
+                    out.push(self.deployment(name)?);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    pub fn info(&self, digest: &str) -> Result<ComponentInfo> {
+        if let Some(l) = self
+            .loaded
+            .lock()
+            .expect("function cache poisoned")
+            .get(digest)
+        {
+            return Ok(l.info.clone());
+        }
+        let path = self.meta.join(format!("{}.json", hex_of(digest)));
+        match fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|source| Error::Corrupt { path, source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound {
+                what: "component",
+                name: digest.to_string(),
+            }),
+            Err(e) => Err(Error::io("read", &path, e)),
+        }
+    }
+
+    /// The ready-to-instantiate component of a digest: from memory, else
+    /// from the precompiled copy, else compiled from the stored bytes.
+    pub fn load(&self, eng: &RhEngine, digest: &str) -> Result<Arc<Loaded>> {
+        if let Some(l) = self
+            .loaded
+            .lock()
+            .expect("function cache poisoned")
+            .get(digest)
+        {
+            return Ok(l.clone());
+        }
+        let info = self.info(digest)?;
+        let cpath = self.compiled_path(eng, digest);
+        let component = match crate::precompiled::load(&eng.engine, &cpath) {
+            Some(c) => c,
+            None => {
+                let wpath = self.components.join(format!("{}.wasm", hex_of(digest)));
+                let bytes = fs::read(&wpath).map_err(|e| Error::io("read", &wpath, e))?;
+                let c = Component::new(&eng.engine, &bytes).map_err(|e| Error::BadComponent {
+                    message: format!("{e:#}"),
+                })?;
+                write_atomic(&cpath, &c.serialize().map_err(Error::engine)?)?;
+                c
+            }
+        };
+        let pre = match info.kind {
+            ComponentKind::Function => Some(link(eng, &component)?),
+            ComponentKind::Command => None,
+        };
+        let loaded = Arc::new(Loaded { info, pre });
+        self.loaded
+            .lock()
+            .expect("function cache poisoned")
+            .insert(digest.to_string(), loaded.clone());
+        Ok(loaded)
+    }
+}
+
+fn link(eng: &RhEngine, component: &Component) -> Result<GuestPre<HostState>> {
+    let pre = eng
+        .linker
+        .instantiate_pre(component)
+        .map_err(|e| Error::BadComponent {
+            message: format!("{e:#}"),
+        })?;
+    GuestPre::new(pre).map_err(|e| Error::BadComponent {
+        message: format!("{e:#}"),
+    })
+}
+
+/// Find out what a freshly compiled component is, and check it can run here.
+async fn inspect(
+    eng: &RhEngine,
+    artifacts: &Arc<crate::artifacts::ArtifactStore>,
+    component: &Component,
+    digest: &str,
+    size: usize,
+) -> Result<(ComponentInfo, Option<GuestPre<HostState>>)> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(&eng.engine)
+        .map(|(n, _)| n.to_string())
+        .collect();
+    let is_function = exports.iter().any(|e| e == FUNCTION_EXPORT);
+    let is_command = exports.iter().any(|e| e.starts_with("wasi:cli/run@0.2"));
+    if is_function {
+        let pre = link(eng, component)?;
+        let mut store = Store::new(
+            &eng.engine,
+            HostState {
+                wasi: wasmtime_wasi::WasiCtx::builder().build(),
+                table: wasmtime::component::ResourceTable::new(),
+                limiter: Limiter::new(crate::Limits::default().memory),
+                artifacts: ArtifactCtx {
+                    store: artifacts.clone(),
+                    run: String::new(),
+                    upstream: Vec::new(),
+                    downstream: Vec::new(),
+                },
+            },
+        );
+        store.limiter(|s| &mut s.limiter);
+        store.set_fuel(10_000_000_000).map_err(Error::engine)?;
+        store
+            .fuel_async_yield_interval(Some(eng.options.fuel_yield_interval))
+            .map_err(Error::engine)?;
+        let describe = async {
+            let guest = pre.instantiate_async(&mut store).await?;
+            guest.rh_wasm_function().call_describe(&mut store).await
+        };
+        let infos: Vec<FunctionInfo> =
+            tokio::time::timeout(std::time::Duration::from_secs(10), describe)
+                .await
+                .map_err(|_| Error::BadComponent {
+                    message: "`describe` did not return within 10s".into(),
+                })?
+                .map_err(|e| Error::BadComponent {
+                    message: format!("`describe` failed: {e:#}"),
+                })?;
+        let functions = infos
+            .into_iter()
+            .map(|f| FunctionDesc {
+                name: f.name,
+                params: f.params,
+                doc: f.doc,
+            })
+            .collect();
+        let info = ComponentInfo {
+            digest: digest.to_string(),
+            kind: ComponentKind::Function,
+            size: size as u64,
+            functions,
+        };
+        Ok((info, Some(pre)))
+    } else if is_command {
+        let info = ComponentInfo {
+            digest: digest.to_string(),
+            kind: ComponentKind::Command,
+            size: size as u64,
+            functions: Vec::new(),
+        };
+        Ok((info, None))
+    } else {
+        Err(Error::BadComponent {
+            message: format!(
+                "it implements neither world `rh:wasm/guest` (export `{FUNCTION_EXPORT}`) nor \
+                 `wasi:cli/command`; its exports: [{}]",
+                exports.join(", ")
+            ),
+        })
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    write_file(&tmp, bytes, false)?;
+    fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+}

@@ -1,0 +1,286 @@
+//! What a guest's Store holds: its WASI context, its limits, the sinks its
+//! output goes to, and the host side of the `artifacts` interface.
+//!
+//! The WASI context starts closed (no files, env, args, network) and only
+//! stdout and stderr are wired, each to the Run's file. The sink writes each
+//! guest write straight to the file (no buffer, so `logs --follow` sees it at
+//! once), counts bytes against the Run's output cap, and hands the bytes to
+//! an optional observer (the CLI's terminal, a daemon's log stream).
+
+use crate::artifacts::ArtifactStore;
+use crate::engine::bindings::rh::wasm::artifacts;
+use crate::record::ArtifactRef;
+use bytes::Bytes;
+use std::fs::File;
+use std::io::Write;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Which of a Run's two output streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    /// The guest's stdout.
+    Stdout,
+    /// The guest's stderr.
+    Stderr,
+}
+
+/// A callback that sees every chunk of a Run's output as it is written.
+pub type OutputObserver = Arc<dyn Fn(OutputKind, &[u8]) + Send + Sync>;
+
+/// The guest tried to grow memory past its limit.
+#[derive(Debug, thiserror::Error)]
+#[error("memory limit of {0} bytes exceeded")]
+pub(crate) struct MemoryLimitExceeded(pub u64);
+
+/// The guest wrote more output than the cap.
+#[derive(Debug, thiserror::Error)]
+#[error("output limit of {0} bytes exceeded")]
+pub(crate) struct OutputLimitExceeded(pub u64);
+
+/// Byte budget shared by a Run's stdout and stderr.
+pub(crate) struct OutputBudget {
+    written: AtomicU64,
+    cap: u64,
+}
+
+impl OutputBudget {
+    pub fn new(cap: u64) -> Arc<Self> {
+        Arc::new(OutputBudget {
+            written: AtomicU64::new(0),
+            cap,
+        })
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Sink {
+    file: Arc<File>,
+    kind: OutputKind,
+    budget: Arc<OutputBudget>,
+    observer: Option<OutputObserver>,
+}
+
+impl Sink {
+    pub fn new(
+        file: File,
+        kind: OutputKind,
+        budget: Arc<OutputBudget>,
+        observer: Option<OutputObserver>,
+    ) -> Self {
+        Sink {
+            file: Arc::new(file),
+            kind,
+            budget,
+            observer,
+        }
+    }
+
+    /// Write what the budget allows; `Err` once the cap is passed.
+    fn put(&self, bytes: &[u8]) -> Result<(), OutputLimitExceeded> {
+        let before = self
+            .budget
+            .written
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let room = self.budget.cap.saturating_sub(before);
+        let take = (bytes.len() as u64).min(room) as usize;
+        if take > 0 {
+            // A failed write to the Run's own file (disk full) is not the
+            // guest's fault; the output is lost, the guest goes on.
+            if let Err(e) = (&*self.file).write_all(&bytes[..take]) {
+                tracing::warn!("writing guest output: {e}");
+            }
+            if let Some(obs) = &self.observer {
+                obs(self.kind, &bytes[..take]);
+            }
+        }
+        if take < bytes.len() {
+            Err(OutputLimitExceeded(self.budget.cap))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl IsTerminal for Sink {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for Sink {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for Sink {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for Sink {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.put(&bytes)
+            .map_err(|e| StreamError::Trap(wasmtime::Error::new(e)))
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(1 << 20)
+    }
+}
+
+impl tokio::io::AsyncWrite for Sink {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(
+            self.put(buf)
+                .map(|()| buf.len())
+                .map_err(std::io::Error::other),
+        )
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Memory limit over all of a Store's memories, reported as a typed error.
+pub(crate) struct Limiter {
+    limit: u64,
+    inner: StoreLimits,
+}
+
+impl Limiter {
+    pub fn new(limit: u64) -> Self {
+        Limiter {
+            limit,
+            inner: StoreLimitsBuilder::new()
+                .table_elements(1 << 20)
+                .instances(64)
+                .tables(64)
+                .memories(16)
+                .build(),
+        }
+    }
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired as u64 > self.limit {
+            return Err(wasmtime::Error::new(MemoryLimitExceeded(self.limit)));
+        }
+        Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        Err(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        Err(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
+/// The calling Run's view of the artifact store.
+pub(crate) struct ArtifactCtx {
+    pub store: Arc<ArtifactStore>,
+    pub run: String,
+    pub upstream: Vec<ArtifactRef>,
+    pub downstream: Vec<ArtifactRef>,
+}
+
+/// Everything a guest's Store holds.
+pub(crate) struct HostState {
+    pub wasi: WasiCtx,
+    pub table: ResourceTable,
+    pub limiter: Limiter,
+    pub artifacts: ArtifactCtx,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+fn push_unique(list: &mut Vec<ArtifactRef>, r: ArtifactRef) {
+    if !list.contains(&r) {
+        list.push(r);
+    }
+}
+
+impl artifacts::Host for HostState {
+    fn load(&mut self, name: String) -> Result<Vec<u8>, String> {
+        let a = &mut self.artifacts;
+        match a.store.load(&name) {
+            Ok((bytes, r)) => {
+                push_unique(&mut a.upstream, r);
+                Ok(bytes)
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn save(&mut self, name: String, data: Vec<u8>) -> Result<(), String> {
+        let a = &mut self.artifacts;
+        match a.store.save(&name, &data, Some(&a.run)) {
+            Ok(r) => {
+                push_unique(&mut a.downstream, r);
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}

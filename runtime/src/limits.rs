@@ -1,0 +1,120 @@
+//! Per-call limits: fuel, memory, wall-clock time and output size.
+//!
+//! [`Limits`] is what a Run records in `config.json` (`limits`), and what the
+//! executor enforces. Sizes and durations are also parsed here from the forms
+//! users type (`64MiB`, `500ms`), so the CLI and the daemon agree on them.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The limits of one call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Fuel budget; `None` is unlimited (the guest can still be cancelled).
+    pub fuel: Option<u64>,
+    /// Maximum linear memory, in bytes, summed over the guest's memories.
+    pub memory: u64,
+    /// Wall-clock timeout in milliseconds.
+    pub timeout_ms: u64,
+    /// Cap on the bytes written to `stdout` and `stderr` together.
+    pub output: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            fuel: None,
+            memory: 256 << 20,
+            timeout_ms: 5 * 60 * 1000,
+            output: 64 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// The timeout as a [`Duration`].
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The largest memory limit a call may ask for: the size of one slot of
+    /// the instance pool.
+    pub const MAX_MEMORY: u64 = 4 << 30;
+}
+
+/// Parse a size: plain bytes (`1048576`) or with a suffix (`64KiB`, `64MiB`,
+/// `1GiB`, `10MB`, `1k`).
+///
+/// ```
+/// assert_eq!(rh_runtime::parse_size("64MiB").unwrap(), 64 << 20);
+/// assert_eq!(rh_runtime::parse_size("1000").unwrap(), 1000);
+/// assert!(rh_runtime::parse_size("lots").is_err());
+/// ```
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (try 1048576, 64KiB, 64MiB or 1GiB)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "kb" => 1000,
+        "m" | "mib" => 1 << 20,
+        "mb" => 1_000_000,
+        "g" | "gib" => 1 << 30,
+        "gb" => 1_000_000_000,
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown size unit `{unit}` (use KiB, MiB or GiB)"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// Parse a duration with a unit: `250ms`, `30s`, `5m`, `1h`.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(rh_runtime::parse_duration("500ms").unwrap(), Duration::from_millis(500));
+/// assert_eq!(rh_runtime::parse_duration("5m").unwrap(), Duration::from_secs(300));
+/// assert!(rh_runtime::parse_duration("5").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (try 500ms, 30s or 5m)"))?;
+    let d = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        "" => return Err(format!("`{text}` needs a unit (ms, s, m or h)")),
+        other => {
+            return Err(format!(
+                "`{text}`: unknown duration unit `{other}` (use ms, s, m or h)"
+            ));
+        }
+    };
+    Ok(d)
+}
+
+/// Print a duration the way [`parse_duration`] reads it.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 3_600_000 == 0 && ms > 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms % 60_000 == 0 && ms > 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 && ms > 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}

@@ -1,0 +1,385 @@
+//! The run store: one folder per Run, and the recovery of Runs whose host died.
+//!
+//! Layout under the runs directory (`rh/runs/` locally, `~/.rh/logs/` on a
+//! daemon): `<name>/{config.json, inputs.json, result.json, stdout, stderr}`.
+//!
+//! A Run is *claimed* by building its folder under a private temporary name
+//! and renaming it into place: `rename(2)` of a directory onto an existing,
+//! non-empty one fails, so the folder appears whole (with `config.json`) or
+//! not at all, and two callers racing for one name cannot both win. This is
+//! what makes concurrent identical `get_or_call`s execute once, across
+//! processes too, without a global lock.
+//!
+//! Recovery: each process that executes Runs holds an exclusive `flock` on
+//! `hosts/<host>.lock` for its whole life and keeps an empty marker file
+//! `hosts/<host>/<run>` while a Run executes. The kernel drops the lock when
+//! the process dies, even by `kill -9`, so opening the store finds dead hosts
+//! by trying their locks and marks their unfinished Runs `error` /
+//! `interrupted`. The cost is one marker file per Run, not a scan of every
+//! Run.
+
+use crate::record::{RunConfig, RunError, RunStatus};
+use crate::{Error, Result};
+use rustix::fs::{FlockOperation, flock};
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub(crate) const CONFIG: &str = "config.json";
+pub(crate) const INPUTS: &str = "inputs.json";
+pub(crate) const RESULT: &str = "result.json";
+pub(crate) const STDOUT: &str = "stdout";
+pub(crate) const STDERR: &str = "stderr";
+
+/// The host identity of this process in one store, and its lock.
+struct Host {
+    id: String,
+    markers: PathBuf,
+    _lock: File,
+}
+
+pub(crate) struct RunStore {
+    runs: PathBuf,
+    hosts: PathBuf,
+    locks: PathBuf,
+    cancels: PathBuf,
+    host: OnceLock<Host>,
+    counter: AtomicU64,
+    durable: bool,
+}
+
+/// A Run folder this process has just claimed: the open output files.
+pub(crate) struct Claimed {
+    pub dir: PathBuf,
+    pub stdout: File,
+    pub stderr: File,
+}
+
+/// Why a claim did not happen.
+pub(crate) enum ClaimError {
+    /// A Run of that name exists; its record.
+    Exists(Box<RunConfig>),
+    Other(Error),
+}
+
+impl From<Error> for ClaimError {
+    fn from(e: Error) -> Self {
+        ClaimError::Other(e)
+    }
+}
+
+fn mkdir_all(p: &Path) -> Result<()> {
+    fs::create_dir_all(p).map_err(|e| Error::io("create folder", p, e))
+}
+
+impl RunStore {
+    pub fn open(root: &Path, runs: PathBuf, durable: bool) -> Result<Self> {
+        let store = RunStore {
+            hosts: root.join("hosts"),
+            locks: root.join("locks"),
+            cancels: root.join("cancel"),
+            runs,
+            host: OnceLock::new(),
+            counter: AtomicU64::new(0),
+            durable,
+        };
+        for d in [&store.runs, &store.hosts, &store.locks, &store.cancels] {
+            mkdir_all(d)?;
+        }
+        store.recover()?;
+        Ok(store)
+    }
+
+    pub fn runs_dir(&self) -> &Path {
+        &self.runs
+    }
+
+    pub fn dir(&self, name: &str) -> PathBuf {
+        self.runs.join(name)
+    }
+
+    fn host(&self) -> Result<&Host> {
+        if let Some(h) = self.host.get() {
+            return Ok(h);
+        }
+        let id = format!(
+            "{}-{}",
+            std::process::id(),
+            time::OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000_000
+        );
+        // Lock under a temporary name, then rename: a recovering process can
+        // never find this host's lock file unlocked.
+        let tmp = self.hosts.join(format!(".{id}.lock.tmp"));
+        let lock = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+        flock(&lock, FlockOperation::NonBlockingLockExclusive)
+            .map_err(|e| Error::io("lock", &tmp, e.into()))?;
+        let markers = self.hosts.join(&id);
+        mkdir_all(&markers)?;
+        let path = self.hosts.join(format!("{id}.lock"));
+        fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &tmp, e))?;
+        let host = Host {
+            id,
+            markers,
+            _lock: lock,
+        };
+        let _ = self.host.set(host);
+        Ok(self.host.get().expect("host was just set"))
+    }
+
+    /// Build a Run folder privately and rename it into place.
+    pub fn claim(
+        &self,
+        config: &mut RunConfig,
+        inputs: Option<&[u8]>,
+    ) -> std::result::Result<Claimed, ClaimError> {
+        let host = self.host()?;
+        config.host = Some(host.id.clone());
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.runs.join(format!(".tmp-{}-{n}", host.id));
+        fs::create_dir(&tmp).map_err(|e| Error::io("create folder", &tmp, e))?;
+        let built = (|| -> Result<(File, File)> {
+            write_file(&tmp.join(CONFIG), &to_json(config)?, false)?;
+            if let Some(inputs) = inputs {
+                write_file(&tmp.join(INPUTS), inputs, false)?;
+            }
+            let stdout = create(&tmp.join(STDOUT))?;
+            let stderr = create(&tmp.join(STDERR))?;
+            let marker = host.markers.join(&config.name);
+            File::create(&marker).map_err(|e| Error::io("create", &marker, e))?;
+            Ok((stdout, stderr))
+        })();
+        let (stdout, stderr) = match built {
+            Ok(files) => files,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&tmp);
+                return Err(e.into());
+            }
+        };
+        let dir = self.dir(&config.name);
+        match fs::rename(&tmp, &dir) {
+            Ok(()) => Ok(Claimed {
+                dir,
+                stdout,
+                stderr,
+            }),
+            Err(e) => {
+                let _ = fs::remove_file(host.markers.join(&config.name));
+                let _ = fs::remove_dir_all(&tmp);
+                if matches!(
+                    e.kind(),
+                    ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty
+                ) {
+                    match self.load(&config.name) {
+                        Ok(existing) => Err(ClaimError::Exists(Box::new(existing))),
+                        Err(err) => Err(err.into()),
+                    }
+                } else {
+                    Err(Error::io("rename", &dir, e).into())
+                }
+            }
+        }
+    }
+
+    /// Replace an existing Run (a rerun) when `may_replace` still holds for
+    /// it under the name's lock, then claim the name.
+    pub fn replace(
+        &self,
+        config: &mut RunConfig,
+        inputs: Option<&[u8]>,
+        may_replace: impl Fn(&RunConfig) -> bool,
+    ) -> std::result::Result<Claimed, ClaimError> {
+        let lock_path = self.locks.join(&config.name);
+        let lock = File::create(&lock_path).map_err(|e| Error::io("create", &lock_path, e))?;
+        flock(&lock, FlockOperation::LockExclusive)
+            .map_err(|e| Error::io("lock", &lock_path, e.into()))?;
+        let dir = self.dir(&config.name);
+        let trash = match self.load(&config.name) {
+            Ok(existing) if !may_replace(&existing) => {
+                return Err(ClaimError::Exists(Box::new(existing)));
+            }
+            Ok(_) => {
+                let n = self.counter.fetch_add(1, Ordering::Relaxed);
+                let trash =
+                    self.runs
+                        .join(format!(".trash-{}-{}-{n}", config.name, std::process::id()));
+                fs::rename(&dir, &trash).map_err(|e| Error::io("rename", &dir, e))?;
+                Some(trash)
+            }
+            Err(Error::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let claimed = self.claim(config, inputs);
+        drop(lock);
+        if let Some(trash) = trash {
+            let _ = fs::remove_dir_all(trash);
+        }
+        claimed
+    }
+
+    /// Record a Run's end: `config.json` replaced atomically, marker gone.
+    pub fn finish(&self, config: &RunConfig) -> Result<()> {
+        self.write_config(config)?;
+        if let Some(host) = self.host.get() {
+            let _ = fs::remove_file(host.markers.join(&config.name));
+        }
+        let _ = fs::remove_file(self.cancels.join(&config.name));
+        Ok(())
+    }
+
+    /// Replace `config.json` through a temporary file and a rename.
+    pub fn write_config(&self, config: &RunConfig) -> Result<()> {
+        let dir = self.dir(&config.name);
+        let tmp = dir.join(".config.json.tmp");
+        write_file(&tmp, &to_json(config)?, self.durable)?;
+        let path = dir.join(CONFIG);
+        fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e))
+    }
+
+    pub fn load(&self, name: &str) -> Result<RunConfig> {
+        crate::validate_run_name(name)?;
+        load_config(&self.dir(name)).map_err(|e| match e {
+            Error::Io { source, .. } if source.kind() == ErrorKind::NotFound => Error::NotFound {
+                what: "run",
+                name: name.to_string(),
+            },
+            e => e,
+        })
+    }
+
+    pub fn list(&self) -> Result<Vec<RunConfig>> {
+        let mut out = Vec::new();
+        let entries = fs::read_dir(&self.runs).map_err(|e| Error::io("read", &self.runs, e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with('.') {
+                continue;
+            }
+            match load_config(&entry.path()) {
+                Ok(c) => out.push(c),
+                Err(e) => tracing::warn!("skipping run folder {name}: {e}"),
+            }
+        }
+        out.sort_by(|a, b| a.start_time.cmp(&b.start_time).then(a.name.cmp(&b.name)));
+        Ok(out)
+    }
+
+    /// Ask whichever process runs `name` to cancel it.
+    pub fn request_cancel(&self, name: &str) -> Result<()> {
+        let p = self.cancels.join(name);
+        File::create(&p).map_err(|e| Error::io("create", &p, e))?;
+        Ok(())
+    }
+
+    pub fn cancels_dir(&self) -> &Path {
+        &self.cancels
+    }
+
+    /// Mark the unfinished Runs of dead hosts `error` / `interrupted`.
+    pub fn recover(&self) -> Result<usize> {
+        let mut recovered = 0;
+        let Ok(entries) = fs::read_dir(&self.hosts) else {
+            return Ok(0);
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name();
+            let Some(id) = file.to_str().and_then(|n| n.strip_suffix(".lock")) else {
+                continue;
+            };
+            if id.starts_with('.') {
+                continue;
+            }
+            if self.host.get().is_some_and(|h| h.id == id) {
+                continue;
+            }
+            let Ok(lock) = File::open(entry.path()) else {
+                continue;
+            };
+            if flock(&lock, FlockOperation::NonBlockingLockExclusive).is_err() {
+                continue; // alive
+            }
+            let markers = self.hosts.join(id);
+            if let Ok(ms) = fs::read_dir(&markers) {
+                for m in ms.flatten() {
+                    if let Some(run) = m.file_name().to_str() {
+                        if self.interrupt(run, id)? {
+                            recovered += 1;
+                        }
+                    }
+                    let _ = fs::remove_file(m.path());
+                }
+            }
+            let _ = fs::remove_dir(&markers);
+            self.remove_temp_folders(id);
+            let _ = fs::remove_file(entry.path());
+        }
+        Ok(recovered)
+    }
+
+    fn interrupt(&self, run: &str, host: &str) -> Result<bool> {
+        let mut cfg = match self.load(run) {
+            Ok(c) => c,
+            Err(Error::NotFound { .. } | Error::InvalidName { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if cfg.status.is_terminal() || cfg.host.as_deref() != Some(host) {
+            return Ok(false);
+        }
+        cfg.status = RunStatus::Error;
+        cfg.end_time = Some(crate::names::now_rfc3339());
+        cfg.error = Some(RunError {
+            kind: "interrupted".into(),
+            message: "the host running this Run stopped before it ended".into(),
+        });
+        self.write_config(&cfg)?;
+        tracing::info!("run {run} of dead host {host} marked interrupted");
+        Ok(true)
+    }
+
+    fn remove_temp_folders(&self, host: &str) {
+        let prefix = format!(".tmp-{host}-");
+        if let Ok(entries) = fs::read_dir(&self.runs) {
+            for e in entries.flatten() {
+                if e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(&prefix))
+                {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn load_config(dir: &Path) -> Result<RunConfig> {
+    let path = dir.join(CONFIG);
+    let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    serde_json::from_slice(&bytes).map_err(|source| Error::Corrupt { path, source })
+}
+
+pub(crate) fn to_json(config: &RunConfig) -> Result<Vec<u8>> {
+    let mut v = serde_json::to_vec_pretty(config).map_err(|e| Error::Invalid(e.to_string()))?;
+    v.push(b'\n');
+    Ok(v)
+}
+
+fn create(path: &Path) -> Result<File> {
+    File::create(path).map_err(|e| Error::io("create", path, e))
+}
+
+pub(crate) fn write_file(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| Error::io("create", path, e))?;
+    f.write_all(bytes)
+        .map_err(|e| Error::io("write", path, e))?;
+    if durable {
+        f.sync_all().map_err(|e| Error::io("sync", path, e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,805 @@
+//! [`Runtime`]: the embeddable entry point. It ties the engine, the function
+//! store, the run store and the artifact store together and owns the life of
+//! each Run: claim its folder, execute it, record how it ended.
+//!
+//! Runs executing in this process are tracked in memory (their cancel signal
+//! and a "done" channel), so waiting on or cancelling them costs nothing.
+//! Runs executed by another process sharing the root (a CLI worker, another
+//! CLI call) are waited on by reading their `config.json`, and cancelled
+//! through a request file under `cancel/` that their process watches.
+
+use crate::artifacts::{Artifact, ArtifactStore};
+use crate::call::{CallRequest, canonical_args};
+use crate::engine::{EngineOptions, RhEngine};
+use crate::executor::{self, Cancel, Job};
+use crate::functions::{
+    ComponentInfo, ComponentKind, Deployment, FunctionDesc, FunctionStore, Loaded,
+};
+use crate::host::{ArtifactCtx, OutputObserver};
+use crate::record::{ArtifactRef, FunctionRef, RunConfig, RunError, RunStatus};
+use crate::run::{Run, RunHandle};
+use crate::runs::{ClaimError, Claimed, RESULT, RunStore, write_file};
+use crate::{Error, Limits, Result};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How to open a [`Runtime`].
+///
+/// ```
+/// use rh_runtime::RuntimeOptions;
+/// let dir = tempfile::tempdir().unwrap();
+/// let opts = RuntimeOptions::new(dir.path())
+///     .cluster("cpu")
+///     .runs_dir(dir.path().join("logs"));
+/// assert_eq!(opts.cluster, "cpu");
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RuntimeOptions {
+    /// Where the cluster keeps its data.
+    pub root: PathBuf,
+    /// Where Run folders go (default `<root>/runs`).
+    pub runs_dir: Option<PathBuf>,
+    /// The cluster's name, recorded in each Run.
+    pub cluster: String,
+    /// Limits of calls that do not set their own.
+    pub limits: Limits,
+    /// Engine settings.
+    pub engine: EngineOptions,
+    /// `fsync` each `config.json` before it replaces the old one. Off by
+    /// default: the rename already guarantees a whole file after a process
+    /// crash; syncing adds power-loss durability at a cost on every Run.
+    pub durable: bool,
+}
+
+impl RuntimeOptions {
+    /// Options for a runtime rooted at `root`, with defaults otherwise.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        RuntimeOptions {
+            root: root.into(),
+            runs_dir: None,
+            cluster: "local".into(),
+            limits: Limits::default(),
+            engine: EngineOptions::default(),
+            durable: false,
+        }
+    }
+
+    /// Put Run folders in `dir`.
+    pub fn runs_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.runs_dir = Some(dir.into());
+        self
+    }
+
+    /// Name the cluster.
+    pub fn cluster(mut self, name: impl Into<String>) -> Self {
+        self.cluster = name.into();
+        self
+    }
+
+    /// Default limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Engine settings.
+    pub fn engine(mut self, engine: EngineOptions) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// Sync `config.json` to disk before each replace.
+    pub fn durable(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
+    }
+}
+
+/// The runtime of one cluster: deploy components, call functions, and find
+/// the Runs they made.
+///
+/// Cheap to clone; clones share everything. Calls need a Tokio runtime.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("root", &self.inner.opts.root)
+            .field("cluster", &self.inner.opts.cluster)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Active {
+    cancel: Arc<Cancel>,
+    done: watch::Receiver<bool>,
+}
+
+struct Inner {
+    opts: RuntimeOptions,
+    engine: RhEngine,
+    functions: FunctionStore,
+    runs: RunStore,
+    artifacts: Arc<ArtifactStore>,
+    active: Mutex<HashMap<String, Active>>,
+    watcher: OnceLock<()>,
+}
+
+/// The function a call resolves to.
+struct Target {
+    deployment: String,
+    desc: FunctionDesc,
+    digest: String,
+    loaded: Arc<Loaded>,
+}
+
+/// A claimed Run, ready to execute.
+struct Started {
+    config: RunConfig,
+    claimed: Claimed,
+    target: Target,
+    args: Vec<u8>,
+    limits: Limits,
+    observer: Option<OutputObserver>,
+    cancel: Arc<Cancel>,
+    done: watch::Sender<bool>,
+}
+
+enum Begun {
+    Started(Box<Started>),
+    Exists(Box<RunConfig>),
+}
+
+/// What a call needs once its arguments are checked.
+struct Prepared {
+    target: Target,
+    args: Vec<u8>,
+    input_digest: String,
+    limits: Limits,
+}
+
+impl Runtime {
+    /// Open (creating if needed) the runtime rooted at `root`, with default
+    /// options. Runs left running by a host process that has since died are
+    /// marked `error` / `interrupted`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Runtime> {
+        Self::open_with(RuntimeOptions::new(root))
+    }
+
+    /// Open with options.
+    pub fn open_with(opts: RuntimeOptions) -> Result<Runtime> {
+        let root = opts.root.clone();
+        std::fs::create_dir_all(&root).map_err(|e| Error::io("create folder", &root, e))?;
+        let runs_dir = opts.runs_dir.clone().unwrap_or_else(|| root.join("runs"));
+        let engine = RhEngine::new(opts.engine.clone())?;
+        let inner = Inner {
+            functions: FunctionStore::open(&root)?,
+            runs: RunStore::open(&root, runs_dir, opts.durable)?,
+            artifacts: Arc::new(ArtifactStore::open(&root)?),
+            engine,
+            opts,
+            active: Mutex::new(HashMap::new()),
+            watcher: OnceLock::new(),
+        };
+        Ok(Runtime {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The root folder.
+    pub fn root(&self) -> &Path {
+        &self.inner.opts.root
+    }
+
+    /// Where Run folders are.
+    pub fn runs_dir(&self) -> &Path {
+        self.inner.runs.runs_dir()
+    }
+
+    /// The cluster's name.
+    pub fn cluster(&self) -> &str {
+        &self.inner.opts.cluster
+    }
+
+    /// The default limits.
+    pub fn default_limits(&self) -> &Limits {
+        &self.inner.opts.limits
+    }
+
+    /// Validate, compile and store a component under `name`. Redeploying a
+    /// name with other bytes makes a new version.
+    pub async fn deploy(&self, bytes: &[u8], name: &str) -> Result<Deployment> {
+        let i = &self.inner;
+        i.functions
+            .deploy(&i.engine, &i.artifacts, bytes, name)
+            .await
+    }
+
+    /// Deploy a file, named by `name` or else by the file's stem.
+    pub async fn deploy_file(&self, path: &Path, name: Option<&str>) -> Result<Deployment> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+        let stem;
+        let name = match name {
+            Some(n) => n,
+            None => {
+                stem = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+                    .replace('-', "_");
+                &stem
+            }
+        };
+        self.deploy(&bytes, name).await
+    }
+
+    /// Every deployed name.
+    pub fn deployments(&self) -> Result<Vec<Deployment>> {
+        self.inner.functions.list()
+    }
+
+    /// One deployed name.
+    pub fn deployment(&self, name: &str) -> Result<Deployment> {
+        self.inner.functions.deployment(name)
+    }
+
+    /// What the component of a digest is.
+    pub fn component(&self, digest: &str) -> Result<ComponentInfo> {
+        self.inner.functions.info(digest)
+    }
+
+    fn resolve(&self, function: &str) -> Result<Target> {
+        let (dep_name, fn_name) = match function.split_once('/') {
+            Some((d, f)) => (d, Some(f)),
+            None => (function, None),
+        };
+        let dep = self.inner.functions.deployment(dep_name)?;
+        let info = dep.info.clone().expect("deployment carries its info");
+        if info.kind == ComponentKind::Command {
+            return Err(Error::Invalid(format!(
+                "`{dep_name}` is a command component; run it with exec"
+            )));
+        }
+        let names = || {
+            info.functions
+                .iter()
+                .map(|f| format!("{dep_name}/{}", f.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let desc = match fn_name {
+            Some(f) => info.functions.iter().find(|d| d.name == f).ok_or_else(|| {
+                Error::UnknownFunction {
+                    name: function.to_string(),
+                    hint: format!("; `{dep_name}` exports {}", names()),
+                }
+            })?,
+            None if info.functions.len() == 1 => &info.functions[0],
+            None => info
+                .functions
+                .iter()
+                .find(|d| d.name == dep_name)
+                .ok_or_else(|| Error::UnknownFunction {
+                    name: function.to_string(),
+                    hint: format!(
+                        "; `{dep_name}` exports several functions, call one of {}",
+                        names()
+                    ),
+                })?,
+        };
+        let digest = dep.digest().to_string();
+        let loaded = self.inner.functions.load(&self.inner.engine, &digest)?;
+        Ok(Target {
+            deployment: dep.name.clone(),
+            desc: desc.clone(),
+            digest,
+            loaded,
+        })
+    }
+
+    fn prepare(&self, req: &CallRequest) -> Result<Prepared> {
+        if let Some(name) = &req.run_name {
+            crate::validate_run_name(name)?;
+        }
+        if let Some(parent) = &req.parent_run {
+            crate::validate_run_name(parent)?;
+        }
+        let target = self.resolve(&req.function)?;
+        let args = canonical_args(&target.desc, &req.args)?;
+        let limits = req.limits(&self.inner.opts.limits)?;
+        Ok(Prepared {
+            input_digest: crate::artifacts::digest_of(&args),
+            target,
+            args,
+            limits,
+        })
+    }
+
+    fn config_for(&self, req: &CallRequest, p: &Prepared, name: String) -> RunConfig {
+        let mut c = RunConfig::function(name, self.inner.opts.cluster.clone());
+        c.fn_name = Some(p.target.desc.name.clone());
+        c.function = Some(FunctionRef {
+            name: p.target.deployment.clone(),
+            digest: p.target.digest.clone(),
+        });
+        c.input_digest = Some(p.input_digest.clone());
+        c.limits = Some(p.limits.clone());
+        c.parent_run = req.parent_run.clone();
+        c.creator = req.creator.clone();
+        c
+    }
+
+    /// Claim the Run's folder: a new name, or replacing a finished Run when
+    /// `replace` allows.
+    fn begin(
+        &self,
+        req: &CallRequest,
+        p: Prepared,
+        replace: Option<&dyn Fn(&RunConfig) -> bool>,
+    ) -> Result<Begun> {
+        let auto = req.run_name.is_none();
+        let mut attempts = 0;
+        loop {
+            let name = match &req.run_name {
+                Some(n) => n.clone(),
+                None => crate::auto_run_name(&p.target.desc.name),
+            };
+            let mut config = self.config_for(req, &p, name);
+            let claimed = match replace {
+                Some(pred) => self.inner.runs.replace(&mut config, Some(&p.args), pred),
+                None => self.inner.runs.claim(&mut config, Some(&p.args)),
+            };
+            match claimed {
+                Ok(claimed) => {
+                    let (done, rx) = watch::channel(false);
+                    let cancel = Arc::new(Cancel::default());
+                    self.inner
+                        .active
+                        .lock()
+                        .expect("active runs poisoned")
+                        .insert(
+                            config.name.clone(),
+                            Active {
+                                cancel: cancel.clone(),
+                                done: rx,
+                            },
+                        );
+                    self.ensure_cancel_watcher();
+                    return Ok(Begun::Started(Box::new(Started {
+                        config,
+                        claimed,
+                        target: p.target,
+                        args: p.args,
+                        limits: p.limits,
+                        observer: req.observer.clone(),
+                        cancel,
+                        done,
+                    })));
+                }
+                Err(ClaimError::Exists(existing)) if auto && attempts < 8 => {
+                    drop(existing);
+                    attempts += 1;
+                }
+                Err(ClaimError::Exists(existing)) => return Ok(Begun::Exists(existing)),
+                Err(ClaimError::Other(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Execute a claimed Run to its end and record how it ended.
+    async fn execute(&self, s: Started) -> Result<Run> {
+        let Started {
+            mut config,
+            claimed,
+            target,
+            args,
+            limits,
+            observer,
+            cancel,
+            done,
+        } = s;
+        let eng = &self.inner.engine;
+        let job = Job {
+            run: &config.name,
+            fn_name: &target.desc.name,
+            args: &args,
+            limits: &limits,
+            stdout: claimed.stdout,
+            stderr: claimed.stderr,
+            observer,
+            artifacts: ArtifactCtx {
+                store: self.inner.artifacts.clone(),
+                run: config.name.clone(),
+                upstream: Vec::new(),
+                downstream: Vec::new(),
+            },
+        };
+        let outcome = executor::call_function(eng, &target.loaded, job, &cancel).await;
+        config.fuel_consumed = Some(outcome.fuel_consumed);
+        config.upstream_artifacts = outcome.upstream;
+        config.downstream_artifacts = outcome.downstream;
+        let mut result = outcome.result.and_then(|bytes| {
+            serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).map_err(|e| Error::Trap {
+                run: config.name.clone(),
+                message: format!("the function returned bytes that are not JSON: {e}"),
+            })?;
+            write_file(&claimed.dir.join(RESULT), &bytes, false)
+        });
+        self.end(&mut config, &result);
+        if let Err(e) = self.inner.runs.finish(&config) {
+            tracing::error!("recording the end of run {}: {e}", config.name);
+            if result.is_ok() {
+                result = Err(e);
+            }
+        }
+        self.inner
+            .active
+            .lock()
+            .expect("active runs poisoned")
+            .remove(&config.name);
+        let _ = done.send(true);
+        result.map(|()| Run::from_parts(claimed.dir, config))
+    }
+
+    fn end(&self, config: &mut RunConfig, result: &Result<()>) {
+        config.end_time = Some(crate::names::now_rfc3339());
+        match result {
+            Ok(()) => config.status = RunStatus::Completed,
+            Err(e) => {
+                config.status = if matches!(e, Error::Cancelled { .. }) {
+                    RunStatus::Cancelled
+                } else {
+                    RunStatus::Error
+                };
+                let message = match e {
+                    Error::Failed { message, .. }
+                    | Error::Trap { message, .. }
+                    | Error::BadInput { message } => message.clone(),
+                    Error::Cancelled { .. } => "cancelled on request".into(),
+                    other => other.to_string(),
+                };
+                config.error = Some(RunError {
+                    kind: e.kind().to_string(),
+                    message,
+                });
+            }
+        }
+    }
+
+    fn start_started(&self, s: Started) -> Result<RunHandle> {
+        let name = s.config.name.clone();
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::Invalid("starting a Run needs a Tokio runtime".into()))?;
+        let rt = self.clone();
+        handle.spawn(async move {
+            let _ = rt.execute(s).await;
+        });
+        Ok(RunHandle {
+            runtime: self.clone(),
+            name,
+        })
+    }
+
+    fn exists_error(&self, existing: &RunConfig, hint: &str) -> Error {
+        Error::RunExists {
+            run: existing.name.clone(),
+            status: existing.status,
+            hint: hint.to_string(),
+        }
+    }
+
+    /// Call a function and wait for it to end. `Ok` holds the completed Run;
+    /// a Run that failed is recorded and its error returned (`OutOfFuel`,
+    /// `Timeout`, `Trap`, `Failed`, `Cancelled`...).
+    pub async fn call(&self, req: CallRequest) -> Result<Run> {
+        let p = self.prepare(&req)?;
+        let replace = |c: &RunConfig| c.status.is_terminal();
+        let replace: Option<&dyn Fn(&RunConfig) -> bool> = req.rerun.then_some(&replace);
+        match self.begin(&req, p, replace)? {
+            Begun::Started(s) => self.execute(*s).await,
+            Begun::Exists(c) => {
+                Err(self.exists_error(&c, "; use get-or-call to reuse it, or rerun to replace it"))
+            }
+        }
+    }
+
+    /// Start a call and return at once with a handle on its Run (which is
+    /// `running` by then).
+    pub fn start(&self, req: CallRequest) -> Result<RunHandle> {
+        let p = self.prepare(&req)?;
+        let replace = |c: &RunConfig| c.status.is_terminal();
+        let replace: Option<&dyn Fn(&RunConfig) -> bool> = req.rerun.then_some(&replace);
+        match self.begin(&req, p, replace)? {
+            Begun::Started(s) => self.start_started(*s),
+            Begun::Exists(c) => {
+                Err(self.exists_error(&c, "; use get-or-run to reuse it, or rerun to replace it"))
+            }
+        }
+    }
+
+    /// Why an existing Run is not the one this call would make, if it is not.
+    fn mismatch(existing: &RunConfig, p: &Prepared) -> Option<String> {
+        let f = existing.function.as_ref();
+        if f.map(|f| f.digest.as_str()) != Some(p.target.digest.as_str())
+            || existing.fn_name.as_deref() != Some(p.target.desc.name.as_str())
+        {
+            return Some(format!(
+                "by another function or version ({}{} {})",
+                f.map(|f| f.name.as_str()).unwrap_or("?"),
+                existing
+                    .fn_name
+                    .as_deref()
+                    .map(|n| format!("/{n}"))
+                    .unwrap_or_default(),
+                f.map(|f| short(&f.digest)).unwrap_or("?"),
+            ));
+        }
+        if existing.input_digest.as_deref() != Some(p.input_digest.as_str()) {
+            return Some("from other inputs".into());
+        }
+        None
+    }
+
+    /// The completed Run named in `req` if it was made by the same function
+    /// version and inputs; else call (once, however many ask at the same
+    /// time). A Run still running is waited for; one that ended in `error`
+    /// or `cancelled` is run again; one made differently is an error unless
+    /// `req.rerun`.
+    pub async fn get_or_call(&self, req: CallRequest) -> Result<Run> {
+        let Some(name) = req.run_name.clone() else {
+            return Err(Error::Invalid("get-or-call needs a run name".into()));
+        };
+        loop {
+            let p = self.prepare(&req)?;
+            let existing = match self.begin(&req, p, None)? {
+                Begun::Started(s) => return self.execute(*s).await,
+                Begun::Exists(c) => c,
+            };
+            let p = self.prepare(&req)?;
+            let mismatch = Self::mismatch(&existing, &p);
+            let rerun = req.rerun
+                || (mismatch.is_none()
+                    && matches!(existing.status, RunStatus::Error | RunStatus::Cancelled));
+            if let Some(reason) = &mismatch {
+                if !req.rerun {
+                    return Err(Error::RunMismatch {
+                        run: name,
+                        reason: reason.clone(),
+                    });
+                }
+            }
+            if !existing.status.is_terminal() {
+                if mismatch.is_some() {
+                    return Err(
+                        self.exists_error(&existing, "; it is still running, cancel it first")
+                    );
+                }
+                let run = self.wait(&name).await?;
+                return match run.status() {
+                    RunStatus::Completed => Ok(run),
+                    _ => Err(run.error()),
+                };
+            }
+            if !rerun {
+                return Ok(Run::from_parts(self.inner.runs.dir(&name), *existing));
+            }
+            // Replace it, unless someone else already has.
+            let seen = existing.start_time.clone();
+            let pred = move |c: &RunConfig| c.status.is_terminal() && c.start_time == seen;
+            match self.begin(&req, p, Some(&pred))? {
+                Begun::Started(s) => return self.execute(*s).await,
+                Begun::Exists(_) => continue,
+            }
+        }
+    }
+
+    /// Like [`Runtime::get_or_call`], but returns a handle at once: on the
+    /// existing Run whatever its status, or on a newly started one.
+    pub async fn get_or_run(&self, req: CallRequest) -> Result<RunHandle> {
+        let Some(name) = req.run_name.clone() else {
+            return Err(Error::Invalid("get-or-run needs a run name".into()));
+        };
+        loop {
+            let p = self.prepare(&req)?;
+            let existing = match self.begin(&req, p, None)? {
+                Begun::Started(s) => return self.start_started(*s),
+                Begun::Exists(c) => c,
+            };
+            let p = self.prepare(&req)?;
+            let mismatch = Self::mismatch(&existing, &p);
+            if let Some(reason) = &mismatch {
+                if !req.rerun {
+                    return Err(Error::RunMismatch {
+                        run: name,
+                        reason: reason.clone(),
+                    });
+                }
+            }
+            let rerun =
+                req.rerun || matches!(existing.status, RunStatus::Error | RunStatus::Cancelled);
+            if !existing.status.is_terminal() || !rerun {
+                if mismatch.is_some() {
+                    return Err(
+                        self.exists_error(&existing, "; it is still running, cancel it first")
+                    );
+                }
+                return Ok(RunHandle {
+                    runtime: self.clone(),
+                    name,
+                });
+            }
+            let seen = existing.start_time.clone();
+            let pred = move |c: &RunConfig| c.status.is_terminal() && c.start_time == seen;
+            match self.begin(&req, p, Some(&pred))? {
+                Begun::Started(s) => return self.start_started(*s),
+                Begun::Exists(_) => continue,
+            }
+        }
+    }
+
+    /// Load a Run by name.
+    pub fn run(&self, name: &str) -> Result<Run> {
+        let config = self.inner.runs.load(name)?;
+        Ok(Run::from_parts(self.inner.runs.dir(name), config))
+    }
+
+    /// A handle on an existing Run.
+    pub fn handle(&self, name: &str) -> Result<RunHandle> {
+        self.inner.runs.load(name)?;
+        Ok(RunHandle {
+            runtime: self.clone(),
+            name: name.to_string(),
+        })
+    }
+
+    /// Every Run's record, oldest first.
+    pub fn runs(&self) -> Result<Vec<RunConfig>> {
+        self.inner.runs.list()
+    }
+
+    /// Wait until the Run ends.
+    pub async fn wait(&self, name: &str) -> Result<Run> {
+        let mut polls: u32 = 0;
+        loop {
+            let rx = self
+                .inner
+                .active
+                .lock()
+                .expect("active runs poisoned")
+                .get(name)
+                .map(|a| a.done.clone());
+            if let Some(mut rx) = rx {
+                let _ = rx.wait_for(|done| *done).await;
+            }
+            let run = self.run(name)?;
+            if run.status().is_terminal() {
+                return Ok(run);
+            }
+            if rx_is_none_and_poll(&mut polls) {
+                // Another process runs it; if that process died, recover.
+                self.inner.runs.recover()?;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Cancel a Run and wait until it has ended. A Run that has already
+    /// ended is returned as it is.
+    pub async fn cancel(&self, name: &str) -> Result<Run> {
+        let cancel = self
+            .inner
+            .active
+            .lock()
+            .expect("active runs poisoned")
+            .get(name)
+            .map(|a| a.cancel.clone());
+        match cancel {
+            Some(c) => c.cancel(),
+            None => {
+                let run = self.run(name)?;
+                if run.status().is_terminal() {
+                    return Ok(run);
+                }
+                self.inner.runs.request_cancel(name)?;
+            }
+        }
+        self.wait(name).await
+    }
+
+    /// Wait until every Run this process is executing has ended.
+    pub async fn wait_all(&self) {
+        loop {
+            let next = self
+                .inner
+                .active
+                .lock()
+                .expect("active runs poisoned")
+                .values()
+                .next()
+                .map(|a| a.done.clone());
+            match next {
+                Some(mut rx) => {
+                    let _ = rx.wait_for(|done| *done).await;
+                    tokio::task::yield_now().await;
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// Save an artifact from the host program (a version made by no Run).
+    pub fn save_artifact(&self, name: &str, data: &[u8]) -> Result<ArtifactRef> {
+        self.inner.artifacts.save(name, data, None)
+    }
+
+    /// Load an artifact's current version.
+    pub fn load_artifact(&self, name: &str) -> Result<(Vec<u8>, ArtifactRef)> {
+        self.inner.artifacts.load(name)
+    }
+
+    /// Every artifact and its versions.
+    pub fn artifacts(&self) -> Result<Vec<Artifact>> {
+        self.inner.artifacts.list()
+    }
+
+    /// Mark Runs of dead host processes `error` / `interrupted` now (also
+    /// done on open). Returns how many.
+    pub fn recover(&self) -> Result<usize> {
+        self.inner.runs.recover()
+    }
+
+    /// Watch `cancel/` for requests from other processes while this process
+    /// runs anything.
+    fn ensure_cancel_watcher(&self) {
+        self.inner.watcher.get_or_init(|| {
+            let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+            let dir = self.inner.runs.cancels_dir().to_path_buf();
+            let spawned = std::thread::Builder::new()
+                .name("rh-cancel-watch".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(Duration::from_millis(10));
+                        let Some(inner) = weak.upgrade() else { return };
+                        if inner.active.lock().map(|a| a.is_empty()).unwrap_or(true) {
+                            continue;
+                        }
+                        let Ok(entries) = std::fs::read_dir(&dir) else {
+                            continue;
+                        };
+                        for e in entries.flatten() {
+                            let n = e.file_name();
+                            let Some(name) = n.to_str() else { continue };
+                            if let Some(a) = inner
+                                .active
+                                .lock()
+                                .ok()
+                                .and_then(|a| a.get(name).map(|x| x.cancel.clone()))
+                            {
+                                a.cancel();
+                            }
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!("cannot watch for cancel requests: {e}");
+            }
+        });
+    }
+}
+
+fn rx_is_none_and_poll(polls: &mut u32) -> bool {
+    *polls += 1;
+    *polls % 200 == 0
+}
+
+fn short(digest: &str) -> &str {
+    let hex = digest.trim_start_matches("sha256:");
+    &hex[..hex.len().min(12)]
+}
