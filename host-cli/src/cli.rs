@@ -82,7 +82,7 @@ pub struct CallArgs {
     /// `NAME` or `NAME/FUNCTION`.
     pub function: String,
     /// Arguments, each a JSON value (`1`, `'"text"'`, `'{"k": 1}'`).
-    #[arg(allow_hyphen_values = true)]
+    #[arg(allow_negative_numbers = true)]
     pub args: Vec<String>,
     /// The whole argument list as one JSON array or object (`-` for stdin).
     #[arg(long, conflicts_with = "args")]
@@ -96,20 +96,12 @@ pub struct CallArgs {
     #[arg(long)]
     pub fuel: Option<u64>,
     /// Memory limit (`64MiB`).
-    #[arg(long, value_parser = parse_size)]
-    pub memory: Option<u64>,
-    /// Wall-clock timeout (`30s`).
-    #[arg(long, value_parser = parse_duration)]
-    pub timeout: Option<std::time::Duration>,
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Wall-clock timeout (`30s`, `500ms`).
+    #[arg(long)]
+    pub timeout: Option<String>,
     /// Replace an existing Run of that name.
     #[arg(long)]
     pub rerun: bool,
-}
-
-fn parse_size(s: &str) -> Result<u64, String> {
-    rh_runtime::parse_size(s)
-}
-
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    rh_runtime::parse_duration(s)
 }

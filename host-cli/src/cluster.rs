@@ -35,5 +35,8 @@ pub fn cluster_and_run(args: &[String], cluster: &str) -> Result<(String, String
 
 /// Who is making calls (recorded as the Run's creator).
 pub fn creator() -> Option<String> {
-    std::env::var("USER").ok().filter(|u| !u.is_empty())
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+        .or_else(|| Some(format!("uid:{}", rustix::process::getuid().as_raw())))
 }

@@ -40,7 +40,7 @@ pub struct EngineOptions {
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
-            max_concurrent: 256,
+            max_concurrent: 128,
             fuel_yield_interval: 1_000_000,
         }
     }
@@ -63,9 +63,9 @@ impl RhEngine {
         // A component built by rustc for wasip2 has a handful of core
         // instances (the program, the adapter shims); leave room for more.
         pool.total_component_instances(n)
-            .total_core_instances(n * 16)
-            .total_memories(n * 4)
-            .total_tables(n * 16)
+            .total_core_instances(n * 8)
+            .total_memories(n * 2)
+            .total_tables(n * 8)
             .total_stacks(n)
             .max_memory_size(crate::Limits::MAX_MEMORY as usize)
             .linear_memory_keep_resident(1 << 20)

@@ -157,6 +157,9 @@ impl RunStore {
                 return Err(e.into());
             }
         };
+        // A cancel request left over from an earlier Run of this name must
+        // not reach the new one.
+        let _ = fs::remove_file(self.cancels.join(&config.name));
         let dir = self.dir(&config.name);
         match fs::rename(&tmp, &dir) {
             Ok(()) => Ok(Claimed {

@@ -133,6 +133,7 @@ struct Inner {
 }
 
 /// The function a call resolves to.
+#[derive(Clone)]
 struct Target {
     deployment: String,
     desc: FunctionDesc,
@@ -158,6 +159,7 @@ enum Begun {
 }
 
 /// What a call needs once its arguments are checked.
+#[derive(Clone)]
 struct Prepared {
     target: Target,
     args: Vec<u8>,
@@ -393,8 +395,19 @@ impl Runtime {
         }
     }
 
-    /// Execute a claimed Run to its end and record how it ended.
+    /// Execute a claimed Run in a task of its own and wait for it: a caller
+    /// that goes away (a dropped future, a client that disconnects) cannot
+    /// leave the Run half-recorded; it runs to its end regardless.
     async fn execute(&self, s: Started) -> Result<Run> {
+        let rt = self.clone();
+        match tokio::spawn(async move { rt.execute_here(s).await }).await {
+            Ok(r) => r,
+            Err(e) => Err(Error::Engine(format!("the Run's task failed: {e}"))),
+        }
+    }
+
+    /// Execute a claimed Run to its end and record how it ended.
+    async fn execute_here(&self, s: Started) -> Result<Run> {
         let Started {
             mut config,
             claimed,
@@ -479,7 +492,7 @@ impl Runtime {
             .map_err(|_| Error::Invalid("starting a Run needs a Tokio runtime".into()))?;
         let rt = self.clone();
         handle.spawn(async move {
-            let _ = rt.execute(s).await;
+            let _ = rt.execute_here(s).await;
         });
         Ok(RunHandle {
             runtime: self.clone(),
@@ -556,13 +569,12 @@ impl Runtime {
         let Some(name) = req.run_name.clone() else {
             return Err(Error::Invalid("get-or-call needs a run name".into()));
         };
+        let p = self.prepare(&req)?;
         loop {
-            let p = self.prepare(&req)?;
-            let existing = match self.begin(&req, p, None)? {
+            let existing = match self.begin(&req, p.clone(), None)? {
                 Begun::Started(s) => return self.execute(*s).await,
                 Begun::Exists(c) => c,
             };
-            let p = self.prepare(&req)?;
             let mismatch = Self::mismatch(&existing, &p);
             let rerun = req.rerun
                 || (mismatch.is_none()
@@ -593,7 +605,7 @@ impl Runtime {
             // Replace it, unless someone else already has.
             let seen = existing.start_time.clone();
             let pred = move |c: &RunConfig| c.status.is_terminal() && c.start_time == seen;
-            match self.begin(&req, p, Some(&pred))? {
+            match self.begin(&req, p.clone(), Some(&pred))? {
                 Begun::Started(s) => return self.execute(*s).await,
                 Begun::Exists(_) => continue,
             }
@@ -606,13 +618,12 @@ impl Runtime {
         let Some(name) = req.run_name.clone() else {
             return Err(Error::Invalid("get-or-run needs a run name".into()));
         };
+        let p = self.prepare(&req)?;
         loop {
-            let p = self.prepare(&req)?;
-            let existing = match self.begin(&req, p, None)? {
+            let existing = match self.begin(&req, p.clone(), None)? {
                 Begun::Started(s) => return self.start_started(*s),
                 Begun::Exists(c) => c,
             };
-            let p = self.prepare(&req)?;
             let mismatch = Self::mismatch(&existing, &p);
             if let Some(reason) = &mismatch {
                 if !req.rerun {
@@ -637,7 +648,7 @@ impl Runtime {
             }
             let seen = existing.start_time.clone();
             let pred = move |c: &RunConfig| c.status.is_terminal() && c.start_time == seen;
-            match self.begin(&req, p, Some(&pred))? {
+            match self.begin(&req, p.clone(), Some(&pred))? {
                 Begun::Started(s) => return self.start_started(*s),
                 Begun::Exists(_) => continue,
             }

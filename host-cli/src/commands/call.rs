@@ -65,11 +65,14 @@ pub fn request(a: &CallArgs) -> Result<CallRequest> {
     if let Some(f) = a.fuel {
         req = req.fuel(f);
     }
-    if let Some(m) = a.memory {
-        req = req.memory(m);
+    if let Some(m) = &a.memory {
+        req =
+            req.memory(rh_runtime::parse_size(m).map_err(|e| UsageError(format!("--memory {e}")))?);
     }
-    if let Some(t) = a.timeout {
-        req = req.timeout(t);
+    if let Some(t) = &a.timeout {
+        req = req.timeout(
+            rh_runtime::parse_duration(t).map_err(|e| UsageError(format!("--timeout {e}")))?,
+        );
     }
     if let Some(c) = cluster::creator() {
         req = req.creator(c);
@@ -92,7 +95,20 @@ pub async fn call(a: CallArgs, mode: Mode, json: bool) -> Result<ExitCode> {
         }
     }));
     let outcome = match mode {
-        Mode::Call => rt.call(req).await,
+        // Ctrl-C cancels the Run, so it ends recorded as `cancelled`.
+        Mode::Call => match rt.start(req) {
+            Ok(h) => {
+                let run = tokio::select! {
+                    r = h.wait() => r,
+                    _ = tokio::signal::ctrl_c() => h.cancel().await,
+                };
+                run.and_then(|run| match run.status() {
+                    rh_runtime::RunStatus::Completed => Ok(run),
+                    _ => Err(run.error()),
+                })
+            }
+            Err(e) => Err(e),
+        },
         Mode::GetOrCall => rt.get_or_call(req).await,
     };
     match outcome {

@@ -1,7 +1,7 @@
 //! `deploy` and `functions`.
 
 use crate::cluster;
-use crate::output::print_json;
+use crate::output::{UsageError, print_json};
 use anyhow::{Context, Result};
 use rh_runtime::{ComponentKind, Deployment};
 use std::path::Path;
@@ -14,8 +14,15 @@ pub async fn deploy(
     json: bool,
 ) -> Result<ExitCode> {
     let rt = cluster::open(cluster)?;
+    let bytes = std::fs::read(file)
+        .map_err(|e| UsageError(format!("cannot read {}: {e}", file.display())))?;
+    let stem = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .replace('-', "_");
     let dep = rt
-        .deploy_file(file, name)
+        .deploy(&bytes, name.unwrap_or(&stem))
         .await
         .with_context(|| format!("deploying {}", file.display()))?;
     if json {

@@ -1,0 +1,35 @@
+# The targets CI runs are exactly these; see .ci/run.
+CARGO ?= cargo
+TARGET_DIR ?= $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null || echo target)
+GUEST_TARGET := $(TARGET_DIR)/guests
+WASM := $(GUEST_TARGET)/wasm32-wasip2/release
+RH := $(TARGET_DIR)/debug/rh-wasm
+
+.PHONY: demo test lint wasm-target guests ci
+
+# rustup does not add a missing target by itself.
+wasm-target:
+	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+guests: wasm-target
+	$(CARGO) build --release --target wasm32-wasip2 --manifest-path examples/Cargo.toml --target-dir $(GUEST_TARGET)
+
+# From a fresh clone to a recorded Run on the local cluster.
+demo: guests
+	$(CARGO) build -p rh-wasm
+	$(RH) deploy $(WASM)/summer.wasm
+	$(RH) call summer 1 2 --run-name my_fn_run --rerun
+	@echo; echo "The Run folder rh/runs/my_fn_run:"; ls -l rh/runs/my_fn_run
+	@echo; echo "rh/runs/my_fn_run/config.json:"; cat rh/runs/my_fn_run/config.json
+
+test: wasm-target
+	$(CARGO) test --workspace
+
+lint: wasm-target
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --release --target wasm32-wasip2 --manifest-path examples/Cargo.toml --target-dir $(GUEST_TARGET) -- -D warnings
+	$(CARGO) clippy --release --target wasm32-wasip2 --manifest-path tests/guests/Cargo.toml --target-dir $(GUEST_TARGET) -- -D warnings
+	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps
+
+ci: lint test

@@ -1,0 +1,109 @@
+//! The runtime as a library: concurrent isolation, artifacts and lineage,
+//! loading Runs by name and by path.
+
+use crate::util::*;
+use rh_runtime::{CallRequest, Run, RunStatus};
+use serde_json::json;
+
+#[test]
+fn concurrent_runs_see_only_their_own_output() {
+    let d = tmp();
+    deploy(d.path(), "testkit");
+    let rt = runtime(d.path());
+    let names = tokio().block_on(async {
+        let mut tasks = Vec::new();
+        for i in 0..32 {
+            let rt = rt.clone();
+            tasks.push(tokio::spawn(async move {
+                let marker = format!("marker-{i:02}-");
+                let run = rt
+                    .call(CallRequest::new("testkit/echo_marker", json!([marker, 50])))
+                    .await
+                    .unwrap();
+                (marker, run.name().to_string())
+            }));
+        }
+        let mut v = Vec::new();
+        for t in tasks {
+            v.push(t.await.unwrap());
+        }
+        v
+    });
+    let all: std::collections::HashSet<_> = names.iter().map(|(_, n)| n.clone()).collect();
+    assert_eq!(all.len(), 32, "automatic names collided");
+    for (marker, name) in &names {
+        let out = run_file(d.path(), name, "stdout");
+        let err = run_file(d.path(), name, "stderr");
+        assert_eq!(out.matches(marker.as_str()).count(), 50, "{name}");
+        assert_eq!(err.matches(marker.as_str()).count(), 50, "{name}");
+        for (other, _) in &names {
+            if other != marker {
+                assert!(!out.contains(other.as_str()), "{name} holds {other}");
+                assert!(!err.contains(other.as_str()), "{name} holds {other}");
+            }
+        }
+    }
+}
+
+#[test]
+fn pipeline_records_artifacts_upstream_and_downstream() {
+    let d = tmp();
+    deploy(d.path(), "pipeline");
+    let rt = runtime(d.path());
+    let data = rt
+        .save_artifact("dataset", b"1,2\n2,4\n3,6\n4,8\n")
+        .unwrap();
+    tokio().block_on(async {
+        rt.call(CallRequest::new("pipeline/preprocess", json!(["dataset"])).run_name("prep"))
+            .await
+            .unwrap();
+        rt.call(CallRequest::new("pipeline/train", json!([3])).run_name("train"))
+            .await
+            .unwrap();
+        rt.call(CallRequest::new("pipeline/export", json!(["json"])).run_name("export"))
+            .await
+            .unwrap();
+    });
+    let prep = rt.run("prep").unwrap();
+    assert_eq!(prep.config().upstream_artifacts, vec![data.clone()]);
+    let clean = &prep.config().downstream_artifacts;
+    assert_eq!(clean.len(), 1);
+    assert_eq!(clean[0].name, "clean-data");
+    let train = rt.run("train").unwrap();
+    assert_eq!(&train.config().upstream_artifacts, clean);
+    assert_eq!(train.config().downstream_artifacts[0].name, "model");
+    let export = rt.run("export").unwrap();
+    assert_eq!(
+        export.config().upstream_artifacts,
+        train.config().downstream_artifacts
+    );
+    assert_eq!(export.config().downstream_artifacts[0].name, "model-export");
+    // The recorded version is the one stored.
+    let (bytes, current) = rt.load_artifact("model-export").unwrap();
+    assert_eq!(current, export.config().downstream_artifacts[0]);
+    assert_eq!(rh_runtime::digest_of(&bytes), current.digest);
+    // A missing artifact is an error the function reports.
+    let err = tokio()
+        .block_on(rt.call(CallRequest::new("pipeline/preprocess", json!(["nothing"]))))
+        .unwrap_err();
+    assert!(err.to_string().contains("nothing"), "{err}");
+}
+
+#[test]
+fn runs_load_by_name_and_by_path() {
+    let d = tmp();
+    deploy(d.path(), "summer");
+    let rt = runtime(d.path());
+    let run = tokio()
+        .block_on(rt.call(CallRequest::new("summer", json!({"a": 20, "b": 22})).run_name("byp")))
+        .unwrap();
+    let by_name = rt.run("byp").unwrap();
+    let by_path = Run::open(d.path().join("rh/runs/byp")).unwrap();
+    assert_eq!(by_name.config(), run.config());
+    assert_eq!(by_path.config(), run.config());
+    assert_eq!(by_path.result().unwrap(), json!(42));
+    assert_eq!(by_path.inputs().unwrap(), br#"{"a":20,"b":22}"#);
+    assert!(String::from_utf8_lossy(&by_path.stdout().unwrap()).contains("adding 20 and 22"));
+    assert_eq!(by_path.stderr().unwrap(), b"");
+    assert_eq!(by_name.status(), RunStatus::Completed);
+}

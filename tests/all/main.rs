@@ -1,0 +1,12 @@
+//! End-to-end tests: real guests built from source, the real `rh-wasm`
+//! binary, real Run folders on disk.
+
+mod util;
+
+mod bad_input;
+mod cache;
+mod calls;
+mod cancel;
+mod embed;
+mod limits;
+mod recovery;
