@@ -1,0 +1,6 @@
+#[rh_guest::function]
+struct Config {
+    retries: u32,
+}
+
+fn main() {}
