@@ -35,6 +35,10 @@ pub struct EngineOptions {
     /// The guest yields to the host every this many units of fuel; this
     /// bounds how long a cancel or timeout takes to land.
     pub fuel_yield_interval: u64,
+    /// Meter fuel. Without it there are no fuel budgets, and a guest that
+    /// never calls the host cannot be cancelled or timed out: only for
+    /// measuring what metering costs.
+    pub metering: bool,
 }
 
 impl Default for EngineOptions {
@@ -42,6 +46,7 @@ impl Default for EngineOptions {
         EngineOptions {
             max_concurrent: 128,
             fuel_yield_interval: 1_000_000,
+            metering: true,
         }
     }
 }
@@ -57,7 +62,7 @@ impl RhEngine {
     pub fn new(options: EngineOptions) -> Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
-        config.consume_fuel(true);
+        config.consume_fuel(options.metering);
         let n = options.max_concurrent.max(1);
         let mut pool = PoolingAllocationConfig::default();
         // A component built by rustc for wasip2 has a handful of core

@@ -107,9 +107,7 @@ pub(crate) async fn call_function(
     let mut store = Store::new(&eng.engine, state);
     store.limiter(|s| &mut s.limiter);
     let fuel = job.limits.fuel.unwrap_or(u64::MAX);
-    let setup = store
-        .set_fuel(fuel)
-        .and_then(|()| store.fuel_async_yield_interval(Some(eng.options.fuel_yield_interval)));
+    let setup = meter(eng, &mut store, fuel);
     let result = match setup {
         Err(e) => Err(Error::engine(e)),
         Ok(()) => {
@@ -145,7 +143,10 @@ pub(crate) async fn call_function(
             }
         }
     };
-    let fuel_consumed = fuel.saturating_sub(store.get_fuel().unwrap_or(fuel));
+    let fuel_consumed = match eng.options.metering {
+        true => fuel.saturating_sub(store.get_fuel().unwrap_or(fuel)),
+        false => 0,
+    };
     let art = &mut store.data_mut().artifacts;
     Outcome {
         result,
@@ -153,6 +154,15 @@ pub(crate) async fn call_function(
         upstream: std::mem::take(&mut art.upstream),
         downstream: std::mem::take(&mut art.downstream),
     }
+}
+
+/// Give a Store its fuel and its yield interval.
+fn meter(eng: &RhEngine, store: &mut Store<HostState>, fuel: u64) -> wasmtime::Result<()> {
+    if !eng.options.metering {
+        return Ok(());
+    }
+    store.set_fuel(fuel)?;
+    store.fuel_async_yield_interval(Some(eng.options.fuel_yield_interval))
 }
 
 /// Turn a Wasmtime error out of a guest call into the error kind it means.
@@ -185,7 +195,7 @@ pub(crate) fn classify(run: &str, limits: &Limits, e: wasmtime::Error) -> Error 
         let frames: Vec<String> = bt
             .frames()
             .iter()
-            .filter_map(|f| f.func_name().map(|n| rustc_demangle_lite(n)))
+            .filter_map(|f| f.func_name().map(short_name))
             .take(3)
             .collect();
         if !frames.is_empty() {
@@ -197,6 +207,48 @@ pub(crate) fn classify(run: &str, limits: &Limits, e: wasmtime::Error) -> Error 
     Error::Trap { run, message }
 }
 
-fn rustc_demangle_lite(name: &str) -> String {
+fn short_name(name: &str) -> String {
     name.chars().take(120).collect()
+}
+
+/// A call with no Run around it: fresh Store, instantiate, call. Output is
+/// discarded. The reference the recorded path is measured against.
+pub(crate) async fn bare_call(
+    eng: &RhEngine,
+    artifacts: &std::sync::Arc<crate::artifacts::ArtifactStore>,
+    loaded: &Loaded,
+    fn_name: &str,
+    args: &[u8],
+) -> Result<Vec<u8>, Error> {
+    let pre = loaded
+        .pre
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("not a function".into()))?;
+    let state = HostState {
+        wasi: WasiCtx::builder().build(),
+        table: wasmtime::component::ResourceTable::new(),
+        limiter: Limiter::new(Limits::default().memory),
+        artifacts: ArtifactCtx {
+            store: artifacts.clone(),
+            run: String::new(),
+            upstream: Vec::new(),
+            downstream: Vec::new(),
+        },
+    };
+    let mut store = Store::new(&eng.engine, state);
+    store.limiter(|s| &mut s.limiter);
+    meter(eng, &mut store, u64::MAX).map_err(Error::engine)?;
+    let guest = pre
+        .instantiate_async(&mut store)
+        .await
+        .map_err(Error::engine)?;
+    match guest
+        .rh_wasm_function()
+        .call_call(&mut store, fn_name, args)
+        .await
+        .map_err(Error::engine)?
+    {
+        Ok(bytes) => Ok(bytes),
+        Err(e) => Err(Error::Invalid(format!("{e:?}"))),
+    }
 }

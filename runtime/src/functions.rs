@@ -233,10 +233,10 @@ impl FunctionStore {
         let entries = fs::read_dir(&self.names).map_err(|e| Error::io("read", &self.names, e))?;
         for e in entries.flatten() {
             let n = e.file_name();
-            if let Some(name) = n.to_str().and_then(|n| n.strip_suffix(".json")) {
-                if !name.starts_with('.') {
-                    out.push(self.deployment(name)?);
-                }
+            if let Some(name) = n.to_str().and_then(|n| n.strip_suffix(".json"))
+                && !name.starts_with('.')
+            {
+                out.push(self.deployment(name)?);
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -345,10 +345,12 @@ async fn inspect(
             },
         );
         store.limiter(|s| &mut s.limiter);
-        store.set_fuel(10_000_000_000).map_err(Error::engine)?;
-        store
-            .fuel_async_yield_interval(Some(eng.options.fuel_yield_interval))
-            .map_err(Error::engine)?;
+        if eng.options.metering {
+            store.set_fuel(10_000_000_000).map_err(Error::engine)?;
+            store
+                .fuel_async_yield_interval(Some(eng.options.fuel_yield_interval))
+                .map_err(Error::engine)?;
+        }
         let describe = async {
             let guest = pre.instantiate_async(&mut store).await?;
             guest.rh_wasm_function().call_describe(&mut store).await

@@ -306,10 +306,10 @@ impl RunStore {
             let markers = self.hosts.join(id);
             if let Ok(ms) = fs::read_dir(&markers) {
                 for m in ms.flatten() {
-                    if let Some(run) = m.file_name().to_str() {
-                        if self.interrupt(run, id)? {
-                            recovered += 1;
-                        }
+                    if let Some(run) = m.file_name().to_str()
+                        && self.interrupt(run, id)?
+                    {
+                        recovered += 1;
                     }
                     let _ = fs::remove_file(m.path());
                 }

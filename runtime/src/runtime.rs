@@ -579,13 +579,13 @@ impl Runtime {
             let rerun = req.rerun
                 || (mismatch.is_none()
                     && matches!(existing.status, RunStatus::Error | RunStatus::Cancelled));
-            if let Some(reason) = &mismatch {
-                if !req.rerun {
-                    return Err(Error::RunMismatch {
-                        run: name,
-                        reason: reason.clone(),
-                    });
-                }
+            if let Some(reason) = &mismatch
+                && !req.rerun
+            {
+                return Err(Error::RunMismatch {
+                    run: name,
+                    reason: reason.clone(),
+                });
             }
             if !existing.status.is_terminal() {
                 if mismatch.is_some() {
@@ -625,13 +625,13 @@ impl Runtime {
                 Begun::Exists(c) => c,
             };
             let mismatch = Self::mismatch(&existing, &p);
-            if let Some(reason) = &mismatch {
-                if !req.rerun {
-                    return Err(Error::RunMismatch {
-                        run: name,
-                        reason: reason.clone(),
-                    });
-                }
+            if let Some(reason) = &mismatch
+                && !req.rerun
+            {
+                return Err(Error::RunMismatch {
+                    run: name,
+                    reason: reason.clone(),
+                });
             }
             let rerun =
                 req.rerun || matches!(existing.status, RunStatus::Error | RunStatus::Cancelled);
@@ -724,6 +724,23 @@ impl Runtime {
         self.wait(name).await
     }
 
+    /// Instantiate and call a function in a fresh Store without recording a
+    /// Run: the bare cost of Wasmtime that a recorded call is measured
+    /// against. For benchmarks.
+    #[doc(hidden)]
+    pub async fn bare_call(&self, function: &str, args: &serde_json::Value) -> Result<Vec<u8>> {
+        let target = self.resolve(function)?;
+        let args = canonical_args(&target.desc, args)?;
+        executor::bare_call(
+            &self.inner.engine,
+            &self.inner.artifacts,
+            &target.loaded,
+            &target.desc.name,
+            &args,
+        )
+        .await
+    }
+
     /// Wait until every Run this process is executing has ended.
     pub async fn wait_all(&self) {
         loop {
@@ -807,7 +824,7 @@ impl Runtime {
 
 fn rx_is_none_and_poll(polls: &mut u32) -> bool {
     *polls += 1;
-    *polls % 200 == 0
+    (*polls).is_multiple_of(200)
 }
 
 fn short(digest: &str) -> &str {
