@@ -63,6 +63,19 @@ pub enum Command {
     Cancel(RunRef),
     /// Wait until a Run ends; print its status.
     Wait(RunRef),
+    /// Copy a Run's folder here (default ./rh/runs/RUN).
+    Pull {
+        cluster: String,
+        run: String,
+        /// Where to put it.
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+    /// Name, list and forget daemons.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Run the host daemon.
+    Serve(ServeArgs),
     /// Executes an asynchronous Run (started by `run`); not for direct use.
     #[command(name = "__worker", hide = true)]
     Worker,
@@ -104,4 +117,45 @@ pub struct CallArgs {
     /// Replace an existing Run of that name.
     #[arg(long)]
     pub rerun: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Name a daemon: `rh-wasm cluster add cpu http://HOST:PORT --token-file F`.
+    Add {
+        name: String,
+        url: String,
+        /// A file holding the daemon's bearer token.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
+    /// List the clusters.
+    List,
+    /// Forget a cluster.
+    Remove { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    pub addr: std::net::SocketAddr,
+    /// Where the daemon keeps its data (Runs under ROOT/logs/). Default ~/.rh
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// A file holding the bearer token clients must send.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// The cluster's name, recorded in each Run (default: the host name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// On shutdown, how long running Runs may go on before they are cancelled.
+    #[arg(long, default_value = "10s")]
+    pub grace: String,
+    /// Largest component upload.
+    #[arg(long, default_value = "256MiB")]
+    pub max_component: String,
+    /// Largest other request (call arguments).
+    #[arg(long, default_value = "16MiB")]
+    pub max_request: String,
 }

@@ -1,10 +1,17 @@
-//! Which cluster a command talks to. `local` is the runtime embedded in this
-//! process, with its data under `./rh/` of the working directory.
+//! Which cluster a command talks to: `local`, the runtime embedded in this
+//! process with its data under `./rh/`, or a daemon named in the config.
 
+use crate::client::Client;
+use crate::config;
 use crate::output::UsageError;
 use anyhow::{Context, Result};
 use rh_runtime::{Runtime, RuntimeOptions};
 use std::path::PathBuf;
+
+pub enum Target {
+    Local(Runtime),
+    Remote(Client),
+}
 
 /// The local cluster's root: `./rh`.
 pub fn local_root() -> Result<PathBuf> {
@@ -13,15 +20,33 @@ pub fn local_root() -> Result<PathBuf> {
         .join("rh"))
 }
 
-/// Open the runtime of a cluster.
-pub fn open(name: &str) -> Result<Runtime> {
-    if name != "local" {
-        return Err(UsageError(format!("unknown cluster `{name}` (known clusters: local)")).into());
-    }
+/// Open the local runtime.
+pub fn open_local() -> Result<Runtime> {
     let root = local_root()?;
-    let rt = Runtime::open_with(RuntimeOptions::new(&root).cluster("local"))
-        .with_context(|| format!("opening the local cluster at {}", root.display()))?;
-    Ok(rt)
+    Runtime::open_with(RuntimeOptions::new(&root).cluster("local"))
+        .with_context(|| format!("opening the local cluster at {}", root.display()))
+}
+
+/// Connect to a cluster by name.
+pub fn open(name: &str) -> Result<Target> {
+    if name == "local" {
+        return Ok(Target::Local(open_local()?));
+    }
+    let cfg = config::load()?;
+    let Some(entry) = cfg.clusters.get(name) else {
+        let mut known: Vec<&str> = vec!["local"];
+        known.extend(cfg.clusters.keys().map(String::as_str));
+        return Err(UsageError(format!(
+            "unknown cluster `{name}` (known clusters: {}; add one with rh-wasm cluster add)",
+            known.join(", ")
+        ))
+        .into());
+    };
+    let token = match &entry.token_file {
+        Some(f) => Some(config::read_token(f)?),
+        None => None,
+    };
+    Ok(Target::Remote(Client::new(name, &entry.url, token)?))
 }
 
 /// Split `[CLUSTER] RUN` positionals.

@@ -7,9 +7,13 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod client;
 mod cluster;
 mod commands;
+mod config;
 mod output;
+mod server;
+mod wire;
 
 use clap::Parser;
 use std::process::ExitCode;

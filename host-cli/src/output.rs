@@ -8,12 +8,39 @@ pub fn runtime_error(e: &anyhow::Error) -> Option<&Error> {
 }
 
 /// The error's kind, for `--json` output.
-pub fn error_kind(e: &anyhow::Error) -> &'static str {
-    runtime_error(e).map(Error::kind).unwrap_or("error")
+pub fn error_kind(e: &anyhow::Error) -> String {
+    if let Some(r) = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<crate::client::RemoteError>())
+    {
+        return r.kind.clone();
+    }
+    runtime_error(e)
+        .map(Error::kind)
+        .unwrap_or("error")
+        .to_string()
+}
+
+/// The exit code for an error kind as the daemon names it.
+pub fn code_for_kind(kind: &str) -> u8 {
+    match kind {
+        "out_of_fuel" | "memory_limit" | "timeout" | "cancelled" | "output_limit" | "trap"
+        | "failed" | "interrupted" => 1,
+        "bad_input" | "unknown_function" | "bad_component" | "invalid_name" | "not_found"
+        | "run_exists" | "run_mismatch" | "not_finished" | "invalid" | "unauthorized"
+        | "too_large" | "bad_request" => 2,
+        _ => 3,
+    }
 }
 
 /// 1: a Run ended badly; 2: the request was bad; 3: anything else.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
+    if let Some(r) = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<crate::client::RemoteError>())
+    {
+        return code_for_kind(&r.kind);
+    }
     match runtime_error(e) {
         Some(
             Error::OutOfFuel { .. }

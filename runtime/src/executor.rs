@@ -62,6 +62,7 @@ pub(crate) struct Job<'a> {
     pub stdout: File,
     pub stderr: File,
     pub observer: Option<OutputObserver>,
+    pub budget: std::sync::Arc<OutputBudget>,
     pub artifacts: ArtifactCtx,
 }
 
@@ -81,7 +82,7 @@ pub(crate) async fn call_function(
             downstream: Vec::new(),
         };
     };
-    let budget = OutputBudget::new(job.limits.output);
+    let budget = job.budget;
     let mut wasi = WasiCtx::builder();
     wasi.stdout(Sink::new(
         job.stdout,

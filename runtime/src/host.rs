@@ -45,18 +45,23 @@ pub(crate) struct MemoryLimitExceeded(pub u64);
 #[error("output limit of {0} bytes exceeded")]
 pub(crate) struct OutputLimitExceeded(pub u64);
 
-/// Byte budget shared by a Run's stdout and stderr.
+/// Byte budget shared by a Run's stdout and stderr, and the signal that
+/// tells log followers there is more to read.
 pub(crate) struct OutputBudget {
     written: AtomicU64,
     cap: u64,
+    progress: tokio::sync::watch::Sender<u64>,
 }
 
 impl OutputBudget {
-    pub fn new(cap: u64) -> Arc<Self> {
-        Arc::new(OutputBudget {
+    pub fn new(cap: u64) -> (Arc<Self>, tokio::sync::watch::Receiver<u64>) {
+        let (progress, rx) = tokio::sync::watch::channel(0);
+        let budget = Arc::new(OutputBudget {
             written: AtomicU64::new(0),
             cap,
-        })
+            progress,
+        });
+        (budget, rx)
     }
 }
 
@@ -100,6 +105,9 @@ impl Sink {
             if let Some(obs) = &self.observer {
                 obs(self.kind, &bytes[..take]);
             }
+            // Wake followers; they read the file, so a slow one costs the
+            // guest nothing and misses nothing.
+            self.budget.progress.send_replace(before + take as u64);
         }
         if take < bytes.len() {
             Err(OutputLimitExceeded(self.budget.cap))

@@ -15,7 +15,7 @@ use crate::executor::{self, Cancel, Job};
 use crate::functions::{
     ComponentInfo, ComponentKind, Deployment, FunctionDesc, FunctionStore, Loaded,
 };
-use crate::host::{ArtifactCtx, OutputObserver};
+use crate::host::{ArtifactCtx, OutputBudget, OutputKind, OutputObserver};
 use crate::record::{ArtifactRef, FunctionRef, RunConfig, RunError, RunStatus};
 use crate::run::{Run, RunHandle};
 use crate::runs::{ClaimError, Claimed, RESULT, RunStore, write_file};
@@ -120,6 +120,7 @@ impl std::fmt::Debug for Runtime {
 struct Active {
     cancel: Arc<Cancel>,
     done: watch::Receiver<bool>,
+    progress: watch::Receiver<u64>,
 }
 
 struct Inner {
@@ -151,6 +152,7 @@ struct Started {
     observer: Option<OutputObserver>,
     cancel: Arc<Cancel>,
     done: watch::Sender<bool>,
+    budget: Arc<OutputBudget>,
 }
 
 enum Begun {
@@ -362,6 +364,7 @@ impl Runtime {
                 Ok(claimed) => {
                     let (done, rx) = watch::channel(false);
                     let cancel = Arc::new(Cancel::default());
+                    let (budget, progress) = OutputBudget::new(p.limits.output);
                     self.inner
                         .active
                         .lock()
@@ -371,6 +374,7 @@ impl Runtime {
                             Active {
                                 cancel: cancel.clone(),
                                 done: rx,
+                                progress,
                             },
                         );
                     self.ensure_cancel_watcher();
@@ -383,6 +387,7 @@ impl Runtime {
                         observer: req.observer.clone(),
                         cancel,
                         done,
+                        budget,
                     })));
                 }
                 Err(ClaimError::Exists(existing)) if auto && attempts < 8 => {
@@ -417,6 +422,7 @@ impl Runtime {
             observer,
             cancel,
             done,
+            budget,
         } = s;
         let eng = &self.inner.engine;
         let job = Job {
@@ -427,6 +433,7 @@ impl Runtime {
             stdout: claimed.stdout,
             stderr: claimed.stderr,
             observer,
+            budget,
             artifacts: ArtifactCtx {
                 store: self.inner.artifacts.clone(),
                 run: config.name.clone(),
@@ -741,6 +748,49 @@ impl Runtime {
         .await
     }
 
+    /// Follow one of a Run's output streams from its start: each
+    /// [`LogFollower::next`] gives what the guest has written since, waiting
+    /// for more while the Run runs, and `None` once it has ended and all is
+    /// read. A Run executing in this process wakes its followers as it
+    /// writes; one executing elsewhere is watched by re-reading its files.
+    pub fn follow(&self, name: &str, kind: OutputKind) -> Result<LogFollower> {
+        let run = self.run(name)?;
+        let path = run.file(match kind {
+            OutputKind::Stdout => crate::runs::STDOUT,
+            OutputKind::Stderr => crate::runs::STDERR,
+        });
+        let file = std::fs::File::open(&path).map_err(|e| Error::io("open", &path, e))?;
+        let live = self
+            .inner
+            .active
+            .lock()
+            .expect("active runs poisoned")
+            .get(name)
+            .map(|a| (a.progress.clone(), a.done.clone()));
+        Ok(LogFollower {
+            runtime: self.clone(),
+            name: name.to_string(),
+            file,
+            pos: 0,
+            live,
+            ended: run.status().is_terminal(),
+        })
+    }
+
+    /// The Runs this process is executing now.
+    pub fn active_runs(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .inner
+            .active
+            .lock()
+            .expect("active runs poisoned")
+            .keys()
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Wait until every Run this process is executing has ended.
     pub async fn wait_all(&self) {
         loop {
@@ -830,4 +880,63 @@ fn rx_is_none_and_poll(polls: &mut u32) -> bool {
 fn short(digest: &str) -> &str {
     let hex = digest.trim_start_matches("sha256:");
     &hex[..hex.len().min(12)]
+}
+
+/// Reads a Run's output as it is written; see [`Runtime::follow`].
+pub struct LogFollower {
+    runtime: Runtime,
+    name: String,
+    file: std::fs::File,
+    pos: u64,
+    live: Option<(watch::Receiver<u64>, watch::Receiver<bool>)>,
+    ended: bool,
+}
+
+impl std::fmt::Debug for LogFollower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogFollower")
+            .field("run", &self.name)
+            .field("pos", &self.pos)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LogFollower {
+    /// The next bytes written, or `None` when the Run has ended and
+    /// everything has been read.
+    pub async fn next(&mut self) -> Result<Option<Vec<u8>>> {
+        use std::io::Read;
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            // Whatever is in the file now comes first.
+            let n = self
+                .file
+                .read(&mut buf)
+                .map_err(|e| Error::io("read", self.runtime.inner.runs.dir(&self.name), e))?;
+            if n > 0 {
+                self.pos += n as u64;
+                buf.truncate(n);
+                return Ok(Some(buf));
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            match &mut self.live {
+                Some((progress, done)) => {
+                    tokio::select! {
+                        r = progress.changed() => { if r.is_err() { self.ended = true; } }
+                        r = done.wait_for(|d| *d) => { let _ = r; self.ended = true; }
+                    }
+                }
+                None => {
+                    // Executed by another process: look again shortly.
+                    if self.runtime.run(&self.name)?.status().is_terminal() {
+                        self.ended = true;
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        }
+    }
 }

@@ -6,9 +6,12 @@
 //! command; the worker answers with one JSON line once the Run is running.
 
 use crate::cli::CallArgs;
-use crate::cluster;
+use crate::client::Client;
+use crate::cluster::{self, Target};
 use crate::output::{UsageError, print_json};
+use crate::wire::{CallBody, FRAME_END, FRAME_STDERR, FRAME_STDOUT, FrameReader};
 use anyhow::{Context, Result};
+use hyper::Method;
 use rh_runtime::{CallRequest, OutputKind, Run};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -81,7 +84,10 @@ pub fn request(a: &CallArgs) -> Result<CallRequest> {
 }
 
 pub async fn call(a: CallArgs, mode: Mode, json: bool) -> Result<ExitCode> {
-    let rt = cluster::open(&a.cluster)?;
+    let rt = match cluster::open(&a.cluster)? {
+        Target::Local(rt) => rt,
+        Target::Remote(c) => return call_remote(&c, &a, mode, json).await,
+    };
     let req = request(&a)?.observer(Arc::new(move |kind, bytes: &[u8]| {
         // With --json, stdout carries only the JSON answer.
         if kind == OutputKind::Stdout && !json {
@@ -197,6 +203,27 @@ pub async fn start(a: CallArgs, get_or_run: bool, json: bool) -> Result<ExitCode
     // Open first so an unknown cluster fails here, not in the worker.
     let rt = cluster::open(&a.cluster)?;
     let req = request(&a)?;
+    if let Target::Remote(c) = &rt {
+        let mut body = remote_body(&req);
+        body.mode = if get_or_run { "get_or_run" } else { "run" }.into();
+        let v = c
+            .json(
+                Method::POST,
+                "/v1/calls",
+                Some(&serde_json::to_value(&body)?),
+            )
+            .await?;
+        if json {
+            println!("{v}");
+        } else {
+            println!(
+                "{} {}",
+                v["run_name"].as_str().unwrap_or("?"),
+                v["status"].as_str().unwrap_or("?")
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let wreq = WorkerRequest {
         function: req.function.clone(),
         args: req.args.clone(),
@@ -252,3 +279,86 @@ pub async fn start(a: CallArgs, get_or_run: bool, json: bool) -> Result<ExitCode
 }
 
 use std::os::unix::process::CommandExt;
+
+fn remote_body(req: &CallRequest) -> CallBody {
+    CallBody {
+        function: req.function.clone(),
+        args: req.args.clone(),
+        run_name: req.run_name.clone(),
+        fuel: req.fuel,
+        memory: req.memory,
+        timeout_ms: req.timeout.map(|t| t.as_millis() as u64),
+        rerun: req.rerun,
+        mode: "call".into(),
+        stream: true,
+        creator: req.creator.clone(),
+    }
+}
+
+/// A call on a daemon: its output arrives in frames as the guest writes,
+/// then the answer.
+async fn call_remote(c: &Client, a: &CallArgs, mode: Mode, json: bool) -> Result<ExitCode> {
+    let req = request(a)?;
+    let mut body = remote_body(&req);
+    body.mode = match mode {
+        Mode::Call => "call",
+        Mode::GetOrCall => "get_or_call",
+    }
+    .into();
+    let resp = c
+        .send(
+            Method::POST,
+            "/v1/calls",
+            crate::wire::full(serde_json::to_vec(&body)?),
+            "application/json",
+        )
+        .await?;
+    let mut incoming = resp.into_body();
+    let mut frames = FrameReader::default();
+    let mut end: Option<serde_json::Value> = None;
+    while end.is_none() {
+        let Some(frame) = http_body_util::BodyExt::frame(&mut incoming).await else {
+            break;
+        };
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        frames.push(&data);
+        while let Some((kind, payload)) = frames.next_frame() {
+            match kind {
+                FRAME_STDOUT if !json => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(&payload);
+                    let _ = out.flush();
+                }
+                FRAME_STDOUT | FRAME_STDERR => {
+                    let mut err = std::io::stderr().lock();
+                    let _ = err.write_all(&payload);
+                    let _ = err.flush();
+                }
+                FRAME_END => end = Some(serde_json::from_slice(&payload)?),
+                _ => {}
+            }
+        }
+    }
+    let end = end.context("the daemon closed the call before answering")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&end)?);
+    }
+    if end["status"] == "completed" {
+        if !json {
+            println!("{}", serde_json::to_string_pretty(&end["result"])?);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let kind = end["error"]["kind"].as_str().unwrap_or("error");
+    if !json {
+        eprintln!(
+            "error: {}",
+            end["error"]["message"]
+                .as_str()
+                .unwrap_or("the call failed")
+        );
+    }
+    Ok(ExitCode::from(crate::output::code_for_kind(kind)))
+}

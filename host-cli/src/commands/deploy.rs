@@ -1,9 +1,12 @@
 //! `deploy` and `functions`.
 
-use crate::cluster;
+use crate::cluster::{self, Target};
 use crate::output::{UsageError, print_json};
 use anyhow::{Context, Result};
-use rh_runtime::{ComponentKind, Deployment};
+use bytes::Bytes;
+use hyper::Method;
+use rh_runtime::Deployment;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -13,7 +16,7 @@ pub async fn deploy(
     cluster: &str,
     json: bool,
 ) -> Result<ExitCode> {
-    let rt = cluster::open(cluster)?;
+    let target = cluster::open(cluster)?;
     let bytes = std::fs::read(file)
         .map_err(|e| UsageError(format!("cannot read {}: {e}", file.display())))?;
     let stem = file
@@ -21,34 +24,81 @@ pub async fn deploy(
         .and_then(|s| s.to_str())
         .unwrap_or_default()
         .replace('-', "_");
-    let dep = rt
-        .deploy(&bytes, name.unwrap_or(&stem))
-        .await
-        .with_context(|| format!("deploying {}", file.display()))?;
+    let name = name.unwrap_or(&stem);
+    let described = match target {
+        Target::Local(rt) => {
+            let dep = rt
+                .deploy(&bytes, name)
+                .await
+                .with_context(|| format!("deploying {}", file.display()))?;
+            describe_deployment(&dep)
+        }
+        Target::Remote(c) => {
+            rh_runtime::validate_name("function", name)?;
+            let total = bytes.len();
+            let (tx, body) = crate::wire::channel(4);
+            let show = total > 4 << 20 && std::io::stderr().is_terminal();
+            let bytes = Bytes::from(bytes);
+            tokio::spawn(async move {
+                let mut sent = 0;
+                for chunk in bytes.chunks(256 << 10) {
+                    if tx.send(bytes.slice_ref(chunk)).await.is_err() {
+                        return;
+                    }
+                    sent += chunk.len();
+                    if show {
+                        eprint!("\ruploading {} / {} KiB", sent >> 10, total >> 10);
+                        let _ = std::io::stderr().flush();
+                    }
+                }
+                if show {
+                    eprintln!();
+                }
+            });
+            let resp = c
+                .send(
+                    Method::POST,
+                    &format!("/v1/functions?name={name}"),
+                    body,
+                    "application/wasm",
+                )
+                .await
+                .with_context(|| format!("deploying {}", file.display()))?;
+            let b = http_body_util::BodyExt::collect(resp.into_body())
+                .await?
+                .to_bytes();
+            serde_json::from_slice(&b)?
+        }
+    };
     if json {
-        print_json(&describe(&dep));
+        print_json(&described);
     } else {
-        print_deployment(&dep, true);
+        print_described(&described, true);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn functions(cluster: &str, json: bool) -> Result<ExitCode> {
-    let rt = cluster::open(cluster)?;
-    let deps = rt.deployments()?;
+pub async fn functions(cluster: &str, json: bool) -> Result<ExitCode> {
+    let list: Vec<serde_json::Value> = match cluster::open(cluster)? {
+        Target::Local(rt) => rt.deployments()?.iter().map(describe_deployment).collect(),
+        Target::Remote(c) => {
+            serde_json::from_value(c.json(Method::GET, "/v1/functions", None).await?)?
+        }
+    };
     if json {
-        print_json(&deps.iter().map(describe).collect::<Vec<_>>());
-    } else if deps.is_empty() {
+        print_json(&list);
+    } else if list.is_empty() {
         eprintln!("nothing deployed on `{cluster}` yet (rh-wasm deploy FILE.wasm)");
     } else {
-        for d in &deps {
-            print_deployment(d, false);
+        for d in &list {
+            print_described(d, false);
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn describe(d: &Deployment) -> serde_json::Value {
+/// A deployment as JSON, the same from `local` and from a daemon.
+pub fn describe_deployment(d: &Deployment) -> serde_json::Value {
     let info = d.info.as_ref();
     serde_json::json!({
         "name": d.name,
@@ -59,29 +109,35 @@ fn describe(d: &Deployment) -> serde_json::Value {
     })
 }
 
-fn print_deployment(d: &Deployment, deployed: bool) {
-    let Some(info) = &d.info else { return };
-    let digest = d.digest();
+fn print_described(d: &serde_json::Value, deployed: bool) {
+    let name = d["name"].as_str().unwrap_or("?");
+    let digest = d["digest"].as_str().unwrap_or("");
     let short = &digest[..digest.len().min(19)];
     let verb = if deployed { "deployed " } else { "" };
-    let kind = match info.kind {
-        ComponentKind::Function => "",
-        ComponentKind::Command => " (command)",
+    let kind = if d["kind"] == "command" {
+        " (command)"
+    } else {
+        ""
     };
-    println!("{verb}{} {short} v{}{kind}", d.name, d.versions.len());
-    let single = info.functions.len() == 1;
-    for f in &info.functions {
+    println!("{verb}{name} {short} v{}{kind}", d["versions"]);
+    let fns = d["functions"].as_array().cloned().unwrap_or_default();
+    let single = fns.len() == 1;
+    for f in &fns {
+        let fname = f["name"].as_str().unwrap_or("?");
         let call_as = if single {
-            d.name.clone()
+            name.to_string()
         } else {
-            format!("{}/{}", d.name, f.name)
+            format!("{name}/{fname}")
         };
-        let doc = f
-            .doc
-            .as_deref()
+        let params: Vec<&str> = f["params"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|p| p.as_str()).collect())
+            .unwrap_or_default();
+        let doc = f["doc"]
+            .as_str()
             .and_then(|d| d.lines().next())
             .map(|l| format!("  {l}"))
             .unwrap_or_default();
-        println!("  {call_as}({}){doc}", f.params.join(", "));
+        println!("  {call_as}({}){doc}", params.join(", "));
     }
 }

@@ -1,43 +1,79 @@
-//! `logs`: print a Run's stdout or stderr, and with `--follow` keep printing
-//! as the guest writes until the Run ends.
+//! `logs`: print a Run's stdout or stderr; with `--follow`, keep printing as
+//! the guest writes until the Run ends. A daemon pushes the bytes as they
+//! are written; on `local` the Run's file is followed.
 
 use crate::cli::RunRef;
-use crate::cluster;
-use anyhow::{Context, Result};
-use std::io::{Read, Seek, SeekFrom, Write};
+use crate::cluster::{self, Target};
+use anyhow::Result;
+use http_body_util::BodyExt;
+use hyper::Method;
+use rh_runtime::OutputKind;
+use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
+
+fn write_out(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()
+}
+
+fn done(r: std::io::Result<()>) -> Result<Option<ExitCode>> {
+    match r {
+        Ok(()) => Ok(None),
+        // Quietly stop when the reader goes away (`| head`).
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Some(ExitCode::SUCCESS)),
+        Err(e) => Err(e.into()),
+    }
+}
 
 pub async fn logs(r: &RunRef, follow: bool, stderr: bool) -> Result<ExitCode> {
     let (c, name) = cluster::cluster_and_run(&r.args, &r.cluster)?;
-    let rt = cluster::open(&c)?;
-    let run = rt.run(&name)?;
-    let path = run.file(if stderr { "stderr" } else { "stdout" });
-    let mut file =
-        std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let mut out = std::io::stdout().lock();
-    let mut buf = vec![0u8; 64 << 10];
-    let mut pos = 0u64;
-    loop {
-        // Read whatever is there now; then stop, or wait for more.
-        let ended = !follow || run.reload()?.status().is_terminal();
-        file.seek(SeekFrom::Start(pos))?;
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            pos += n as u64;
-            if let Err(e) = out.write_all(&buf[..n]).and_then(|()| out.flush()) {
-                if e.kind() == std::io::ErrorKind::BrokenPipe {
-                    return Ok(ExitCode::SUCCESS);
+    rh_runtime::validate_run_name(&name)?;
+    let kind = if stderr {
+        OutputKind::Stderr
+    } else {
+        OutputKind::Stdout
+    };
+    match cluster::open(&c)? {
+        Target::Local(rt) => {
+            if follow {
+                let mut f = rt.follow(&name, kind)?;
+                while let Some(chunk) = f.next().await? {
+                    if let Some(code) = done(write_out(&chunk))? {
+                        return Ok(code);
+                    }
                 }
-                return Err(e.into());
+            } else {
+                let run = rt.run(&name)?;
+                let bytes = if stderr { run.stderr()? } else { run.stdout()? };
+                if let Some(code) = done(write_out(&bytes))? {
+                    return Ok(code);
+                }
             }
         }
-        if ended {
-            return Ok(ExitCode::SUCCESS);
+        Target::Remote(c) => {
+            let path = format!(
+                "/v1/runs/{name}/logs?stream={}&follow={}",
+                if stderr { "stderr" } else { "stdout" },
+                u8::from(follow)
+            );
+            let resp = c
+                .send(
+                    Method::GET,
+                    &path,
+                    crate::wire::full(""),
+                    "application/json",
+                )
+                .await?;
+            let mut body = resp.into_body();
+            while let Some(frame) = body.frame().await {
+                if let Ok(data) = frame?.into_data()
+                    && let Some(code) = done(write_out(&data))?
+                {
+                    return Ok(code);
+                }
+            }
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    Ok(ExitCode::SUCCESS)
 }

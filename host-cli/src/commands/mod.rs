@@ -2,10 +2,15 @@
 
 mod call;
 mod cancel;
+mod clusters;
 mod deploy;
 mod logs;
+mod pull;
 mod runs;
+mod serve;
 mod worker;
+
+pub use deploy::describe_deployment;
 
 use crate::cli::{Cli, Command};
 use anyhow::Result;
@@ -20,15 +25,15 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
             cluster,
         } => deploy::deploy(&file, name.as_deref(), &cluster, json).await,
         Command::Functions { cluster } => {
-            deploy::functions(cluster.as_deref().unwrap_or("local"), json)
+            deploy::functions(cluster.as_deref().unwrap_or("local"), json).await
         }
         Command::Call(a) => call::call(a, call::Mode::Call, json).await,
         Command::GetOrCall(a) => call::call(a, call::Mode::GetOrCall, json).await,
         Command::Run(a) => call::start(a, false, json).await,
         Command::GetOrRun(a) => call::start(a, true, json).await,
-        Command::Runs { cluster } => runs::list(cluster.as_deref().unwrap_or("local"), json),
-        Command::Show(r) => runs::show(&r, json),
-        Command::Result(r) => runs::result(&r, json),
+        Command::Runs { cluster } => runs::list(cluster.as_deref().unwrap_or("local"), json).await,
+        Command::Show(r) => runs::show(&r, json).await,
+        Command::Result(r) => runs::result(&r, json).await,
         Command::Logs {
             run,
             follow,
@@ -36,6 +41,9 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => logs::logs(&run, follow, stderr).await,
         Command::Cancel(r) => cancel::cancel(&r, json).await,
         Command::Wait(r) => cancel::wait(&r, json).await,
+        Command::Pull { cluster, run, to } => pull::pull(&cluster, &run, to, json).await,
+        Command::Cluster(c) => clusters::cluster(c, json),
+        Command::Serve(a) => serve::serve(a).await,
         Command::Worker => worker::worker().await,
     }
 }

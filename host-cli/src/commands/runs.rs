@@ -1,14 +1,18 @@
 //! `runs`, `show` and `result`.
 
 use crate::cli::RunRef;
-use crate::cluster;
-use crate::output::print_json;
+use crate::cluster::{self, Target};
+use crate::output::{code_for_kind, print_json};
 use anyhow::Result;
+use hyper::Method;
+use rh_runtime::RunConfig;
 use std::process::ExitCode;
 
-pub fn list(cluster_name: &str, json: bool) -> Result<ExitCode> {
-    let rt = cluster::open(cluster_name)?;
-    let runs = rt.runs()?;
+pub async fn list(cluster_name: &str, json: bool) -> Result<ExitCode> {
+    let runs: Vec<RunConfig> = match cluster::open(cluster_name)? {
+        Target::Local(rt) => rt.runs()?,
+        Target::Remote(c) => serde_json::from_value(c.json(Method::GET, "/v1/runs", None).await?)?,
+    };
     if json {
         print_json(&runs);
         return Ok(ExitCode::SUCCESS);
@@ -39,34 +43,59 @@ pub fn list(cluster_name: &str, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn show(r: &RunRef, _json: bool) -> Result<ExitCode> {
+pub async fn show(r: &RunRef, _json: bool) -> Result<ExitCode> {
     let (c, name) = cluster::cluster_and_run(&r.args, &r.cluster)?;
-    let rt = cluster::open(&c)?;
-    let run = rt.run(&name)?;
-    print_json(run.config());
+    rh_runtime::validate_run_name(&name)?;
+    let config: RunConfig = match cluster::open(&c)? {
+        Target::Local(rt) => rt.run(&name)?.config().clone(),
+        Target::Remote(c) => serde_json::from_value(
+            c.json(Method::GET, &format!("/v1/runs/{name}"), None)
+                .await?,
+        )?,
+    };
+    print_json(&config);
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn result(r: &RunRef, json: bool) -> Result<ExitCode> {
-    let (c, name) = cluster::cluster_and_run(&r.args, &r.cluster)?;
-    let rt = cluster::open(&c)?;
-    let run = rt.run(&name)?;
-    match run.result() {
-        Ok(v) => {
-            if json {
-                print_json(&super::call::answer(&run, Some(&v), None));
+/// The answer about a Run (name, status, result or error), from anywhere.
+pub async fn answer(target: &Target, name: &str, path: &str) -> Result<serde_json::Value> {
+    match target {
+        Target::Local(rt) => {
+            let run = if path == "wait" {
+                rt.wait(name).await?
             } else {
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            }
-            Ok(ExitCode::SUCCESS)
+                rt.run(name)?
+            };
+            Ok(crate::server::answer(&run))
         }
-        Err(e) => {
-            if json {
-                print_json(&super::call::answer(&run, None, Some(&e)));
-                Ok(ExitCode::from(crate::output::exit_code(&e.into())))
-            } else {
-                Err(e.into())
-            }
+        Target::Remote(c) => {
+            c.json(Method::GET, &format!("/v1/runs/{name}/{path}"), None)
+                .await
         }
     }
+}
+
+pub async fn result(r: &RunRef, json: bool) -> Result<ExitCode> {
+    let (c, name) = cluster::cluster_and_run(&r.args, &r.cluster)?;
+    rh_runtime::validate_run_name(&name)?;
+    let v = answer(&cluster::open(&c)?, &name, "result").await?;
+    if json {
+        print_json(&v);
+    } else if v["status"] == "completed" {
+        println!("{}", serde_json::to_string_pretty(&v["result"])?);
+    } else if let Some(m) = v["error"]["message"].as_str() {
+        eprintln!("error: {m}");
+    } else {
+        eprintln!(
+            "error: run `{name}` has not finished (status {})",
+            v["status"].as_str().unwrap_or("?")
+        );
+        return Ok(ExitCode::from(2));
+    }
+    Ok(match v["status"].as_str() {
+        Some("completed") => ExitCode::SUCCESS,
+        _ => ExitCode::from(code_for_kind(
+            v["error"]["kind"].as_str().unwrap_or("not_finished"),
+        )),
+    })
 }

@@ -16,7 +16,7 @@ pub async fn worker() -> Result<ExitCode> {
         .read_to_string(&mut input)
         .context("reading the request")?;
     let w: WorkerRequest = serde_json::from_str(&input).context("decoding the request")?;
-    let rt = cluster::open("local")?;
+    let rt = cluster::open_local()?;
     let mut req = CallRequest::new(w.function, w.args).rerun(w.rerun);
     if let Some(n) = w.run_name {
         req = req.run_name(n);

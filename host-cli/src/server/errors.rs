@@ -1,0 +1,53 @@
+//! Runtime errors as HTTP answers: one mapping, one JSON shape
+//! (`{"error": {"kind", "message"}}`).
+
+use crate::wire::{BoxBody, full};
+use hyper::{Response, StatusCode};
+use rh_runtime::Error;
+
+pub fn status_of(e: &Error) -> StatusCode {
+    match e {
+        Error::NotFound { .. } => StatusCode::NOT_FOUND,
+        Error::RunExists { .. } | Error::RunMismatch { .. } | Error::NotFinished { .. } => {
+            StatusCode::CONFLICT
+        }
+        Error::BadInput { .. }
+        | Error::UnknownFunction { .. }
+        | Error::BadComponent { .. }
+        | Error::InvalidName { .. }
+        | Error::Invalid(_) => StatusCode::BAD_REQUEST,
+        // A Run that ended badly is a successful request; these appear only
+        // where no Run answer applies.
+        Error::OutOfFuel { .. }
+        | Error::MemoryLimit { .. }
+        | Error::Timeout { .. }
+        | Error::Cancelled { .. }
+        | Error::OutputLimit { .. }
+        | Error::Trap { .. }
+        | Error::Failed { .. }
+        | Error::Interrupted { .. } => StatusCode::OK,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+pub fn error_json(kind: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({ "error": { "kind": kind, "message": message } })
+}
+
+pub fn respond(status: StatusCode, kind: &str, message: &str) -> Response<BoxBody> {
+    json_response(status, &error_json(kind, message))
+}
+
+pub fn from_runtime(e: &Error) -> Response<BoxBody> {
+    respond(status_of(e), e.kind(), &e.to_string())
+}
+
+pub fn json_response(status: StatusCode, v: &serde_json::Value) -> Response<BoxBody> {
+    let mut body = serde_json::to_vec(v).unwrap_or_default();
+    body.push(b'\n');
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(full(body))
+        .expect("a valid response")
+}

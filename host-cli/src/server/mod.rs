@@ -1,0 +1,134 @@
+//! `rh-wasm serve`: the host daemon, a thin HTTP layer over `rh-runtime`.
+//!
+//! HTTP/1.1 on hyper. Every request must carry the bearer token when one is
+//! set (and one must be set to listen beyond loopback). On SIGTERM or
+//! ctrl-c the daemon stops accepting, lets running Runs finish for a grace
+//! period, cancels what is left, and exits with every Run terminal.
+
+mod errors;
+mod routes;
+
+pub use routes::answer;
+
+use anyhow::{Context, Result, bail};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use rh_runtime::{Runtime, RuntimeOptions};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// How the daemon was started.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub addr: SocketAddr,
+    pub root: PathBuf,
+    pub token: Option<String>,
+    pub name: String,
+    pub grace: Duration,
+    pub max_component: u64,
+    pub max_request: u64,
+}
+
+/// State shared by every request.
+pub struct State {
+    pub rt: Runtime,
+    pub token: Option<String>,
+    pub max_component: u64,
+    pub max_request: u64,
+}
+
+pub async fn serve(opts: ServeOptions) -> Result<()> {
+    if opts.token.is_none() && !opts.addr.ip().is_loopback() {
+        bail!(
+            "refusing to listen on {} without a token: pass --token-file, or listen on 127.0.0.1",
+            opts.addr
+        );
+    }
+    let rt = Runtime::open_with(
+        RuntimeOptions::new(&opts.root)
+            .runs_dir(opts.root.join("logs"))
+            .cluster(opts.name.clone()),
+    )
+    .with_context(|| format!("opening the daemon root {}", opts.root.display()))?;
+    let listener = TcpListener::bind(opts.addr)
+        .await
+        .with_context(|| format!("listening on {}", opts.addr))?;
+    let addr = listener.local_addr()?;
+    // The first line on stdout says where: tools (and tests) read it.
+    println!(
+        "rh-wasm serve: listening on http://{addr} (root {})",
+        opts.root.display()
+    );
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    tracing::info!(%addr, root = %opts.root.display(), "listening");
+
+    let state = Arc::new(State {
+        rt: rt.clone(),
+        token: opts.token.clone(),
+        max_component: opts.max_component,
+        max_request: opts.max_request,
+    });
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => { tracing::warn!("accept: {e}"); continue; }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                let svc = service_fn(move |req| routes::handle(state.clone(), peer, req));
+                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!("connection from {peer}: {e}");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: no new connections");
+    let active = rt.active_runs();
+    if !active.is_empty() {
+        tracing::info!(runs = active.len(), grace = ?opts.grace, "waiting for running Runs");
+        if tokio::time::timeout(opts.grace, rt.wait_all())
+            .await
+            .is_err()
+        {
+            let left = rt.active_runs();
+            tracing::warn!(runs = left.len(), "grace period over: cancelling");
+            for name in left {
+                let _ = rt.cancel(&name).await;
+            }
+            rt.wait_all().await;
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}

@@ -1,0 +1,419 @@
+//! The `/v1` routes. Each handler checks, calls the runtime, and answers
+//! JSON (or a byte stream for logs, files and streaming calls). Documented in
+//! `docs/http-api.md`.
+
+use super::State;
+use super::errors::{from_runtime, json_response, respond};
+use crate::wire::{self, BoxBody, CallBody, FRAME_END, FRAME_STDERR, FRAME_STDOUT, frame, full};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use rh_runtime::{CallRequest, OutputKind, Run, RunHandle, RunStatus, Runtime};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type Resp = Response<BoxBody>;
+
+pub async fn handle(
+    state: Arc<State>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Resp, Infallible> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = if !authorized(&state, &req) {
+        respond(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong bearer token",
+        )
+    } else {
+        route(&state, req).await
+    };
+    tracing::info!(
+        %peer, %method, %path, status = resp.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1000.0, "request"
+    );
+    Ok(resp)
+}
+
+fn authorized(state: &State, req: &Request<Incoming>) -> bool {
+    let Some(token) = &state.token else {
+        return true;
+    };
+    let given = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Compare in time independent of where they differ.
+    let (a, b) = (given.as_bytes(), token.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn route(state: &State, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let m = req.method().clone();
+    match (m, segs.as_slice()) {
+        (Method::GET, ["v1", "health"]) => json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "ok": true, "cluster": state.rt.cluster(), "version": env!("CARGO_PKG_VERSION") }),
+        ),
+        (Method::GET, ["v1", "functions"]) => match state.rt.deployments() {
+            Ok(d) => json_response(
+                StatusCode::OK,
+                &serde_json::Value::Array(
+                    d.iter().map(crate::commands::describe_deployment).collect(),
+                ),
+            ),
+            Err(e) => from_runtime(&e),
+        },
+        (Method::POST, ["v1", "functions"]) => deploy(state, &query, req).await,
+        (Method::POST, ["v1", "calls"]) => call(state, req).await,
+        (Method::GET, ["v1", "runs"]) => match state.rt.runs() {
+            Ok(r) => json_response(StatusCode::OK, &serde_json::to_value(r).unwrap_or_default()),
+            Err(e) => from_runtime(&e),
+        },
+        (Method::GET, ["v1", "runs", name]) => match state.rt.run(name) {
+            Ok(r) => json_response(
+                StatusCode::OK,
+                &serde_json::to_value(r.config()).unwrap_or_default(),
+            ),
+            Err(e) => from_runtime(&e),
+        },
+        (Method::GET, ["v1", "runs", name, "result"]) => match state.rt.run(name) {
+            Ok(r) => json_response(StatusCode::OK, &answer(&r)),
+            Err(e) => from_runtime(&e),
+        },
+        (Method::GET, ["v1", "runs", name, "wait"]) => match state.rt.wait(name).await {
+            Ok(r) => json_response(StatusCode::OK, &answer(&r)),
+            Err(e) => from_runtime(&e),
+        },
+        (Method::POST, ["v1", "runs", name, "cancel"]) => {
+            let before = state.rt.run(name).map(|r| r.status());
+            match (before, state.rt.cancel(name).await) {
+                (Ok(before), Ok(r)) => {
+                    let mut v = answer(&r);
+                    v["was"] = serde_json::json!(before);
+                    json_response(StatusCode::OK, &v)
+                }
+                (Err(e), _) | (_, Err(e)) => from_runtime(&e),
+            }
+        }
+        (Method::GET, ["v1", "runs", name, "logs"]) => logs(state, name, &query),
+        (Method::GET, ["v1", "runs", name, "files"]) => files(state, name),
+        (Method::GET, ["v1", "runs", name, "files", f]) => file(state, name, f),
+        (_, ["v1", ..]) => respond(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no route {path}"),
+        ),
+        _ => respond(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no route {path} (the API is under /v1)"),
+        ),
+    }
+}
+
+fn param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == key).then_some(v)
+    })
+}
+
+/// Read a request body up to `max` bytes; 413 past it.
+async fn body(req: Request<Incoming>, max: u64) -> Result<Bytes, Resp> {
+    if let Some(len) = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > max
+    {
+        return Err(too_large(max));
+    }
+    match Limited::new(req.into_body(), max as usize).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(max)),
+        Err(e) => Err(respond(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            &format!("reading the body: {e}"),
+        )),
+    }
+}
+
+fn too_large(max: u64) -> Resp {
+    respond(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        &format!("request body is over the limit of {max} bytes"),
+    )
+}
+
+async fn deploy(state: &State, query: &str, req: Request<Incoming>) -> Resp {
+    let Some(name) = param(query, "name").filter(|n| !n.is_empty()) else {
+        return respond(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "deploy needs ?name=NAME",
+        );
+    };
+    let name = name.to_string();
+    let bytes = match body(req, state.max_component).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match state.rt.deploy(&bytes, &name).await {
+        Ok(d) => json_response(StatusCode::OK, &crate::commands::describe_deployment(&d)),
+        Err(e) => from_runtime(&e),
+    }
+}
+
+/// The answer about a Run: name, status, and its result or error.
+pub fn answer(run: &Run) -> serde_json::Value {
+    let c = run.config();
+    let mut v = serde_json::json!({ "run_name": c.name, "status": c.status });
+    match run.status() {
+        RunStatus::Completed => match run.result() {
+            Ok(r) => v["result"] = r,
+            Err(e) => {
+                v["error"] = serde_json::json!({ "kind": e.kind(), "message": e.to_string() })
+            }
+        },
+        RunStatus::Error | RunStatus::Cancelled => {
+            let e = run.error();
+            v["error"] = serde_json::json!({ "kind": e.kind(), "message": e.to_string() });
+        }
+        _ => {}
+    }
+    v
+}
+
+async fn call(state: &State, req: Request<Incoming>) -> Resp {
+    let bytes = match body(req, state.max_request).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let b: CallBody = match serde_json::from_slice(&bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            return respond(
+                StatusCode::BAD_REQUEST,
+                "bad_input",
+                &format!("the call request is not valid JSON: {e}"),
+            );
+        }
+    };
+    let mut r = CallRequest::new(b.function.clone(), b.args.clone()).rerun(b.rerun);
+    if let Some(n) = &b.run_name {
+        r = r.run_name(n.clone());
+    }
+    if let Some(f) = b.fuel {
+        r = r.fuel(f);
+    }
+    if let Some(m) = b.memory {
+        r = r.memory(m);
+    }
+    if let Some(t) = b.timeout_ms {
+        r = r.timeout(Duration::from_millis(t));
+    }
+    if let Some(c) = &b.creator {
+        r = r.creator(c.clone());
+    }
+    let rt = &state.rt;
+    // Every mode starts (or finds) the Run first; synchronous modes then
+    // wait for it, streaming what it writes when asked to.
+    let handle = match b.mode.as_str() {
+        "call" => rt.start(r),
+        "run" => rt.start(r),
+        "get_or_call" | "get_or_run" => rt.get_or_run(r).await,
+        other => {
+            return respond(
+                StatusCode::BAD_REQUEST,
+                "bad_input",
+                &format!("unknown mode `{other}` (call, get_or_call, run, get_or_run)"),
+            );
+        }
+    };
+    let handle = match handle {
+        Ok(h) => h,
+        Err(e) => return from_runtime(&e),
+    };
+    if matches!(b.mode.as_str(), "run" | "get_or_run") {
+        let status = handle.status().map(|s| s.to_string()).unwrap_or_default();
+        return json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "run_name": handle.name(), "status": status }),
+        );
+    }
+    if !b.stream {
+        return match handle.wait().await {
+            Ok(run) => json_response(StatusCode::OK, &answer(&run)),
+            Err(e) => from_runtime(&e),
+        };
+    }
+    stream_call(rt.clone(), handle)
+}
+
+/// Frames of the Run's output as it is written, then the answer.
+fn stream_call(rt: Runtime, handle: RunHandle) -> Resp {
+    let (tx, body) = wire::channel(64);
+    let name = handle.name().to_string();
+    // A cache hit has nothing to stream: answer at once.
+    let live = !matches!(handle.status(), Ok(s) if s.is_terminal());
+    tokio::spawn(async move {
+        if live {
+            let out = pump(
+                rt.clone(),
+                name.clone(),
+                OutputKind::Stdout,
+                FRAME_STDOUT,
+                tx.clone(),
+            );
+            let err = pump(
+                rt.clone(),
+                name.clone(),
+                OutputKind::Stderr,
+                FRAME_STDERR,
+                tx.clone(),
+            );
+            let _ = tokio::join!(out, err);
+        }
+        let end = match handle.wait().await {
+            Ok(run) => answer(&run),
+            Err(e) => super::errors::error_json(e.kind(), &e.to_string()),
+        };
+        let _ = tx
+            .send(frame(
+                FRAME_END,
+                &serde_json::to_vec(&end).unwrap_or_default(),
+            ))
+            .await;
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/x-rh-frames")
+        .body(body)
+        .expect("a valid response")
+}
+
+async fn pump(
+    rt: Runtime,
+    name: String,
+    kind: OutputKind,
+    tag: u8,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+) {
+    let Ok(mut f) = rt.follow(&name, kind) else {
+        return;
+    };
+    while let Ok(Some(chunk)) = f.next().await {
+        if tx.send(frame(tag, &chunk)).await.is_err() {
+            return; // the client went away; the Run goes on
+        }
+    }
+}
+
+fn logs(state: &State, name: &str, query: &str) -> Resp {
+    let kind = match param(query, "stream") {
+        Some("stderr") => OutputKind::Stderr,
+        _ => OutputKind::Stdout,
+    };
+    let follow = matches!(param(query, "follow"), Some("1" | "true"));
+    let mut f = match state.rt.follow(name, kind) {
+        Ok(f) => f,
+        Err(e) => return from_runtime(&e),
+    };
+    let (tx, body) = wire::channel(16);
+    let rt = state.rt.clone();
+    let name = name.to_string();
+    tokio::spawn(async move {
+        if follow {
+            while let Ok(Some(chunk)) = f.next().await {
+                if tx.send(Bytes::from(chunk)).await.is_err() {
+                    return;
+                }
+            }
+        } else if let Ok(run) = rt.run(&name) {
+            let bytes = match kind {
+                OutputKind::Stdout => run.stdout(),
+                OutputKind::Stderr => run.stderr(),
+            };
+            if let Ok(b) = bytes {
+                let _ = tx.send(Bytes::from(b)).await;
+            }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/octet-stream")
+        .body(body)
+        .expect("a valid response")
+}
+
+const RUN_FILES: &[&str] = &[
+    "config.json",
+    "inputs.json",
+    "result.json",
+    "stdout",
+    "stderr",
+];
+
+fn files(state: &State, name: &str) -> Resp {
+    let run = match state.rt.run(name) {
+        Ok(r) => r,
+        Err(e) => return from_runtime(&e),
+    };
+    if !run.status().is_terminal() {
+        return respond(
+            StatusCode::CONFLICT,
+            "not_finished",
+            &format!(
+                "run `{name}` is still {}; wait for it before pulling",
+                run.status()
+            ),
+        );
+    }
+    let mut list = Vec::new();
+    for f in RUN_FILES {
+        if let Ok(bytes) = std::fs::read(run.file(f)) {
+            list.push(serde_json::json!({ "name": f, "size": bytes.len(), "digest": rh_runtime::digest_of(&bytes) }));
+        }
+    }
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "run_name": name, "files": list }),
+    )
+}
+
+fn file(state: &State, name: &str, file: &str) -> Resp {
+    if !RUN_FILES.contains(&file) {
+        return respond(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("a Run has no file `{file}`"),
+        );
+    }
+    let run = match state.rt.run(name) {
+        Ok(r) => r,
+        Err(e) => return from_runtime(&e),
+    };
+    match std::fs::read(run.file(file)) {
+        Ok(b) => Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "application/octet-stream")
+            .body(full(b))
+            .expect("a valid response"),
+        Err(e) => respond(StatusCode::NOT_FOUND, "not_found", &format!("{file}: {e}")),
+    }
+}

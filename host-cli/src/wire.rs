@@ -1,0 +1,114 @@
+//! What travels between the CLI and a daemon: the call request, the framed
+//! stream a streaming call answers with, and a body type fed by a channel.
+//!
+//! A streaming call's response is a sequence of frames, each a one-byte
+//! type, a four-byte big-endian length and the payload: `1` stdout bytes,
+//! `2` stderr bytes, `3` the final answer as JSON. Frames keep the guest's
+//! bytes exact (no text encoding), and the daemon writes each as the guest
+//! writes, so the client prints output while the Run runs.
+
+use bytes::{Buf, Bytes, BytesMut};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame};
+use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::sync::mpsc;
+
+/// The body of `POST /v1/calls`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CallBody {
+    pub function: String,
+    #[serde(default = "empty_args")]
+    pub args: serde_json::Value,
+    #[serde(default)]
+    pub run_name: Option<String>,
+    #[serde(default)]
+    pub fuel: Option<u64>,
+    #[serde(default)]
+    pub memory: Option<u64>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub rerun: bool,
+    /// `call`, `get_or_call`, `run` or `get_or_run`.
+    #[serde(default = "default_mode")]
+    pub mode: String,
+    /// Answer with frames carrying the output as it is written.
+    #[serde(default)]
+    pub stream: bool,
+    #[serde(default)]
+    pub creator: Option<String>,
+}
+
+fn empty_args() -> serde_json::Value {
+    serde_json::Value::Array(Vec::new())
+}
+
+fn default_mode() -> String {
+    "call".into()
+}
+
+pub const FRAME_STDOUT: u8 = 1;
+pub const FRAME_STDERR: u8 = 2;
+pub const FRAME_END: u8 = 3;
+
+pub fn frame(kind: u8, payload: &[u8]) -> Bytes {
+    let mut b = BytesMut::with_capacity(5 + payload.len());
+    b.extend_from_slice(&[kind]);
+    b.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    b.extend_from_slice(payload);
+    b.freeze()
+}
+
+/// Splits a byte stream back into frames.
+#[derive(Default)]
+pub struct FrameReader {
+    buf: BytesMut,
+}
+
+impl FrameReader {
+    pub fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    pub fn next_frame(&mut self) -> Option<(u8, Bytes)> {
+        if self.buf.len() < 5 {
+            return None;
+        }
+        let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
+        if self.buf.len() < 5 + len {
+            return None;
+        }
+        let kind = self.buf[0];
+        self.buf.advance(5);
+        Some((kind, self.buf.split_to(len).freeze()))
+    }
+}
+
+/// A body whose chunks arrive over a channel.
+pub struct ChannelBody(pub mpsc::Receiver<Bytes>);
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+pub type BoxBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+pub fn full(b: impl Into<Bytes>) -> BoxBody {
+    http_body_util::Full::new(b.into()).boxed()
+}
+
+pub fn channel(capacity: usize) -> (mpsc::Sender<Bytes>, BoxBody) {
+    let (tx, rx) = mpsc::channel(capacity);
+    (tx, ChannelBody(rx).boxed())
+}
