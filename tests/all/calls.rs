@@ -262,6 +262,7 @@ fn every_guest_is_used_by_a_test() {
         include_str!("embed.rs"),
         include_str!("limits.rs"),
         include_str!("recovery.rs"),
+        include_str!("daemon.rs"),
     ]
     .concat();
     for g in GUESTS {

@@ -1,0 +1,696 @@
+//! A real daemon on a real port (port 0, its own root), driven through the
+//! real CLI and through raw HTTP.
+
+use crate::util::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "s3cret-token-for-tests";
+
+pub struct Daemon {
+    pub child: Child,
+    pub addr: String,
+    pub root: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Daemon {
+        let dir = tmp();
+        let root = dir.path().join("root");
+        std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
+        let (child, addr) = spawn(dir.path(), &root, extra);
+        let d = Daemon {
+            child,
+            addr,
+            root,
+            dir,
+        };
+        d.rh_ok(&[
+            "cluster",
+            "add",
+            "cpu",
+            &format!("http://{}", d.addr),
+            "--token-file",
+            "token",
+        ]);
+        d
+    }
+
+    /// Start again on the same root (after a kill or a stop).
+    pub fn restart(&mut self) {
+        let (child, addr) = spawn(self.dir.path(), &self.root, &[]);
+        self.child = child;
+        self.addr = addr;
+        self.rh_ok(&["cluster", "remove", "cpu"]);
+        self.rh_ok(&[
+            "cluster",
+            "add",
+            "cpu",
+            &format!("http://{}", self.addr),
+            "--token-file",
+            "token",
+        ]);
+    }
+
+    pub fn client(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn rh(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("RH_WASM_CONFIG", self.dir.path().join("config.toml"))
+            .output()
+            .unwrap()
+    }
+
+    pub fn rh_ok(&self, args: &[&str]) -> String {
+        let out = self.rh(args);
+        assert!(
+            out.status.success(),
+            "rh-wasm {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn rh_err(&self, args: &[&str], code: i32) -> String {
+        let out = self.rh(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "rh-wasm {args:?}:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    pub fn deploy(&self, guest_name: &str) {
+        let p = guest(guest_name);
+        self.rh_ok(&["deploy", p.to_str().unwrap(), "--cluster", "cpu"]);
+    }
+
+    pub fn config(&self, run: &str) -> serde_json::Value {
+        let p = self.root.join("logs").join(run).join("config.json");
+        serde_json::from_slice(
+            &std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+        )
+        .unwrap()
+    }
+
+    /// A raw HTTP/1.1 request; the status code and body.
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &[u8],
+    ) -> (u16, String) {
+        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}Content-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        let _ = s.write_all(body);
+        let mut resp = Vec::new();
+        let _ = s.read_to_end(&mut resp);
+        let text = String::from_utf8_lossy(&resp).to_string();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        (status, body)
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(dir: &Path, root: &Path, extra: &[&str]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--token-file",
+            "token",
+            "--root",
+        ])
+        .arg(root)
+        .args(extra)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (child, addr)
+}
+
+#[test]
+fn every_verb_works_against_a_daemon() {
+    let d = Daemon::start();
+    d.deploy("summer");
+    d.deploy("progress");
+    let fns = d.rh_ok(&["functions", "cpu"]);
+    assert!(
+        fns.contains("summer(a, b)") && fns.contains("progress(steps, millis)"),
+        "{fns}"
+    );
+
+    let out = d.rh_ok(&[
+        "call",
+        "summer",
+        "1",
+        "2",
+        "--cluster",
+        "cpu",
+        "--run-name",
+        "my_fn_run",
+    ]);
+    assert_eq!(out, "adding 1 and 2\n3\n");
+    let c = d.config("my_fn_run");
+    assert_eq!(c["status"], "completed");
+    assert_eq!(c["cluster"].as_str().unwrap().is_empty(), false);
+    assert!(
+        !d.client().join("rh").exists(),
+        "a remote call touched the local cluster"
+    );
+
+    let shown: serde_json::Value =
+        serde_json::from_str(&d.rh_ok(&["show", "cpu", "my_fn_run"])).unwrap();
+    assert_eq!(shown, c);
+    assert_eq!(d.rh_ok(&["result", "cpu", "my_fn_run"]).trim(), "3");
+    assert_eq!(d.rh_ok(&["logs", "cpu", "my_fn_run"]), "adding 1 and 2\n");
+    assert!(d.rh_ok(&["runs", "cpu"]).contains("my_fn_run"));
+
+    // get-or-call: a hit executes nothing and prints only the result.
+    assert_eq!(
+        d.rh_ok(&[
+            "get-or-call",
+            "summer",
+            "1",
+            "2",
+            "--cluster",
+            "cpu",
+            "--run-name",
+            "my_fn_run"
+        ]),
+        "3\n"
+    );
+    assert_eq!(d.config("my_fn_run"), c);
+    let err = d.rh_err(
+        &[
+            "get-or-call",
+            "summer",
+            "2",
+            "2",
+            "--cluster",
+            "cpu",
+            "--run-name",
+            "my_fn_run",
+        ],
+        2,
+    );
+    assert!(err.contains("from other inputs"), "{err}");
+
+    // run / get-or-run / logs --follow / wait.
+    assert_eq!(
+        d.rh_ok(&[
+            "run",
+            "progress",
+            "3",
+            "50",
+            "--cluster",
+            "cpu",
+            "--run-name",
+            "bg"
+        ])
+        .trim(),
+        "bg running"
+    );
+    let logs = d.rh_ok(&["logs", "cpu", "bg", "--follow"]);
+    assert_eq!(logs.matches("step ").count(), 3, "{logs}");
+    assert_eq!(d.rh_ok(&["wait", "cpu", "bg"]).trim(), "bg completed");
+    assert_eq!(
+        d.rh_ok(&[
+            "get-or-run",
+            "progress",
+            "3",
+            "50",
+            "--cluster",
+            "cpu",
+            "--run-name",
+            "bg"
+        ])
+        .trim(),
+        "bg completed"
+    );
+    let js: serde_json::Value =
+        serde_json::from_str(&d.rh_ok(&["call", "summer", "5", "6", "--cluster", "cpu", "--json"]))
+            .unwrap();
+    assert_eq!(js["result"], 11);
+    assert_eq!(js["status"], "completed");
+
+    // pull: the same folder, byte for byte.
+    d.rh_ok(&["pull", "cpu", "my_fn_run"]);
+    let here = d.client().join("rh/runs/my_fn_run");
+    let there = d.root.join("logs/my_fn_run");
+    for f in [
+        "config.json",
+        "inputs.json",
+        "result.json",
+        "stdout",
+        "stderr",
+    ] {
+        assert_eq!(
+            std::fs::read(here.join(f)).unwrap(),
+            std::fs::read(there.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    let mut names: Vec<_> = std::fs::read_dir(&here)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 5);
+    let err = d.rh_err(&["pull", "cpu", "my_fn_run"], 2);
+    assert!(err.contains("already exists"), "{err}");
+    d.rh_ok(&["pull", "cpu", "bg", "--to", "elsewhere/bg"]);
+    assert_eq!(
+        std::fs::read(d.client().join("elsewhere/bg/stdout")).unwrap(),
+        std::fs::read(d.root.join("logs/bg/stdout")).unwrap()
+    );
+}
+
+#[test]
+fn requests_without_the_right_token_are_refused_and_change_nothing() {
+    let d = Daemon::start();
+    d.deploy("summer");
+    let before = snapshot(&d.root);
+    let wasm = std::fs::read(guest("testkit")).unwrap();
+    let call = br#"{"function": "summer", "args": [1, 2], "run_name": "sneaky"}"#;
+    for token in [None, Some("wrong"), Some("s3cret-token-for-test")] {
+        for (method, path, body) in [
+            ("GET", "/v1/runs", &b""[..]),
+            ("GET", "/v1/functions", &b""[..]),
+            ("POST", "/v1/calls", &call[..]),
+            ("POST", "/v1/functions?name=testkit", &wasm[..]),
+            ("POST", "/v1/runs/x/cancel", &b""[..]),
+        ] {
+            let (status, body) = d.http(method, path, token, body);
+            assert_eq!(status, 401, "{method} {path} with {token:?}: {body}");
+            assert!(body.contains("unauthorized"), "{body}");
+        }
+    }
+    assert!(
+        before == snapshot(&d.root),
+        "a refused request changed the daemon's state"
+    );
+    let (status, _) = d.http("GET", "/v1/runs", Some(TOKEN), b"");
+    assert_eq!(status, 200);
+    // The CLI with a wrong token says so.
+    std::fs::write(d.client().join("bad-token"), "nope").unwrap();
+    d.rh_ok(&[
+        "cluster",
+        "add",
+        "bad",
+        &format!("http://{}", d.addr),
+        "--token-file",
+        "bad-token",
+    ]);
+    let err = d.rh_err(&["call", "summer", "1", "2", "--cluster", "bad"], 2);
+    assert!(err.contains("missing or wrong bearer token"), "{err}");
+}
+
+#[test]
+fn a_follower_sees_a_line_while_the_run_is_still_running() {
+    let d = Daemon::start();
+    d.deploy("progress");
+    d.rh_ok(&[
+        "run",
+        "progress",
+        "100",
+        "100",
+        "--cluster",
+        "cpu",
+        "--run-name",
+        "slow",
+    ]);
+    let mut follower = Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
+        .args(["logs", "cpu", "slow", "--follow"])
+        .current_dir(d.client())
+        .env("RH_WASM_CONFIG", d.client().join("config.toml"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "step 1/100");
+    assert_eq!(lines.next().unwrap().unwrap(), "step 2/100");
+    // Seen while the Run runs.
+    assert_eq!(d.config("slow")["status"], "running");
+    d.rh_ok(&["cancel", "cpu", "slow"]);
+    // The follower ends when the Run does.
+    assert!(follower.wait().unwrap().success());
+}
+
+#[test]
+fn cancel_stops_a_spinning_guest_promptly() {
+    let d = Daemon::start();
+    d.deploy("testkit");
+    d.rh_ok(&[
+        "run",
+        "testkit/spin",
+        "--cluster",
+        "cpu",
+        "--run-name",
+        "spin",
+    ]);
+    wait_until(20, "spinning", || {
+        std::fs::read_to_string(d.root.join("logs/spin/stdout"))
+            .unwrap_or_default()
+            .contains("spinning")
+    });
+    let t = Instant::now();
+    assert_eq!(d.rh_ok(&["cancel", "cpu", "spin"]).trim(), "spin cancelled");
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "cancel took {:?}",
+        t.elapsed()
+    );
+    let c = d.config("spin");
+    assert_eq!(c["status"], "cancelled");
+    assert!(
+        std::fs::read_to_string(d.root.join("logs/spin/stdout"))
+            .unwrap()
+            .contains("spinning")
+    );
+    assert!(
+        d.rh_ok(&["cancel", "cpu", "spin"])
+            .contains("already ended")
+    );
+    // A synchronous call that spins is cancelled from another client too.
+    let caller = Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
+        .args([
+            "call",
+            "testkit/spin",
+            "--cluster",
+            "cpu",
+            "--run-name",
+            "spin2",
+        ])
+        .current_dir(d.client())
+        .env("RH_WASM_CONFIG", d.client().join("config.toml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(20, "spin2 running", || {
+        d.root.join("logs/spin2/config.json").exists()
+    });
+    d.rh_ok(&["cancel", "cpu", "spin2"]);
+    let out = caller.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("spinning"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cancelled"));
+}
+
+#[test]
+fn identical_get_or_calls_from_several_clients_execute_once() {
+    let d = Daemon::start();
+    d.deploy("testkit");
+    let outs: Vec<String> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..6)
+            .map(|_| {
+                let d = &d;
+                s.spawn(move || {
+                    d.rh_ok(&[
+                        "get-or-call",
+                        "testkit/sleep_ms",
+                        "400",
+                        "--cluster",
+                        "cpu",
+                        "--run-name",
+                        "once",
+                    ])
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for o in &outs {
+        assert_eq!(o.lines().last(), Some("400"), "{o}");
+    }
+    let stdout = std::fs::read_to_string(d.root.join("logs/once/stdout")).unwrap();
+    assert_eq!(stdout.matches("sleeping").count(), 1, "{stdout}");
+}
+
+#[test]
+fn killed_daemon_leaves_no_run_running_after_restart() {
+    let mut d = Daemon::start();
+    d.deploy("testkit");
+    d.rh_ok(&[
+        "run",
+        "testkit/spin",
+        "--cluster",
+        "cpu",
+        "--run-name",
+        "inflight",
+    ]);
+    wait_until(20, "spinning", || {
+        std::fs::read_to_string(d.root.join("logs/inflight/stdout"))
+            .unwrap_or_default()
+            .contains("spinning")
+    });
+    d.kill9();
+    assert_eq!(d.config("inflight")["status"], "running");
+    d.restart();
+    let c = d.config("inflight");
+    assert_eq!(c["status"], "error");
+    assert_eq!(c["error"]["kind"], "interrupted");
+    // The restarted daemon serves the functions deployed before.
+    assert_eq!(
+        d.rh_ok(&["call", "testkit/add", "2", "2", "--cluster", "cpu"])
+            .trim(),
+        "4"
+    );
+}
+
+#[test]
+fn graceful_shutdown_ends_every_run() {
+    let mut d = Daemon::start_with(&["--grace", "300ms"]);
+    d.deploy("testkit");
+    d.deploy("progress");
+    d.rh_ok(&[
+        "run",
+        "testkit/spin",
+        "--cluster",
+        "cpu",
+        "--run-name",
+        "forever",
+    ]);
+    d.rh_ok(&[
+        "run",
+        "progress",
+        "2",
+        "20",
+        "--cluster",
+        "cpu",
+        "--run-name",
+        "short",
+    ]);
+    let status = d.terminate();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(d.config("short")["status"], "completed");
+    assert_eq!(d.config("forever")["status"], "cancelled");
+    for e in std::fs::read_dir(d.root.join("logs")).unwrap().flatten() {
+        let c: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(e.path().join("config.json")).unwrap()).unwrap();
+        assert_ne!(c["status"], "running", "{}", e.path().display());
+    }
+    // Stopped means stopped: nothing listens any more.
+    assert!(std::net::TcpStream::connect(&d.addr).is_err());
+}
+
+#[test]
+fn bad_requests_get_clear_errors_and_change_nothing() {
+    let d = Daemon::start_with(&["--max-component", "2MiB", "--max-request", "4KiB"]);
+    d.deploy("summer");
+    d.rh_ok(&[
+        "call",
+        "summer",
+        "1",
+        "2",
+        "--cluster",
+        "cpu",
+        "--run-name",
+        "done",
+    ]);
+    let refused = |args: &[&str], code: i32, needle: &str| {
+        let before = snapshot(&d.root);
+        let err = d.rh_err(args, code);
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected {needle:?} in {err:?}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            before == snapshot(&d.root),
+            "{args:?} changed the daemon's state"
+        );
+    };
+    std::fs::write(d.client().join("junk.wasm"), b"not a component").unwrap();
+    refused(
+        &["deploy", "junk.wasm", "--cluster", "cpu"],
+        2,
+        "not WebAssembly",
+    );
+    std::fs::write(d.client().join("empty.wasm"), b"\0asm\x0d\0\x01\0").unwrap();
+    refused(
+        &["deploy", "empty.wasm", "--cluster", "cpu"],
+        2,
+        "implements neither world",
+    );
+    refused(
+        &[
+            "deploy",
+            guest("testkit").to_str().unwrap(),
+            "--cluster",
+            "cpu",
+            "--name",
+            "a/b",
+        ],
+        2,
+        "invalid function name",
+    );
+    refused(
+        &["call", "nope", "--cluster", "cpu"],
+        2,
+        "no deployed function named `nope`",
+    );
+    refused(
+        &["call", "summer", "1", "--cluster", "cpu"],
+        2,
+        "takes 2 arguments",
+    );
+    refused(
+        &[
+            "call",
+            "summer",
+            "1",
+            "2",
+            "--cluster",
+            "cpu",
+            "--run-name",
+            "../x",
+        ],
+        2,
+        "invalid run name",
+    );
+    refused(
+        &[
+            "call",
+            "summer",
+            "1",
+            "2",
+            "--cluster",
+            "cpu",
+            "--run-name",
+            "done",
+        ],
+        2,
+        "already exists",
+    );
+    refused(&["show", "cpu", "nothing"], 2, "no run named `nothing`");
+    refused(
+        &["call", "summer", "1", "2", "--cluster", "nowhere"],
+        2,
+        "unknown cluster `nowhere`",
+    );
+    // Arguments that do not decode, sent raw.
+    let before = snapshot(&d.root);
+    let (status, body) = d.http("POST", "/v1/calls", Some(TOKEN), b"{not json");
+    assert_eq!(status, 400);
+    assert!(body.contains("not valid JSON"), "{body}");
+    let (status, body) = d.http("GET", "/v1/nothing", Some(TOKEN), b"");
+    assert_eq!(status, 404, "{body}");
+    // Over the size limits: 413.
+    let big = format!(
+        r#"{{"function": "summer", "args": ["{}", 1]}}"#,
+        "x".repeat(8000)
+    );
+    let (status, body) = d.http("POST", "/v1/calls", Some(TOKEN), big.as_bytes());
+    assert_eq!(status, 413, "{body}");
+    let huge = vec![0u8; 3 << 20];
+    let (status, body) = d.http("POST", "/v1/functions?name=huge", Some(TOKEN), &huge);
+    assert_eq!(status, 413, "{body}");
+    assert!(before == snapshot(&d.root));
+    let big_arg = format!("\"{}\"", "y".repeat(8000));
+    refused(
+        &["call", "summer", &big_arg, "1", "--cluster", "cpu"],
+        2,
+        "over the limit",
+    );
+}
+
+#[test]
+fn a_daemon_refuses_to_listen_beyond_loopback_without_a_token() {
+    let dir = tmp();
+    let out = Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
+        .args(["serve", "--addr", "0.0.0.0:0", "--root"])
+        .arg(dir.path().join("root"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to listen on 0.0.0.0:0 without a token"),
+        "{err}"
+    );
+}
