@@ -216,7 +216,7 @@ fn every_verb_works_against_a_daemon() {
     assert_eq!(out, "adding 1 and 2\n3\n");
     let c = d.config("my_fn_run");
     assert_eq!(c["status"], "completed");
-    assert_eq!(c["cluster"].as_str().unwrap().is_empty(), false);
+    assert!(!c["cluster"].as_str().unwrap().is_empty());
     assert!(
         !d.client().join("rh").exists(),
         "a remote call touched the local cluster"
