@@ -145,4 +145,5 @@ fn main() {
         );
     });
     let _ = daemon.kill();
+    let _ = daemon.wait();
 }
