@@ -694,3 +694,48 @@ fn a_daemon_refuses_to_listen_beyond_loopback_without_a_token() {
         "{err}"
     );
 }
+
+#[test]
+fn concurrent_clients_runs_hold_only_their_own_output() {
+    let d = Daemon::start();
+    d.deploy("testkit");
+    let names: Vec<(String, String)> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..12)
+            .map(|i| {
+                let d = &d;
+                s.spawn(move || {
+                    let marker = format!("client-{i:02}-");
+                    let run = format!("iso{i}");
+                    let out = d.rh_ok(&[
+                        "call",
+                        "testkit/echo_marker",
+                        &format!("\"{marker}\""),
+                        "200",
+                        "--cluster",
+                        "cpu",
+                        "--run-name",
+                        &run,
+                    ]);
+                    // The caller saw exactly its own output, streamed.
+                    assert_eq!(out.matches(marker.as_str()).count(), 201, "{out}");
+                    (marker, run)
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (marker, run) in &names {
+        let out = std::fs::read_to_string(d.root.join("logs").join(run).join("stdout")).unwrap();
+        let err = std::fs::read_to_string(d.root.join("logs").join(run).join("stderr")).unwrap();
+        assert_eq!(out.matches(marker.as_str()).count(), 200, "{run}");
+        assert_eq!(err.matches(marker.as_str()).count(), 200, "{run}");
+        for (other, _) in &names {
+            if other != marker {
+                assert!(
+                    !out.contains(other.as_str()) && !err.contains(other.as_str()),
+                    "{run} holds {other}"
+                );
+            }
+        }
+    }
+}
