@@ -524,7 +524,7 @@ fn killed_daemon_leaves_no_run_running_after_restart() {
 
 #[test]
 fn graceful_shutdown_ends_every_run() {
-    let mut d = Daemon::start_with(&["--grace", "300ms"]);
+    let mut d = Daemon::start_with(&["--grace", "2s"]);
     d.deploy("testkit");
     d.deploy("progress");
     d.rh_ok(&[
