@@ -42,28 +42,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         return code_for_kind(&r.kind);
     }
     match runtime_error(e) {
-        Some(
-            Error::OutOfFuel { .. }
-            | Error::MemoryLimit { .. }
-            | Error::Timeout { .. }
-            | Error::Cancelled { .. }
-            | Error::OutputLimit { .. }
-            | Error::Trap { .. }
-            | Error::Failed { .. }
-            | Error::Interrupted { .. },
-        ) => 1,
-        Some(
-            Error::BadInput { .. }
-            | Error::UnknownFunction { .. }
-            | Error::BadComponent { .. }
-            | Error::InvalidName { .. }
-            | Error::NotFound { .. }
-            | Error::RunExists { .. }
-            | Error::RunMismatch { .. }
-            | Error::NotFinished { .. }
-            | Error::Invalid(_),
-        ) => 2,
-        Some(_) => 3,
+        Some(r) => code_for_kind(r.kind()),
         None if e.chain().any(|c| c.is::<UsageError>()) => 2,
         None => 3,
     }

@@ -42,6 +42,46 @@ pub struct CallBody {
     pub creator: Option<String>,
 }
 
+impl CallBody {
+    /// The body for a call request, in `mode`.
+    pub fn from_request(req: &rh_runtime::CallRequest, mode: &str) -> CallBody {
+        CallBody {
+            function: req.function.clone(),
+            args: req.args.clone(),
+            run_name: req.run_name.clone(),
+            fuel: req.fuel,
+            memory: req.memory,
+            timeout_ms: req.timeout.map(|t| t.as_millis() as u64),
+            rerun: req.rerun,
+            mode: mode.into(),
+            stream: matches!(mode, "call" | "get_or_call"),
+            creator: req.creator.clone(),
+        }
+    }
+
+    /// The call request this body asks for.
+    pub fn to_request(&self) -> rh_runtime::CallRequest {
+        let mut r = rh_runtime::CallRequest::new(self.function.clone(), self.args.clone())
+            .rerun(self.rerun);
+        if let Some(n) = &self.run_name {
+            r = r.run_name(n.clone());
+        }
+        if let Some(f) = self.fuel {
+            r = r.fuel(f);
+        }
+        if let Some(m) = self.memory {
+            r = r.memory(m);
+        }
+        if let Some(t) = self.timeout_ms {
+            r = r.timeout(std::time::Duration::from_millis(t));
+        }
+        if let Some(c) = &self.creator {
+            r = r.creator(c.clone());
+        }
+        r
+    }
+}
+
 fn empty_args() -> serde_json::Value {
     serde_json::Value::Array(Vec::new())
 }

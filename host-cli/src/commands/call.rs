@@ -176,20 +176,6 @@ pub fn answer(
     v
 }
 
-/// What `run` / `get-or-run` hand to the worker.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct WorkerRequest {
-    pub function: String,
-    pub args: serde_json::Value,
-    pub run_name: Option<String>,
-    pub fuel: Option<u64>,
-    pub memory: Option<u64>,
-    pub timeout_ms: Option<u64>,
-    pub rerun: bool,
-    pub get_or_run: bool,
-    pub creator: Option<String>,
-}
-
 /// The worker's one-line answer.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct WorkerAnswer {
@@ -204,8 +190,7 @@ pub async fn start(a: CallArgs, get_or_run: bool, json: bool) -> Result<ExitCode
     let rt = cluster::open(&a.cluster)?;
     let req = request(&a)?;
     if let Target::Remote(c) = &rt {
-        let mut body = remote_body(&req);
-        body.mode = if get_or_run { "get_or_run" } else { "run" }.into();
+        let body = CallBody::from_request(&req, if get_or_run { "get_or_run" } else { "run" });
         let v = c
             .json(
                 Method::POST,
@@ -224,17 +209,7 @@ pub async fn start(a: CallArgs, get_or_run: bool, json: bool) -> Result<ExitCode
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let wreq = WorkerRequest {
-        function: req.function.clone(),
-        args: req.args.clone(),
-        run_name: req.run_name.clone(),
-        fuel: req.fuel,
-        memory: req.memory,
-        timeout_ms: req.timeout.map(|t| t.as_millis() as u64),
-        rerun: req.rerun,
-        get_or_run,
-        creator: req.creator.clone(),
-    };
+    let wreq = CallBody::from_request(&req, if get_or_run { "get_or_run" } else { "run" });
     drop(rt);
     let exe = std::env::current_exe().context("finding the rh-wasm executable")?;
     let mut child = std::process::Command::new(exe)
@@ -280,31 +255,15 @@ pub async fn start(a: CallArgs, get_or_run: bool, json: bool) -> Result<ExitCode
 
 use std::os::unix::process::CommandExt;
 
-fn remote_body(req: &CallRequest) -> CallBody {
-    CallBody {
-        function: req.function.clone(),
-        args: req.args.clone(),
-        run_name: req.run_name.clone(),
-        fuel: req.fuel,
-        memory: req.memory,
-        timeout_ms: req.timeout.map(|t| t.as_millis() as u64),
-        rerun: req.rerun,
-        mode: "call".into(),
-        stream: true,
-        creator: req.creator.clone(),
-    }
-}
-
 /// A call on a daemon: its output arrives in frames as the guest writes,
 /// then the answer.
 async fn call_remote(c: &Client, a: &CallArgs, mode: Mode, json: bool) -> Result<ExitCode> {
     let req = request(a)?;
-    let mut body = remote_body(&req);
-    body.mode = match mode {
+    let mode = match mode {
         Mode::Call => "call",
         Mode::GetOrCall => "get_or_call",
-    }
-    .into();
+    };
+    let body = CallBody::from_request(&req, mode);
     let resp = c
         .send(
             Method::POST,

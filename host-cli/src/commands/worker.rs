@@ -2,11 +2,11 @@
 //! Run, answers its parent with one JSON line, and keeps executing the Run
 //! after the parent has exited.
 
-use super::call::{WorkerAnswer, WorkerRequest};
+use super::call::WorkerAnswer;
 use crate::cluster;
 use crate::output::exit_code;
+use crate::wire::CallBody;
 use anyhow::{Context, Result};
-use rh_runtime::CallRequest;
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -15,25 +15,10 @@ pub async fn worker() -> Result<ExitCode> {
     std::io::stdin()
         .read_to_string(&mut input)
         .context("reading the request")?;
-    let w: WorkerRequest = serde_json::from_str(&input).context("decoding the request")?;
+    let w: CallBody = serde_json::from_str(&input).context("decoding the request")?;
     let rt = cluster::open_local()?;
-    let mut req = CallRequest::new(w.function, w.args).rerun(w.rerun);
-    if let Some(n) = w.run_name {
-        req = req.run_name(n);
-    }
-    if let Some(f) = w.fuel {
-        req = req.fuel(f);
-    }
-    if let Some(m) = w.memory {
-        req = req.memory(m);
-    }
-    if let Some(t) = w.timeout_ms {
-        req = req.timeout(std::time::Duration::from_millis(t));
-    }
-    if let Some(c) = w.creator {
-        req = req.creator(c);
-    }
-    let started = if w.get_or_run {
+    let req = w.to_request();
+    let started = if w.mode == "get_or_run" {
         rt.get_or_run(req).await
     } else {
         rt.start(req)

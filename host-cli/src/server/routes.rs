@@ -9,11 +9,11 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use rh_runtime::{CallRequest, OutputKind, Run, RunHandle, RunStatus, Runtime};
+use rh_runtime::{OutputKind, Run, RunHandle, RunStatus, Runtime};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 type Resp = Response<BoxBody>;
 
@@ -214,22 +214,7 @@ async fn call(state: &State, req: Request<Incoming>) -> Resp {
             );
         }
     };
-    let mut r = CallRequest::new(b.function.clone(), b.args.clone()).rerun(b.rerun);
-    if let Some(n) = &b.run_name {
-        r = r.run_name(n.clone());
-    }
-    if let Some(f) = b.fuel {
-        r = r.fuel(f);
-    }
-    if let Some(m) = b.memory {
-        r = r.memory(m);
-    }
-    if let Some(t) = b.timeout_ms {
-        r = r.timeout(Duration::from_millis(t));
-    }
-    if let Some(c) = &b.creator {
-        r = r.creator(c.clone());
-    }
+    let r = b.to_request();
     let rt = &state.rt;
     // Every mode starts (or finds) the Run first; synchronous modes then
     // wait for it, streaming what it writes when asked to.
