@@ -23,6 +23,7 @@ pub enum Command {
         /// Name to deploy under (default: the file's stem).
         #[arg(long)]
         name: Option<String>,
+        /// The cluster: `local`, or a name from `rh-wasm cluster add`.
         #[arg(long, default_value = "local")]
         cluster: String,
     },
@@ -86,6 +87,7 @@ pub struct RunRef {
     /// `[CLUSTER] RUN`
     #[arg(num_args = 1..=2, required = true, value_name = "[CLUSTER] RUN")]
     pub args: Vec<String>,
+    /// The cluster: `local`, or a name from `rh-wasm cluster add`.
     #[arg(long, default_value = "local")]
     pub cluster: String,
 }
@@ -103,6 +105,7 @@ pub struct CallArgs {
     /// Name the Run.
     #[arg(long)]
     pub run_name: Option<String>,
+    /// The cluster: `local`, or a name from `rh-wasm cluster add`.
     #[arg(long, default_value = "local")]
     pub cluster: String,
     /// Fuel budget (units of Wasm work).
