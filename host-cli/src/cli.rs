@@ -64,6 +64,11 @@ pub enum Command {
     Cancel(RunRef),
     /// Wait until a Run ends; print its status.
     Wait(RunRef),
+    /// Run WASI command components as one Run, recording each exit code.
+    ///
+    /// `exec --run-name R -- a.wasm ARGS.. -- b ARGS..`: each command is a
+    /// component file or a deployed name; `--` separates commands.
+    Exec(ExecArgs),
     /// Copy a Run's folder here (default ./rh/runs/RUN).
     Pull {
         cluster: String,
@@ -161,4 +166,35 @@ pub struct ServeArgs {
     /// Largest other request (call arguments).
     #[arg(long, default_value = "16MiB")]
     pub max_request: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ExecArgs {
+    /// CMD [ARGS..], several separated by `--` (put a `--` before the first
+    /// command when its arguments start with `-`).
+    pub cmdline: Vec<String>,
+    /// One more command line, as one string (repeatable).
+    #[arg(long = "cmd")]
+    pub cmds: Vec<String>,
+    /// Name the Run.
+    #[arg(long)]
+    pub run_name: Option<String>,
+    /// The cluster: `local`, or a name from `rh-wasm cluster add`.
+    #[arg(long, default_value = "local")]
+    pub cluster: String,
+    /// Run the later commands even after one fails.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Fuel budget for all the commands.
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Memory limit of each command (`64MiB`).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Wall-clock timeout for all the commands (`30s`).
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Replace an existing Run of that name.
+    #[arg(long)]
+    pub rerun: bool,
 }

@@ -82,6 +82,92 @@ impl CallBody {
     }
 }
 
+/// The body of `POST /v1/exec`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecBody {
+    pub cmds: Vec<ExecCmd>,
+    #[serde(default)]
+    pub run_name: Option<String>,
+    #[serde(default)]
+    pub keep_going: bool,
+    #[serde(default)]
+    pub rerun: bool,
+    #[serde(default)]
+    pub fuel: Option<u64>,
+    #[serde(default)]
+    pub memory: Option<u64>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub stream: bool,
+    #[serde(default)]
+    pub creator: Option<String>,
+}
+
+/// One command: as recorded, the component (name or digest), its args.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecCmd {
+    pub cmd: String,
+    pub component: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+impl ExecBody {
+    pub fn from_request(req: &rh_runtime::ExecRequest, stream: bool) -> ExecBody {
+        ExecBody {
+            cmds: req
+                .cmds
+                .iter()
+                .map(|c| ExecCmd {
+                    cmd: c.cmd.clone(),
+                    component: c.component.clone(),
+                    args: c.args.clone(),
+                })
+                .collect(),
+            run_name: req.run_name.clone(),
+            keep_going: req.keep_going,
+            rerun: req.rerun,
+            fuel: req.fuel,
+            memory: req.memory,
+            timeout_ms: req.timeout.map(|t| t.as_millis() as u64),
+            stream,
+            creator: req.creator.clone(),
+        }
+    }
+
+    pub fn to_request(&self) -> rh_runtime::ExecRequest {
+        let cmds = self
+            .cmds
+            .iter()
+            .map(|c| rh_runtime::CmdSpec {
+                cmd: c.cmd.clone(),
+                component: c.component.clone(),
+                args: c.args.clone(),
+            })
+            .collect();
+        let mut r = rh_runtime::ExecRequest::new(cmds)
+            .keep_going(self.keep_going)
+            .rerun(self.rerun);
+        if let Some(n) = &self.run_name {
+            r = r.run_name(n.clone());
+        }
+        if let Some(f) = self.fuel {
+            r = r.fuel(f);
+        }
+        if let Some(m) = self.memory {
+            r = r.memory(m);
+        }
+        if let Some(t) = self.timeout_ms {
+            r = r.timeout(std::time::Duration::from_millis(t));
+        }
+        if let Some(c) = &self.creator {
+            r = r.creator(c.clone());
+        }
+        r
+    }
+}
+
 fn empty_args() -> serde_json::Value {
     serde_json::Value::Array(Vec::new())
 }

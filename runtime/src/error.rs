@@ -70,6 +70,14 @@ pub enum Error {
         /// The function's error message.
         message: String,
     },
+    /// A command of a command Run exited with a non-zero code.
+    #[error("run `{run}`: {message}")]
+    ExitCode {
+        /// The Run.
+        run: String,
+        /// Which command, and its code.
+        message: String,
+    },
     /// The host that ran the Run died before it ended.
     #[error("run `{run}` was interrupted: {message}")]
     Interrupted {
@@ -181,6 +189,7 @@ impl Error {
             Error::OutputLimit { .. } => "output_limit",
             Error::Trap { .. } => "trap",
             Error::Failed { .. } => "failed",
+            Error::ExitCode { .. } => "exit_code",
             Error::Interrupted { .. } => "interrupted",
             Error::BadInput { .. } => "bad_input",
             Error::UnknownFunction { .. } => "unknown_function",
@@ -234,6 +243,7 @@ impl Error {
             },
             "trap" => Error::Trap { run, message },
             "interrupted" => Error::Interrupted { run, message },
+            "exit_code" => Error::ExitCode { run, message },
             "bad_input" => Error::BadInput { message },
             "unknown_function" => Error::UnknownFunction {
                 name: message,

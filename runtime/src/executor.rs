@@ -158,7 +158,11 @@ pub(crate) async fn call_function(
 }
 
 /// Give a Store its fuel and its yield interval.
-fn meter(eng: &RhEngine, store: &mut Store<HostState>, fuel: u64) -> wasmtime::Result<()> {
+pub(crate) fn meter(
+    eng: &RhEngine,
+    store: &mut Store<HostState>,
+    fuel: u64,
+) -> wasmtime::Result<()> {
     if !eng.options.metering {
         return Ok(());
     }

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use wasmtime::Store;
 use wasmtime::component::Component;
+use wasmtime_wasi::p2::bindings::CommandPre;
 
 /// What kind of component was deployed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +95,7 @@ impl Deployment {
 pub(crate) struct Loaded {
     pub info: ComponentInfo,
     pub pre: Option<GuestPre<HostState>>,
+    pub command: Option<CommandPre<HostState>>,
 }
 
 pub(crate) struct FunctionStore {
@@ -140,50 +142,8 @@ impl FunctionStore {
         name: &str,
     ) -> Result<Deployment> {
         crate::validate_name("function", name)?;
-        if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
-            return Err(Error::BadComponent {
-                message: "the file is not WebAssembly (no `\\0asm` header)".into(),
-            });
-        }
-        if bytes[4..8] != [0x0d, 0x00, 0x01, 0x00] {
-            return Err(Error::BadComponent {
-                message: "this is a core WebAssembly module, not a component; build with \
-                          `--target wasm32-wasip2`"
-                    .into(),
-            });
-        }
-        let digest = crate::artifacts::digest_of(bytes);
-        let loaded = match self.load(eng, &digest) {
-            Ok(l) => l,
-            Err(Error::NotFound { .. }) => {
-                let component =
-                    Component::new(&eng.engine, bytes).map_err(|e| Error::BadComponent {
-                        message: format!("{e:#}"),
-                    })?;
-                let (info, pre) = inspect(eng, artifacts, &component, &digest, bytes.len()).await?;
-                // Store the component, its description and its native code;
-                // the component file last, since its presence means "deployed".
-                let cwasm = component.serialize().map_err(Error::engine)?;
-                let cpath = self.compiled_path(eng, &digest);
-                write_atomic(&cpath, &cwasm)?;
-                let mpath = self.meta.join(format!("{}.json", hex_of(&digest)));
-                write_atomic(
-                    &mpath,
-                    &serde_json::to_vec_pretty(&info).map_err(|e| Error::Invalid(e.to_string()))?,
-                )?;
-                write_atomic(
-                    &self.components.join(format!("{}.wasm", hex_of(&digest))),
-                    bytes,
-                )?;
-                let loaded = Arc::new(Loaded { info, pre });
-                self.loaded
-                    .lock()
-                    .expect("function cache poisoned")
-                    .insert(digest.clone(), loaded.clone());
-                loaded
-            }
-            Err(e) => return Err(e),
-        };
+        let loaded = self.store(eng, artifacts, bytes).await?;
+        let digest = loaded.info.digest.clone();
         let mut dep = match self.deployment(name) {
             Ok(d) => d,
             Err(Error::NotFound { .. }) => Deployment {
@@ -206,6 +166,61 @@ impl FunctionStore {
         }
         dep.info = Some(loaded.info.clone());
         Ok(dep)
+    }
+
+    /// Validate, compile and store a component by its digest, unnamed.
+    pub async fn store(
+        &self,
+        eng: &RhEngine,
+        artifacts: &Arc<crate::artifacts::ArtifactStore>,
+        bytes: &[u8],
+    ) -> Result<Arc<Loaded>> {
+        if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+            return Err(Error::BadComponent {
+                message: "the file is not WebAssembly (no `\\0asm` header)".into(),
+            });
+        }
+        if bytes[4..8] != [0x0d, 0x00, 0x01, 0x00] {
+            return Err(Error::BadComponent {
+                message: "this is a core WebAssembly module, not a component; build with \
+                          `--target wasm32-wasip2`"
+                    .into(),
+            });
+        }
+        let digest = crate::artifacts::digest_of(bytes);
+        let loaded = match self.load(eng, &digest) {
+            Ok(l) => l,
+            Err(Error::NotFound { .. }) => {
+                let component =
+                    Component::new(&eng.engine, bytes).map_err(|e| Error::BadComponent {
+                        message: format!("{e:#}"),
+                    })?;
+                let (info, pre, command) =
+                    inspect(eng, artifacts, &component, &digest, bytes.len()).await?;
+                // Store the component, its description and its native code;
+                // the component file last, since its presence means "deployed".
+                let cwasm = component.serialize().map_err(Error::engine)?;
+                let cpath = self.compiled_path(eng, &digest);
+                write_atomic(&cpath, &cwasm)?;
+                let mpath = self.meta.join(format!("{}.json", hex_of(&digest)));
+                write_atomic(
+                    &mpath,
+                    &serde_json::to_vec_pretty(&info).map_err(|e| Error::Invalid(e.to_string()))?,
+                )?;
+                write_atomic(
+                    &self.components.join(format!("{}.wasm", hex_of(&digest))),
+                    bytes,
+                )?;
+                let loaded = Arc::new(Loaded { info, pre, command });
+                self.loaded
+                    .lock()
+                    .expect("function cache poisoned")
+                    .insert(digest.clone(), loaded.clone());
+                loaded
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(loaded)
     }
 
     /// A deployed name and its current component.
@@ -288,11 +303,11 @@ impl FunctionStore {
                 c
             }
         };
-        let pre = match info.kind {
-            ComponentKind::Function => Some(link(eng, &component)?),
-            ComponentKind::Command => None,
+        let (pre, command) = match info.kind {
+            ComponentKind::Function => (Some(link(eng, &component)?), None),
+            ComponentKind::Command => (None, Some(link_command(eng, &component)?)),
         };
-        let loaded = Arc::new(Loaded { info, pre });
+        let loaded = Arc::new(Loaded { info, pre, command });
         self.loaded
             .lock()
             .expect("function cache poisoned")
@@ -313,6 +328,13 @@ fn link(eng: &RhEngine, component: &Component) -> Result<GuestPre<HostState>> {
     })
 }
 
+fn link_command(eng: &RhEngine, component: &Component) -> Result<CommandPre<HostState>> {
+    let bad = |e: wasmtime::Error| Error::BadComponent {
+        message: format!("{e:#}"),
+    };
+    CommandPre::new(eng.linker.instantiate_pre(component).map_err(bad)?).map_err(bad)
+}
+
 /// Find out what a freshly compiled component is, and check it can run here.
 async fn inspect(
     eng: &RhEngine,
@@ -320,7 +342,11 @@ async fn inspect(
     component: &Component,
     digest: &str,
     size: usize,
-) -> Result<(ComponentInfo, Option<GuestPre<HostState>>)> {
+) -> Result<(
+    ComponentInfo,
+    Option<GuestPre<HostState>>,
+    Option<CommandPre<HostState>>,
+)> {
     let ty = component.component_type();
     let exports: Vec<String> = ty
         .exports(&eng.engine)
@@ -378,15 +404,16 @@ async fn inspect(
             size: size as u64,
             functions,
         };
-        Ok((info, Some(pre)))
+        Ok((info, Some(pre), None))
     } else if is_command {
+        let command = link_command(eng, component)?;
         let info = ComponentInfo {
             digest: digest.to_string(),
             kind: ComponentKind::Command,
             size: size as u64,
             functions: Vec::new(),
         };
-        Ok((info, None))
+        Ok((info, None, Some(command)))
     } else {
         Err(Error::BadComponent {
             message: format!(

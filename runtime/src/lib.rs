@@ -45,6 +45,7 @@
 
 mod artifacts;
 mod call;
+mod commands;
 mod engine;
 mod error;
 mod executor;
@@ -60,6 +61,7 @@ mod runtime;
 
 pub use artifacts::{Artifact, ArtifactVersion, digest_of};
 pub use call::CallRequest;
+pub use commands::{CmdSpec, ExecRequest};
 pub use engine::EngineOptions;
 pub use error::{Error, Result};
 pub use functions::{ComponentInfo, ComponentKind, Deployment, FunctionDesc, Version};

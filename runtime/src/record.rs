@@ -91,6 +91,9 @@ pub struct CmdRecord {
     pub args: Vec<String>,
     /// Its exit code, once it has exited.
     pub exit_code: Option<i32>,
+    /// The digest of the component that ran.
+    #[serde(default)]
+    pub digest: Option<String>,
 }
 
 /// Why a Run ended in `error` (or `cancelled`).

@@ -10,13 +10,14 @@
 
 use crate::artifacts::{Artifact, ArtifactStore};
 use crate::call::{CallRequest, canonical_args};
+use crate::commands::ExecRequest;
 use crate::engine::{EngineOptions, RhEngine};
 use crate::executor::{self, Cancel, Job};
 use crate::functions::{
     ComponentInfo, ComponentKind, Deployment, FunctionDesc, FunctionStore, Loaded,
 };
 use crate::host::{ArtifactCtx, OutputBudget, OutputKind, OutputObserver};
-use crate::record::{ArtifactRef, FunctionRef, RunConfig, RunError, RunStatus};
+use crate::record::{ArtifactRef, CmdRecord, FunctionRef, RunConfig, RunError, RunStatus, RunType};
 use crate::run::{Run, RunHandle};
 use crate::runs::{ClaimError, Claimed, RESULT, RunStore, write_file};
 use crate::{Error, Limits, Result};
@@ -146,13 +147,18 @@ struct Target {
 struct Started {
     config: RunConfig,
     claimed: Claimed,
-    target: Target,
-    args: Vec<u8>,
+    work: Work,
     limits: Limits,
     observer: Option<OutputObserver>,
     cancel: Arc<Cancel>,
     done: watch::Sender<bool>,
     budget: Arc<OutputBudget>,
+}
+
+/// What a claimed Run will execute.
+enum Work {
+    Function { target: Target, args: Vec<u8> },
+    Commands(crate::commands::Commands),
 }
 
 enum Begun {
@@ -340,31 +346,62 @@ impl Runtime {
         c
     }
 
-    /// Claim the Run's folder: a new name, or replacing a finished Run when
-    /// `replace` allows.
+    /// Claim the Run's folder for a function call.
     fn begin(
         &self,
         req: &CallRequest,
         p: Prepared,
         replace: Option<&dyn Fn(&RunConfig) -> bool>,
     ) -> Result<Begun> {
-        let auto = req.run_name.is_none();
+        let make = |name: String| self.config_for(req, &p, name);
+        self.begin_with(
+            req.run_name.as_deref(),
+            &p.target.desc.name,
+            &make,
+            &p.args,
+            &p.limits,
+            req.observer.clone(),
+            Work::Function {
+                target: p.target.clone(),
+                args: p.args.clone(),
+            },
+            replace,
+        )
+    }
+
+    /// Claim a Run's folder (a new name, or replacing a finished Run when
+    /// `replace` allows) and register it as executing in this process.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one private call site per kind of Run"
+    )]
+    fn begin_with(
+        &self,
+        run_name: Option<&str>,
+        stem: &str,
+        make_config: &dyn Fn(String) -> RunConfig,
+        inputs: &[u8],
+        limits: &Limits,
+        observer: Option<OutputObserver>,
+        work: Work,
+        replace: Option<&dyn Fn(&RunConfig) -> bool>,
+    ) -> Result<Begun> {
         let mut attempts = 0;
         loop {
-            let name = match &req.run_name {
-                Some(n) => n.clone(),
-                None => crate::auto_run_name(&p.target.desc.name),
+            let name = match run_name {
+                Some(n) => n.to_string(),
+                None => crate::auto_run_name(stem),
             };
-            let mut config = self.config_for(req, &p, name);
+            let mut config = make_config(name);
             let claimed = match replace {
-                Some(pred) => self.inner.runs.replace(&mut config, Some(&p.args), pred),
-                None => self.inner.runs.claim(&mut config, Some(&p.args)),
+                Some(pred) => self.inner.runs.replace(&mut config, Some(inputs), pred),
+                None => self.inner.runs.claim(&mut config, Some(inputs)),
             };
             match claimed {
                 Ok(claimed) => {
                     let (done, rx) = watch::channel(false);
                     let cancel = Arc::new(Cancel::default());
-                    let (budget, progress) = OutputBudget::new(p.limits.output);
+                    let (budget, progress) = OutputBudget::new(limits.output);
                     self.inner
                         .active
                         .lock()
@@ -381,16 +418,15 @@ impl Runtime {
                     return Ok(Begun::Started(Box::new(Started {
                         config,
                         claimed,
-                        target: p.target,
-                        args: p.args,
-                        limits: p.limits,
-                        observer: req.observer.clone(),
+                        work,
+                        limits: limits.clone(),
+                        observer,
                         cancel,
                         done,
                         budget,
                     })));
                 }
-                Err(ClaimError::Exists(existing)) if auto && attempts < 8 => {
+                Err(ClaimError::Exists(existing)) if run_name.is_none() && attempts < 8 => {
                     drop(existing);
                     attempts += 1;
                 }
@@ -416,8 +452,7 @@ impl Runtime {
         let Started {
             mut config,
             claimed,
-            target,
-            args,
+            work,
             limits,
             observer,
             cancel,
@@ -425,23 +460,43 @@ impl Runtime {
             budget,
         } = s;
         let eng = &self.inner.engine;
-        let job = Job {
-            run: &config.name,
-            fn_name: &target.desc.name,
-            args: &args,
-            limits: &limits,
-            stdout: claimed.stdout,
-            stderr: claimed.stderr,
-            observer,
-            budget,
-            artifacts: ArtifactCtx {
-                store: self.inner.artifacts.clone(),
-                run: config.name.clone(),
-                upstream: Vec::new(),
-                downstream: Vec::new(),
-            },
+        let artifacts = ArtifactCtx {
+            store: self.inner.artifacts.clone(),
+            run: config.name.clone(),
+            upstream: Vec::new(),
+            downstream: Vec::new(),
         };
-        let outcome = executor::call_function(eng, &target.loaded, job, &cancel).await;
+        let outcome = match &work {
+            Work::Function { target, args } => {
+                let job = Job {
+                    run: &config.name,
+                    fn_name: &target.desc.name,
+                    args,
+                    limits: &limits,
+                    stdout: claimed.stdout,
+                    stderr: claimed.stderr,
+                    observer,
+                    budget,
+                    artifacts,
+                };
+                executor::call_function(eng, &target.loaded, job, &cancel).await
+            }
+            Work::Commands(cmds) => {
+                let name = config.name.clone();
+                let job = Job {
+                    run: &name,
+                    fn_name: "",
+                    args: &[],
+                    limits: &limits,
+                    stdout: claimed.stdout,
+                    stderr: claimed.stderr,
+                    observer,
+                    budget,
+                    artifacts,
+                };
+                crate::commands::run(eng, cmds, &claimed.dir, job, &cancel, &mut config.cmds).await
+            }
+        };
         config.fuel_consumed = Some(outcome.fuel_consumed);
         config.upstream_artifacts = outcome.upstream;
         config.downstream_artifacts = outcome.downstream;
@@ -480,6 +535,7 @@ impl Runtime {
                 };
                 let message = match e {
                     Error::Failed { message, .. }
+                    | Error::ExitCode { message, .. }
                     | Error::Trap { message, .. }
                     | Error::BadInput { message } => message.clone(),
                     Error::Cancelled { .. } => "cancelled on request".into(),
@@ -527,6 +583,108 @@ impl Runtime {
             Begun::Exists(c) => {
                 Err(self.exists_error(&c, "; use get-or-call to reuse it, or rerun to replace it"))
             }
+        }
+    }
+
+    /// Validate, compile and store a component by its digest without naming
+    /// it (for commands given as files).
+    pub async fn add_component(&self, bytes: &[u8]) -> Result<ComponentInfo> {
+        let i = &self.inner;
+        Ok(i.functions
+            .store(&i.engine, &i.artifacts, bytes)
+            .await?
+            .info
+            .clone())
+    }
+
+    fn begin_exec(
+        &self,
+        req: &ExecRequest,
+        replace: Option<&dyn Fn(&RunConfig) -> bool>,
+    ) -> Result<Begun> {
+        if req.cmds.is_empty() {
+            return Err(Error::Invalid("exec needs at least one command".into()));
+        }
+        if let Some(name) = &req.run_name {
+            crate::validate_run_name(name)?;
+        }
+        if let Some(parent) = &req.parent_run {
+            crate::validate_run_name(parent)?;
+        }
+        let limits = req.limits(&self.inner.opts.limits)?;
+        let mut cmds = Vec::with_capacity(req.cmds.len());
+        let mut records = Vec::with_capacity(req.cmds.len());
+        for spec in &req.cmds {
+            let digest = if spec.component.starts_with("sha256:") {
+                spec.component.clone()
+            } else {
+                self.inner
+                    .functions
+                    .deployment(&spec.component)?
+                    .digest()
+                    .to_string()
+            };
+            let loaded = self.inner.functions.load(&self.inner.engine, &digest)?;
+            if loaded.info.kind != ComponentKind::Command {
+                return Err(Error::Invalid(format!(
+                    "`{}` is a function component, not a command; call it with call",
+                    spec.cmd
+                )));
+            }
+            records.push(CmdRecord {
+                cmd: spec.cmd.clone(),
+                args: spec.args.clone(),
+                exit_code: None,
+                digest: Some(digest),
+            });
+            cmds.push((spec.clone(), loaded));
+        }
+        let inputs = serde_json::to_vec(&records).map_err(|e| Error::Invalid(e.to_string()))?;
+        let input_digest = crate::artifacts::digest_of(&inputs);
+        let make = |name: String| {
+            let mut c = RunConfig::function(name, self.inner.opts.cluster.clone());
+            c.run_type = RunType::Command;
+            c.cmds = records.clone();
+            c.input_digest = Some(input_digest.clone());
+            c.limits = Some(limits.clone());
+            c.parent_run = req.parent_run.clone();
+            c.creator = req.creator.clone();
+            c
+        };
+        self.begin_with(
+            req.run_name.as_deref(),
+            "exec",
+            &make,
+            &inputs,
+            &limits,
+            req.observer.clone(),
+            Work::Commands(crate::commands::Commands {
+                cmds,
+                keep_going: req.keep_going,
+            }),
+            replace,
+        )
+    }
+
+    /// Run commands and wait for them to end. `Ok` holds the completed Run
+    /// (every command exited 0); otherwise the Run's error, `ExitCode` for
+    /// a command that exited non-zero.
+    pub async fn exec(&self, req: ExecRequest) -> Result<Run> {
+        let replace = |c: &RunConfig| c.status.is_terminal();
+        let replace: Option<&dyn Fn(&RunConfig) -> bool> = req.rerun.then_some(&replace);
+        match self.begin_exec(&req, replace)? {
+            Begun::Started(s) => self.execute(*s).await,
+            Begun::Exists(c) => Err(self.exists_error(&c, "; rerun to replace it")),
+        }
+    }
+
+    /// Start commands and return at once with a handle on their Run.
+    pub fn start_exec(&self, req: ExecRequest) -> Result<RunHandle> {
+        let replace = |c: &RunConfig| c.status.is_terminal();
+        let replace: Option<&dyn Fn(&RunConfig) -> bool> = req.rerun.then_some(&replace);
+        match self.begin_exec(&req, replace)? {
+            Begun::Started(s) => self.start_started(*s),
+            Begun::Exists(c) => Err(self.exists_error(&c, "; rerun to replace it")),
         }
     }
 

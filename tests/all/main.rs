@@ -9,5 +9,6 @@ mod calls;
 mod cancel;
 mod daemon;
 mod embed;
+mod exec;
 mod limits;
 mod recovery;

@@ -26,6 +26,8 @@ pub const GUESTS: &[&str] = &[
     "text",
     "progress",
     "pipeline",
+    "wordcount",
+    "cmdkit",
     "testkit",
     "raw",
     "hello_cmd",

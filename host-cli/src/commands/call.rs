@@ -272,35 +272,7 @@ async fn call_remote(c: &Client, a: &CallArgs, mode: Mode, json: bool) -> Result
             "application/json",
         )
         .await?;
-    let mut incoming = resp.into_body();
-    let mut frames = FrameReader::default();
-    let mut end: Option<serde_json::Value> = None;
-    while end.is_none() {
-        let Some(frame) = http_body_util::BodyExt::frame(&mut incoming).await else {
-            break;
-        };
-        let Ok(data) = frame?.into_data() else {
-            continue;
-        };
-        frames.push(&data);
-        while let Some((kind, payload)) = frames.next_frame() {
-            match kind {
-                FRAME_STDOUT if !json => {
-                    let mut out = std::io::stdout().lock();
-                    let _ = out.write_all(&payload);
-                    let _ = out.flush();
-                }
-                FRAME_STDOUT | FRAME_STDERR => {
-                    let mut err = std::io::stderr().lock();
-                    let _ = err.write_all(&payload);
-                    let _ = err.flush();
-                }
-                FRAME_END => end = Some(serde_json::from_slice(&payload)?),
-                _ => {}
-            }
-        }
-    }
-    let end = end.context("the daemon closed the call before answering")?;
+    let end = read_stream(resp, json).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&end)?);
     }
@@ -320,4 +292,38 @@ async fn call_remote(c: &Client, a: &CallArgs, mode: Mode, json: bool) -> Result
         );
     }
     Ok(ExitCode::from(crate::output::code_for_kind(kind)))
+}
+
+/// Print a streaming answer's output frames as they come; the final answer.
+pub async fn read_stream(
+    resp: hyper::Response<hyper::body::Incoming>,
+    json: bool,
+) -> Result<serde_json::Value> {
+    let mut incoming = resp.into_body();
+    let mut frames = FrameReader::default();
+    loop {
+        let Some(frame) = http_body_util::BodyExt::frame(&mut incoming).await else {
+            anyhow::bail!("the daemon closed the stream before answering");
+        };
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        frames.push(&data);
+        while let Some((kind, payload)) = frames.next_frame() {
+            match kind {
+                FRAME_STDOUT if !json => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(&payload);
+                    let _ = out.flush();
+                }
+                FRAME_STDOUT | FRAME_STDERR => {
+                    let mut err = std::io::stderr().lock();
+                    let _ = err.write_all(&payload);
+                    let _ = err.flush();
+                }
+                FRAME_END => return Ok(serde_json::from_slice(&payload)?),
+                _ => {}
+            }
+        }
+    }
 }

@@ -4,6 +4,7 @@ mod call;
 mod cancel;
 mod clusters;
 mod deploy;
+mod exec;
 mod logs;
 mod pull;
 mod runs;
@@ -41,6 +42,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => logs::logs(&run, follow, stderr).await,
         Command::Cancel(r) => cancel::cancel(&r, json).await,
         Command::Wait(r) => cancel::wait(&r, json).await,
+        Command::Exec(a) => exec::exec(a, json).await,
         Command::Pull { cluster, run, to } => pull::pull(&cluster, &run, to, json).await,
         Command::Cluster(c) => clusters::cluster(c, json),
         Command::Serve(a) => serve::serve(a).await,

@@ -25,6 +25,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         | Error::OutputLimit { .. }
         | Error::Trap { .. }
         | Error::Failed { .. }
+        | Error::ExitCode { .. }
         | Error::Interrupted { .. } => StatusCode::OK,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }

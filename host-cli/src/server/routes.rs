@@ -77,6 +77,17 @@ async fn route(state: &State, req: Request<Incoming>) -> Resp {
         },
         (Method::POST, ["v1", "functions"]) => deploy(state, &query, req).await,
         (Method::POST, ["v1", "calls"]) => call(state, req).await,
+        (Method::POST, ["v1", "components"]) => match body(req, state.max_component).await {
+            Ok(bytes) => match state.rt.add_component(&bytes).await {
+                Ok(info) => json_response(
+                    StatusCode::OK,
+                    &serde_json::to_value(info).unwrap_or_default(),
+                ),
+                Err(e) => from_runtime(&e),
+            },
+            Err(r) => r,
+        },
+        (Method::POST, ["v1", "exec"]) => exec(state, req).await,
         (Method::GET, ["v1", "runs"]) => match state.rt.runs() {
             Ok(r) => json_response(StatusCode::OK, &serde_json::to_value(r).unwrap_or_default()),
             Err(e) => from_runtime(&e),
@@ -248,6 +259,35 @@ async fn call(state: &State, req: Request<Incoming>) -> Resp {
         };
     }
     stream_call(rt.clone(), handle)
+}
+
+async fn exec(state: &State, req: Request<Incoming>) -> Resp {
+    let bytes = match body(req, state.max_request).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let b: crate::wire::ExecBody = match serde_json::from_slice(&bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            return respond(
+                StatusCode::BAD_REQUEST,
+                "bad_input",
+                &format!("the exec request is not valid JSON: {e}"),
+            );
+        }
+    };
+    let handle = match state.rt.start_exec(b.to_request()) {
+        Ok(h) => h,
+        Err(e) => return from_runtime(&e),
+    };
+    if b.stream {
+        return stream_call(state.rt.clone(), handle);
+    }
+    let status = handle.status().map(|s| s.to_string()).unwrap_or_default();
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "run_name": handle.name(), "status": status }),
+    )
 }
 
 /// Frames of the Run's output as it is written, then the answer.

@@ -1,0 +1,57 @@
+//! A command for the tests of command Runs: `exit N`, `spin`, `say TEXT`,
+//! `read PATH` (prints the file or fails), `write PATH TEXT`, `env`.
+//!
+//! WASI 0.2's `exit` carries success or failure only, so any non-zero code
+//! reaches the host as 1.
+
+use std::hint::black_box;
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
+    match arg(0).as_str() {
+        "exit" => {
+            println!("exiting with {}", arg(1));
+            ExitCode::from(arg(1).parse::<u8>().unwrap_or(1))
+        }
+        "spin" => {
+            println!("spinning");
+            let _ = std::io::stdout().flush();
+            let mut x: u64 = black_box(1);
+            loop {
+                x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+        }
+        "say" => {
+            println!("{}", args[1..].join(" "));
+            ExitCode::SUCCESS
+        }
+        "read" => match std::fs::read_to_string(arg(1)) {
+            Ok(t) => {
+                print!("{t}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("cannot read {}: {e}", arg(1));
+                ExitCode::from(3)
+            }
+        },
+        "write" => match std::fs::write(arg(1), arg(2)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("cannot write {}: {e}", arg(1));
+                ExitCode::from(4)
+            }
+        },
+        "env" => {
+            println!("{} vars", std::env::vars().count());
+            ExitCode::SUCCESS
+        }
+        other => {
+            eprintln!("unknown verb `{other}`");
+            ExitCode::from(2)
+        }
+    }
+}
