@@ -125,6 +125,12 @@ pub struct CallArgs {
     /// Replace an existing Run of that name.
     #[arg(long)]
     pub rerun: bool,
+    /// Answer from an earlier completed Run of the same call, if there is one.
+    #[arg(long, conflicts_with = "no_cache")]
+    pub cache: bool,
+    /// Execute even when the cluster caches by default.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +169,9 @@ pub struct ServeArgs {
     /// Largest component upload.
     #[arg(long, default_value = "256MiB")]
     pub max_component: String,
+    /// Answer calls from the result cache unless they ask not to.
+    #[arg(long)]
+    pub cache: bool,
     /// Largest other request (call arguments).
     #[arg(long, default_value = "16MiB")]
     pub max_request: String,

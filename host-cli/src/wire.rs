@@ -40,6 +40,9 @@ pub struct CallBody {
     pub stream: bool,
     #[serde(default)]
     pub creator: Option<String>,
+    /// Use the result cache (`null`: the daemon's default).
+    #[serde(default)]
+    pub cache: Option<bool>,
 }
 
 impl CallBody {
@@ -56,6 +59,7 @@ impl CallBody {
             mode: mode.into(),
             stream: matches!(mode, "call" | "get_or_call"),
             creator: req.creator.clone(),
+            cache: req.cache,
         }
     }
 
@@ -77,6 +81,9 @@ impl CallBody {
         }
         if let Some(c) = &self.creator {
             r = r.creator(c.clone());
+        }
+        if let Some(c) = self.cache {
+            r = r.cache(c);
         }
         r
     }

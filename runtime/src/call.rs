@@ -49,6 +49,9 @@ pub struct CallRequest {
     pub creator: Option<String>,
     /// Sees the guest's output as it is written.
     pub observer: Option<OutputObserver>,
+    /// Answer from the result cache when an earlier completed Run made the
+    /// same call; `None` takes the runtime's default.
+    pub cache: Option<bool>,
 }
 
 impl fmt::Debug for CallRequest {
@@ -76,7 +79,14 @@ impl CallRequest {
             parent_run: None,
             creator: None,
             observer: None,
+            cache: None,
         }
+    }
+
+    /// Use (or not) the result cache.
+    pub fn cache(mut self, cache: bool) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     /// Name the Run.

@@ -206,6 +206,22 @@ impl Error {
         }
     }
 
+    /// The Run this error ended, when it ended one that was recorded.
+    pub fn run(&self) -> Option<&str> {
+        match self {
+            Error::OutOfFuel { run, .. }
+            | Error::MemoryLimit { run, .. }
+            | Error::Timeout { run, .. }
+            | Error::Cancelled { run }
+            | Error::OutputLimit { run, .. }
+            | Error::Trap { run, .. }
+            | Error::Failed { run, .. }
+            | Error::ExitCode { run, .. }
+            | Error::Interrupted { run, .. } => Some(run),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             op,

@@ -44,6 +44,7 @@
 #![deny(missing_docs)]
 
 mod artifacts;
+mod cache;
 mod call;
 mod commands;
 mod engine;

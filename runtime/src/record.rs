@@ -146,6 +146,9 @@ pub struct RunConfig {
     pub cluster: String,
     /// Who started it.
     pub creator: Option<String>,
+    /// The Run whose result this one reused (a cache hit), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_hit: Option<String>,
     /// The host process that ran it (used to recover Runs of dead hosts).
     #[serde(default)]
     pub host: Option<String>,
@@ -172,6 +175,7 @@ impl RunConfig {
             parent_run: None,
             cluster,
             creator: None,
+            cache_hit: None,
             host: None,
         }
     }

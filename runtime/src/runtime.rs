@@ -50,6 +50,8 @@ pub struct RuntimeOptions {
     pub limits: Limits,
     /// Engine settings.
     pub engine: EngineOptions,
+    /// Answer calls from the result cache unless they say otherwise.
+    pub cache: bool,
     /// `fsync` each `config.json` before it replaces the old one. Off by
     /// default: the rename already guarantees a whole file after a process
     /// crash; syncing adds power-loss durability at a cost on every Run.
@@ -66,7 +68,14 @@ impl RuntimeOptions {
             limits: Limits::default(),
             engine: EngineOptions::default(),
             durable: false,
+            cache: false,
         }
+    }
+
+    /// Answer calls from the result cache by default.
+    pub fn cache(mut self, cache: bool) -> Self {
+        self.cache = cache;
+        self
     }
 
     /// Put Run folders in `dir`.
@@ -130,6 +139,7 @@ struct Inner {
     functions: FunctionStore,
     runs: RunStore,
     artifacts: Arc<ArtifactStore>,
+    cache: crate::cache::Cache,
     active: Mutex<HashMap<String, Active>>,
     watcher: OnceLock<()>,
 }
@@ -157,8 +167,13 @@ struct Started {
 
 /// What a claimed Run will execute.
 enum Work {
-    Function { target: Target, args: Vec<u8> },
+    Function {
+        target: Target,
+        args: Vec<u8>,
+    },
     Commands(crate::commands::Commands),
+    /// Nothing: copy a completed Run's result and output (a cache hit).
+    CacheHit(Box<Run>),
 }
 
 enum Begun {
@@ -193,6 +208,7 @@ impl Runtime {
             functions: FunctionStore::open(&root)?,
             runs: RunStore::open(&root, runs_dir, opts.durable)?,
             artifacts: Arc::new(ArtifactStore::open(&root)?),
+            cache: crate::cache::Cache::open(&root)?,
             engine,
             opts,
             active: Mutex::new(HashMap::new()),
@@ -216,6 +232,11 @@ impl Runtime {
     /// The cluster's name.
     pub fn cluster(&self) -> &str {
         &self.inner.opts.cluster
+    }
+
+    /// Whether calls use the result cache unless they say otherwise.
+    pub fn caches_by_default(&self) -> bool {
+        self.inner.opts.cache
     }
 
     /// The default limits.
@@ -496,6 +517,10 @@ impl Runtime {
                 };
                 crate::commands::run(eng, cmds, &claimed.dir, job, &cancel, &mut config.cmds).await
             }
+            Work::CacheHit(source) => {
+                config.cache_hit = Some(source.name().to_string());
+                copy_hit(source, claimed.stdout, claimed.stderr, observer.as_ref())
+            }
         };
         config.fuel_consumed = Some(outcome.fuel_consumed);
         config.upstream_artifacts = outcome.upstream;
@@ -512,6 +537,16 @@ impl Runtime {
             tracing::error!("recording the end of run {}: {e}", config.name);
             if result.is_ok() {
                 result = Err(e);
+            }
+        }
+        if result.is_ok()
+            && matches!(work, Work::Function { .. })
+            && let (Some(f), Some(n), Some(i)) =
+                (&config.function, &config.fn_name, &config.input_digest)
+        {
+            let key = crate::cache::key(&f.digest, n, i);
+            if let Err(e) = self.inner.cache.record(&key, &config.name) {
+                tracing::warn!("indexing run {} for the cache: {e}", config.name);
             }
         }
         self.inner
@@ -575,6 +610,9 @@ impl Runtime {
     /// a Run that failed is recorded and its error returned (`OutOfFuel`,
     /// `Timeout`, `Trap`, `Failed`, `Cancelled`...).
     pub async fn call(&self, req: CallRequest) -> Result<Run> {
+        if req.cache.unwrap_or(self.inner.opts.cache) {
+            return self.cached_call(req).await;
+        }
         let p = self.prepare(&req)?;
         let replace = |c: &RunConfig| c.status.is_terminal();
         let replace: Option<&dyn Fn(&RunConfig) -> bool> = req.rerun.then_some(&replace);
@@ -686,6 +724,67 @@ impl Runtime {
             Begun::Started(s) => self.start_started(*s),
             Begun::Exists(c) => Err(self.exists_error(&c, "; rerun to replace it")),
         }
+    }
+
+    /// A call answered from the result cache when it can be; otherwise
+    /// executed (once, however many ask at the same time) and indexed.
+    async fn cached_call(&self, req: CallRequest) -> Result<Run> {
+        let p = self.prepare(&req)?;
+        let key = crate::cache::key(&p.target.digest, &p.target.desc.name, &p.input_digest);
+        let _lock = self.inner.cache.lock(&key).await?;
+        let source = self.cache_source(&key, &p);
+        let replace = |c: &RunConfig| c.status.is_terminal();
+        let replace: Option<&dyn Fn(&RunConfig) -> bool> = req.rerun.then_some(&replace);
+        let begun = match source {
+            Some(src) => {
+                let make = |name: String| self.config_for(&req, &p, name);
+                self.begin_with(
+                    req.run_name.as_deref(),
+                    &p.target.desc.name,
+                    &make,
+                    &p.args,
+                    &p.limits,
+                    req.observer.clone(),
+                    Work::CacheHit(Box::new(src)),
+                    replace,
+                )?
+            }
+            None => self.begin(&req, p, replace)?,
+        };
+        match begun {
+            Begun::Started(s) => self.execute(*s).await,
+            Begun::Exists(c) => {
+                Err(self.exists_error(&c, "; use get-or-call to reuse it, or rerun to replace it"))
+            }
+        }
+    }
+
+    /// A completed Run that can answer this call: same digest, function and
+    /// inputs, its files all there, and the artifacts it loaded unchanged.
+    fn cache_source(&self, key: &str, p: &Prepared) -> Option<Run> {
+        for name in self.inner.cache.candidates(key) {
+            let Ok(run) = self.run(&name) else { continue };
+            let c = run.config();
+            if !crate::cache::same_call(c, &p.target.digest, &p.target.desc.name, &p.input_digest) {
+                continue;
+            }
+            let files = [RESULT, crate::runs::STDOUT, crate::runs::STDERR];
+            if !files.iter().all(|f| run.file(f).is_file()) {
+                continue;
+            }
+            let unchanged = c.upstream_artifacts.iter().all(|a| {
+                self.inner
+                    .artifacts
+                    .get(&a.name)
+                    .ok()
+                    .and_then(|art| art.versions.last().map(|v| v.digest == a.digest))
+                    .unwrap_or(false)
+            });
+            if unchanged {
+                return Some(run);
+            }
+        }
+        None
     }
 
     /// Start a call and return at once with a handle on its Run (which is
@@ -1096,5 +1195,34 @@ impl LogFollower {
                 }
             }
         }
+    }
+}
+
+/// The outcome of a cache hit: the source's output copied into the new
+/// Run's files (and shown to the observer), its result, its lineage.
+fn copy_hit(
+    source: &Run,
+    mut stdout: std::fs::File,
+    mut stderr: std::fs::File,
+    observer: Option<&OutputObserver>,
+) -> executor::Outcome {
+    let copy = |from: &str, to: &mut std::fs::File, kind: OutputKind| -> Result<()> {
+        let bytes = std::fs::read(source.file(from))
+            .map_err(|e| Error::io("read", source.file(from), e))?;
+        std::io::Write::write_all(to, &bytes)
+            .map_err(|e| Error::io("write", source.file(from), e))?;
+        if let Some(obs) = observer {
+            obs(kind, &bytes);
+        }
+        Ok(())
+    };
+    let result = copy(crate::runs::STDOUT, &mut stdout, OutputKind::Stdout)
+        .and_then(|()| copy(crate::runs::STDERR, &mut stderr, OutputKind::Stderr))
+        .and_then(|()| source.result_bytes());
+    executor::Outcome {
+        result,
+        fuel_consumed: 0,
+        upstream: source.config().upstream_artifacts.clone(),
+        downstream: Vec::new(),
     }
 }

@@ -264,6 +264,7 @@ fn every_guest_is_used_by_a_test() {
         include_str!("recovery.rs"),
         include_str!("daemon.rs"),
         include_str!("exec.rs"),
+        include_str!("result_cache.rs"),
     ]
     .concat();
     for g in GUESTS {

@@ -12,3 +12,4 @@ mod embed;
 mod exec;
 mod limits;
 mod recovery;
+mod result_cache;

@@ -80,6 +80,11 @@ pub fn request(a: &CallArgs) -> Result<CallRequest> {
     if let Some(c) = cluster::creator() {
         req = req.creator(c);
     }
+    if a.cache {
+        req = req.cache(true);
+    } else if a.no_cache {
+        req = req.cache(false);
+    }
     Ok(req)
 }
 
@@ -101,6 +106,7 @@ pub async fn call(a: CallArgs, mode: Mode, json: bool) -> Result<ExitCode> {
         }
     }));
     let outcome = match mode {
+        Mode::Call if req.cache.unwrap_or(rt.caches_by_default()) => rt.call(req).await,
         // Ctrl-C cancels the Run, so it ends recorded as `cancelled`.
         Mode::Call => match rt.start(req) {
             Ok(h) => {
@@ -128,7 +134,7 @@ pub async fn call(a: CallArgs, mode: Mode, json: bool) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            let run = e_run(&e).and_then(|n| rt.run(&n).ok());
+            let run = e.run().and_then(|n| rt.run(n).ok());
             match (json, run) {
                 (true, Some(run)) => {
                     print_json(&answer(&run, None, Some(&e)));
@@ -137,22 +143,6 @@ pub async fn call(a: CallArgs, mode: Mode, json: bool) -> Result<ExitCode> {
                 _ => Err(e.into()),
             }
         }
-    }
-}
-
-/// The Run an error is about, if it is about one that was recorded.
-fn e_run(e: &rh_runtime::Error) -> Option<String> {
-    use rh_runtime::Error::*;
-    match e {
-        OutOfFuel { run, .. }
-        | MemoryLimit { run, .. }
-        | Timeout { run, .. }
-        | Cancelled { run }
-        | OutputLimit { run, .. }
-        | Trap { run, .. }
-        | Failed { run, .. }
-        | Interrupted { run, .. } => Some(run.clone()),
-        _ => None,
     }
 }
 

@@ -47,6 +47,7 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
         grace,
         max_component: size("max-component", &a.max_component)?,
         max_request: size("max-request", &a.max_request)?,
+        cache: a.cache,
     })
     .await?;
     Ok(ExitCode::SUCCESS)

@@ -32,6 +32,7 @@ pub struct ServeOptions {
     pub grace: Duration,
     pub max_component: u64,
     pub max_request: u64,
+    pub cache: bool,
 }
 
 /// State shared by every request.
@@ -52,7 +53,8 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     let rt = Runtime::open_with(
         RuntimeOptions::new(&opts.root)
             .runs_dir(opts.root.join("logs"))
-            .cluster(opts.name.clone()),
+            .cluster(opts.name.clone())
+            .cache(opts.cache),
     )
     .with_context(|| format!("opening the daemon root {}", opts.root.display()))?;
     let listener = TcpListener::bind(opts.addr)

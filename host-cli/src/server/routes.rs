@@ -227,6 +227,9 @@ async fn call(state: &State, req: Request<Incoming>) -> Resp {
     };
     let r = b.to_request();
     let rt = &state.rt;
+    if b.mode == "call" && b.cache.unwrap_or(rt.caches_by_default()) {
+        return cached_call(rt.clone(), r, b.stream).await;
+    }
     // Every mode starts (or finds) the Run first; synchronous modes then
     // wait for it, streaming what it writes when asked to.
     let handle = match b.mode.as_str() {
@@ -288,6 +291,64 @@ async fn exec(state: &State, req: Request<Incoming>) -> Resp {
         StatusCode::OK,
         &serde_json::json!({ "run_name": handle.name(), "status": status }),
     )
+}
+
+/// A call through the result cache: the runtime holds the key's lock for
+/// the whole call, so output reaches the client through the observer.
+async fn cached_call(rt: Runtime, r: rh_runtime::CallRequest, stream: bool) -> Resp {
+    if !stream {
+        return match rt.call(r).await {
+            Ok(run) => json_response(StatusCode::OK, &answer(&run)),
+            Err(e) => run_error(&rt, &e),
+        };
+    }
+    let (tx, body) = wire::channel(64);
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+    let r = r.observer(Arc::new(move |kind, bytes: &[u8]| {
+        let tag = match kind {
+            OutputKind::Stdout => FRAME_STDOUT,
+            OutputKind::Stderr => FRAME_STDERR,
+        };
+        let _ = out_tx.send(frame(tag, bytes));
+    }));
+    tokio::spawn(async move {
+        let call = tokio::spawn(async move {
+            let r = rt.call(r).await;
+            (r, rt)
+        });
+        while let Some(f) = out_rx.recv().await {
+            if tx.send(f).await.is_err() {
+                break;
+            }
+        }
+        let end = match call.await {
+            Ok((Ok(run), _)) => answer(&run),
+            // A Run that ran and failed answers with its record.
+            Ok((Err(e), rt)) => match e.run().and_then(|n| rt.run(n).ok()) {
+                Some(run) => answer(&run),
+                None => super::errors::error_json(e.kind(), &e.to_string()),
+            },
+            Err(e) => super::errors::error_json("engine", &e.to_string()),
+        };
+        let _ = tx
+            .send(frame(
+                FRAME_END,
+                &serde_json::to_vec(&end).unwrap_or_default(),
+            ))
+            .await;
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/x-rh-frames")
+        .body(body)
+        .expect("a valid response")
+}
+
+fn run_error(rt: &Runtime, e: &rh_runtime::Error) -> Resp {
+    match e.run().and_then(|n| rt.run(n).ok()) {
+        Some(run) => json_response(StatusCode::OK, &answer(&run)),
+        None => from_runtime(e),
+    }
 }
 
 /// Frames of the Run's output as it is written, then the answer.
