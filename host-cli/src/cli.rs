@@ -69,6 +69,11 @@ pub enum Command {
     /// `exec --run-name R -- a.wasm ARGS.. -- b ARGS..`: each command is a
     /// component file or a deployed name; `--` separates commands.
     Exec(ExecArgs),
+    /// Put, get, list and show artifacts.
+    #[command(subcommand)]
+    Artifacts(ArtifactsCommand),
+    /// What produced an artifact or a Run, and what consumed it.
+    Lineage(RunRef),
     /// Copy a Run's folder here (default ./rh/runs/RUN).
     Pull {
         cluster: String,
@@ -206,4 +211,44 @@ pub struct ExecArgs {
     /// Replace an existing Run of that name.
     #[arg(long)]
     pub rerun: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArtifactsCommand {
+    /// Store a file (or `-` for stdin) as a new version of an artifact.
+    Put {
+        /// `[CLUSTER] NAME FILE`
+        #[arg(num_args = 2..=3, required = true, value_name = "[CLUSTER] NAME FILE")]
+        args: Vec<String>,
+        /// The cluster: `local`, or a name from `rh-wasm cluster add`.
+        #[arg(long, default_value = "local")]
+        cluster: String,
+    },
+    /// Write an artifact's current version (or `--version`) to stdout or `--to`.
+    Get {
+        #[command(flatten)]
+        name: RunRef,
+        /// A version's digest (or its start) instead of the current one.
+        #[arg(long)]
+        digest: Option<String>,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+    /// List artifacts.
+    List {
+        /// The cluster (default local).
+        cluster: Option<String>,
+    },
+    /// Show an artifact's versions.
+    Show(RunRef),
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -96,6 +96,30 @@ impl ArtifactStore {
         ))
     }
 
+    /// The bytes of one stored version.
+    pub fn load_version(&self, name: &str, digest: &str) -> Result<(Vec<u8>, ArtifactRef)> {
+        let art = self.get(name)?;
+        let v = art
+            .versions
+            .iter()
+            .find(|v| {
+                v.digest == digest || v.digest.trim_start_matches("sha256:").starts_with(digest)
+            })
+            .ok_or_else(|| Error::NotFound {
+                what: "artifact version",
+                name: format!("{name}@{digest}"),
+            })?;
+        let path = self.blob(&v.digest);
+        let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        Ok((
+            bytes,
+            ArtifactRef {
+                name: name.to_string(),
+                digest: v.digest.clone(),
+            },
+        ))
+    }
+
     /// Store a new version (or make an equal old one current again).
     pub fn save(&self, name: &str, data: &[u8], run: Option<&str>) -> Result<ArtifactRef> {
         crate::validate_name("artifact", name)?;

@@ -1084,6 +1084,30 @@ impl Runtime {
         self.inner.artifacts.list()
     }
 
+    /// One artifact and its versions.
+    pub fn artifact(&self, name: &str) -> Result<Artifact> {
+        self.inner.artifacts.get(name)
+    }
+
+    /// The bytes of one version of an artifact (by digest), or of its
+    /// current version.
+    pub fn artifact_bytes(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<(Vec<u8>, ArtifactRef)> {
+        match version {
+            None => self.inner.artifacts.load(name),
+            Some(d) => self.inner.artifacts.load_version(name, d),
+        }
+    }
+
+    /// What produced an artifact (its current version) or a Run, and what
+    /// consumed it, transitively.
+    pub fn lineage(&self, name: &str) -> Result<crate::lineage::LineageNode> {
+        crate::lineage::Graph::new(self.runs()?, &self.inner.artifacts).of(name)
+    }
+
     /// Mark Runs of dead host processes `error` / `interrupted` now (also
     /// done on open). Returns how many.
     pub fn recover(&self) -> Result<usize> {

@@ -265,6 +265,7 @@ fn every_guest_is_used_by_a_test() {
         include_str!("daemon.rs"),
         include_str!("exec.rs"),
         include_str!("result_cache.rs"),
+        include_str!("lineage.rs"),
     ]
     .concat();
     for g in GUESTS {

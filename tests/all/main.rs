@@ -11,5 +11,6 @@ mod daemon;
 mod embed;
 mod exec;
 mod limits;
+mod lineage;
 mod recovery;
 mod result_cache;

@@ -1,5 +1,6 @@
 //! One module per verb; `dispatch` sends a parsed command to its module.
 
+mod artifacts;
 mod call;
 mod cancel;
 mod clusters;
@@ -43,6 +44,8 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Cancel(r) => cancel::cancel(&r, json).await,
         Command::Wait(r) => cancel::wait(&r, json).await,
         Command::Exec(a) => exec::exec(a, json).await,
+        Command::Artifacts(c) => artifacts::artifacts(c, json).await,
+        Command::Lineage(r) => artifacts::lineage(&r, json).await,
         Command::Pull { cluster, run, to } => pull::pull(&cluster, &run, to, json).await,
         Command::Cluster(c) => clusters::cluster(c, json),
         Command::Serve(a) => serve::serve(a).await,

@@ -88,6 +88,40 @@ async fn route(state: &State, req: Request<Incoming>) -> Resp {
             Err(r) => r,
         },
         (Method::POST, ["v1", "exec"]) => exec(state, req).await,
+        (Method::GET, ["v1", "artifacts"]) => match state.rt.artifacts() {
+            Ok(a) => json_response(StatusCode::OK, &serde_json::to_value(a).unwrap_or_default()),
+            Err(e) => from_runtime(&e),
+        },
+        (Method::GET, ["v1", "artifacts", name]) => match state.rt.artifact(name) {
+            Ok(a) => json_response(StatusCode::OK, &serde_json::to_value(a).unwrap_or_default()),
+            Err(e) => from_runtime(&e),
+        },
+        (Method::GET, ["v1", "artifacts", name, "data"]) => {
+            match state.rt.artifact_bytes(name, param(&query, "version")) {
+                Ok((b, _)) => Response::builder()
+                    .status(StatusCode::OK)
+                    .header("content-type", "application/octet-stream")
+                    .body(full(b))
+                    .expect("a valid response"),
+                Err(e) => from_runtime(&e),
+            }
+        }
+        (Method::POST, ["v1", "artifacts", name]) => {
+            let name = name.to_string();
+            match body(req, state.max_component).await {
+                Ok(bytes) => match state.rt.save_artifact(&name, &bytes) {
+                    Ok(r) => {
+                        json_response(StatusCode::OK, &serde_json::to_value(r).unwrap_or_default())
+                    }
+                    Err(e) => from_runtime(&e),
+                },
+                Err(r) => r,
+            }
+        }
+        (Method::GET, ["v1", "lineage", name]) => match state.rt.lineage(name) {
+            Ok(t) => json_response(StatusCode::OK, &serde_json::to_value(t).unwrap_or_default()),
+            Err(e) => from_runtime(&e),
+        },
         (Method::GET, ["v1", "runs"]) => match state.rt.runs() {
             Ok(r) => json_response(StatusCode::OK, &serde_json::to_value(r).unwrap_or_default()),
             Err(e) => from_runtime(&e),
