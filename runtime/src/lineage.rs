@@ -65,20 +65,20 @@ impl<'a> Graph<'a> {
     /// The tree around an artifact (its current version) or, failing
     /// that, a Run.
     pub fn of(&self, name: &str) -> Result<LineageNode> {
-        if let Ok(art) = self.artifacts.get(name) {
-            if let Some(v) = art.versions.last() {
-                let r = ArtifactRef {
-                    name: name.to_string(),
-                    digest: v.digest.clone(),
-                };
-                let up = self.artifact_node(&r, Dir::Up, &mut HashSet::new());
-                let down = self.artifact_node(&r, Dir::Down, &mut HashSet::new());
-                return Ok(LineageNode {
-                    upstream: up.upstream,
-                    downstream: down.downstream,
-                    ..up
-                });
-            }
+        if let Ok(art) = self.artifacts.get(name)
+            && let Some(v) = art.versions.last()
+        {
+            let r = ArtifactRef {
+                name: name.to_string(),
+                digest: v.digest.clone(),
+            };
+            let up = self.artifact_node(&r, Dir::Up, &mut HashSet::new());
+            let down = self.artifact_node(&r, Dir::Down, &mut HashSet::new());
+            return Ok(LineageNode {
+                upstream: up.upstream,
+                downstream: down.downstream,
+                ..up
+            });
         }
         let Some(run) = self.runs.iter().find(|r| r.name == name) else {
             return Err(Error::NotFound {
