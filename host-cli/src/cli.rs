@@ -69,6 +69,19 @@ pub enum Command {
     /// `exec --run-name R -- a.wasm ARGS.. -- b ARGS..`: each command is a
     /// component file or a deployed name; `--` separates commands.
     Exec(ExecArgs),
+    /// Run a command inside a scope: a Run of type `context` that records
+    /// the rh-wasm calls made inside it (as their parent) and the artifacts
+    /// they put and get; it ends `error` if the command fails.
+    Scope {
+        /// The scope's Run name.
+        name: String,
+        /// The command (after `--`) and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+        /// The cluster: `local`, or a name from `rh-wasm cluster add`.
+        #[arg(long, default_value = "local")]
+        cluster: String,
+    },
     /// Put, get, list and show artifacts.
     #[command(subcommand)]
     Artifacts(ArtifactsCommand),

@@ -65,3 +65,13 @@ pub fn creator() -> Option<String> {
         .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
         .or_else(|| Some(format!("uid:{}", rustix::process::getuid().as_raw())))
 }
+
+/// The scope a command runs inside (`rh-wasm scope NAME -- ...` exports it),
+/// when it is on `cluster`.
+pub fn current_scope(cluster: &str) -> Option<String> {
+    let scope = std::env::var("RH_WASM_SCOPE")
+        .ok()
+        .filter(|s| !s.is_empty())?;
+    let on = std::env::var("RH_WASM_SCOPE_CLUSTER").unwrap_or_else(|_| "local".into());
+    (on == cluster).then_some(scope)
+}

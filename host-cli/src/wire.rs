@@ -43,6 +43,9 @@ pub struct CallBody {
     /// Use the result cache (`null`: the daemon's default).
     #[serde(default)]
     pub cache: Option<bool>,
+    /// The scope (or other Run) this call is made inside.
+    #[serde(default)]
+    pub parent_run: Option<String>,
 }
 
 impl CallBody {
@@ -60,6 +63,7 @@ impl CallBody {
             stream: matches!(mode, "call" | "get_or_call"),
             creator: req.creator.clone(),
             cache: req.cache,
+            parent_run: req.parent_run.clone(),
         }
     }
 
@@ -85,6 +89,9 @@ impl CallBody {
         if let Some(c) = self.cache {
             r = r.cache(c);
         }
+        if let Some(p) = &self.parent_run {
+            r = r.parent_run(p.clone());
+        }
         r
     }
 }
@@ -109,6 +116,8 @@ pub struct ExecBody {
     pub stream: bool,
     #[serde(default)]
     pub creator: Option<String>,
+    #[serde(default)]
+    pub parent_run: Option<String>,
 }
 
 /// One command: as recorded, the component (name or digest), its args.
@@ -140,6 +149,7 @@ impl ExecBody {
             timeout_ms: req.timeout.map(|t| t.as_millis() as u64),
             stream,
             creator: req.creator.clone(),
+            parent_run: req.parent_run.clone(),
         }
     }
 
@@ -171,6 +181,7 @@ impl ExecBody {
         if let Some(c) = &self.creator {
             r = r.creator(c.clone());
         }
+        r.parent_run = self.parent_run.clone();
         r
     }
 }

@@ -60,6 +60,7 @@ mod record;
 mod run;
 mod runs;
 mod runtime;
+mod scope;
 
 pub use artifacts::{Artifact, ArtifactVersion, digest_of};
 pub use call::CallRequest;
@@ -74,3 +75,4 @@ pub use names::{MAX_NAME_LEN, auto_run_name, validate_name, validate_run_name};
 pub use record::{ArtifactRef, CmdRecord, FunctionRef, RunConfig, RunError, RunStatus, RunType};
 pub use run::{Run, RunHandle};
 pub use runtime::{LogFollower, Runtime, RuntimeOptions};
+pub use scope::Scope;

@@ -1079,6 +1079,49 @@ impl Runtime {
         self.inner.artifacts.load(name)
     }
 
+    /// Claim the folder of a scope's Run (no execution behind it).
+    pub(crate) fn claim_scope(&self, config: &mut RunConfig) -> Result<()> {
+        match self.inner.runs.claim(config, None) {
+            Ok(_) => Ok(()),
+            Err(ClaimError::Exists(c)) => Err(self.exists_error(&c, "")),
+            Err(ClaimError::Other(e)) => Err(e),
+        }
+    }
+
+    /// Record a scope's end.
+    pub(crate) fn finish_scope(&self, config: &RunConfig) -> Result<()> {
+        self.inner.runs.finish(config)
+    }
+
+    /// Save an artifact from the host program inside a scope (by name, from
+    /// any process), recorded as the scope's downstream.
+    pub fn save_artifact_in(
+        &self,
+        scope: Option<&str>,
+        name: &str,
+        data: &[u8],
+    ) -> Result<ArtifactRef> {
+        let r = self.save_artifact(name, data)?;
+        if let Some(s) = scope {
+            crate::scope::record(self, s, "downstream", &r)?;
+        }
+        Ok(r)
+    }
+
+    /// Load an artifact inside a scope, recorded as the scope's upstream.
+    pub fn load_artifact_in(
+        &self,
+        scope: Option<&str>,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<(Vec<u8>, ArtifactRef)> {
+        let out = self.artifact_bytes(name, version)?;
+        if let Some(s) = scope {
+            crate::scope::record(self, s, "upstream", &out.1)?;
+        }
+        Ok(out)
+    }
+
     /// Every artifact and its versions.
     pub fn artifacts(&self) -> Result<Vec<Artifact>> {
         self.inner.artifacts.list()

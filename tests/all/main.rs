@@ -14,3 +14,4 @@ mod limits;
 mod lineage;
 mod recovery;
 mod result_cache;
+mod scopes;

@@ -27,13 +27,20 @@ pub async fn artifacts(c: ArtifactsCommand, json: bool) -> Result<ExitCode> {
             } else {
                 std::fs::read(&file).map_err(|e| UsageError(format!("cannot read {file}: {e}")))?
             };
+            let scope = cluster::current_scope(&c);
+            let q = scope
+                .as_deref()
+                .map(|s| format!("?scope={s}"))
+                .unwrap_or_default();
             let r = match cluster::open(&c)? {
-                Target::Local(rt) => serde_json::to_value(rt.save_artifact(&name, &bytes)?)?,
+                Target::Local(rt) => {
+                    serde_json::to_value(rt.save_artifact_in(scope.as_deref(), &name, &bytes)?)?
+                }
                 Target::Remote(cl) => {
                     let resp = cl
                         .send(
                             Method::POST,
-                            &format!("/v1/artifacts/{name}"),
+                            &format!("/v1/artifacts/{name}{q}"),
                             crate::wire::full(bytes),
                             "application/octet-stream",
                         )
@@ -54,10 +61,25 @@ pub async fn artifacts(c: ArtifactsCommand, json: bool) -> Result<ExitCode> {
         ArtifactsCommand::Get { name, digest, to } => {
             let (c, n) = cluster::cluster_and_run(&name.args, &name.cluster)?;
             rh_runtime::validate_name("artifact", &n)?;
+            let scope = cluster::current_scope(&c);
             let bytes = match cluster::open(&c)? {
-                Target::Local(rt) => rt.artifact_bytes(&n, digest.as_deref())?.0,
+                Target::Local(rt) => {
+                    rt.load_artifact_in(scope.as_deref(), &n, digest.as_deref())?
+                        .0
+                }
                 Target::Remote(cl) => {
-                    let q = digest.map(|v| format!("?version={v}")).unwrap_or_default();
+                    let mut q: Vec<String> = Vec::new();
+                    if let Some(v) = digest {
+                        q.push(format!("version={v}"));
+                    }
+                    if let Some(s) = scope {
+                        q.push(format!("scope={s}"));
+                    }
+                    let q = if q.is_empty() {
+                        String::new()
+                    } else {
+                        format!("?{}", q.join("&"))
+                    };
                     cl.bytes(&format!("/v1/artifacts/{n}/data{q}"))
                         .await?
                         .to_vec()

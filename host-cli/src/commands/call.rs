@@ -80,6 +80,9 @@ pub fn request(a: &CallArgs) -> Result<CallRequest> {
     if let Some(c) = cluster::creator() {
         req = req.creator(c);
     }
+    if let Some(scope) = cluster::current_scope(&a.cluster) {
+        req = req.parent_run(scope);
+    }
     if a.cache {
         req = req.cache(true);
     } else if a.no_cache {

@@ -98,6 +98,7 @@ pub async fn exec(a: ExecArgs, json: bool) -> Result<ExitCode> {
     if let Some(c) = cluster::creator() {
         req = req.creator(c);
     }
+    req.parent_run = cluster::current_scope(&a.cluster);
     let end = match target {
         Target::Local(rt) => {
             let req = req.observer(Arc::new(move |kind, bytes: &[u8]| {

@@ -9,6 +9,7 @@ mod exec;
 mod logs;
 mod pull;
 mod runs;
+mod scope;
 mod serve;
 mod worker;
 
@@ -44,6 +45,11 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Cancel(r) => cancel::cancel(&r, json).await,
         Command::Wait(r) => cancel::wait(&r, json).await,
         Command::Exec(a) => exec::exec(a, json).await,
+        Command::Scope {
+            name,
+            command,
+            cluster,
+        } => scope::scope(&name, &command, &cluster, json).await,
         Command::Artifacts(c) => artifacts::artifacts(c, json).await,
         Command::Lineage(r) => artifacts::lineage(&r, json).await,
         Command::Pull { cluster, run, to } => pull::pull(&cluster, &run, to, json).await,

@@ -109,12 +109,48 @@ async fn route(state: &State, req: Request<Incoming>) -> Resp {
         (Method::POST, ["v1", "artifacts", name]) => {
             let name = name.to_string();
             match body(req, state.max_component).await {
-                Ok(bytes) => match state.rt.save_artifact(&name, &bytes) {
+                Ok(bytes) => match state
+                    .rt
+                    .save_artifact_in(param(&query, "scope"), &name, &bytes)
+                {
                     Ok(r) => {
                         json_response(StatusCode::OK, &serde_json::to_value(r).unwrap_or_default())
                     }
                     Err(e) => from_runtime(&e),
                 },
+                Err(r) => r,
+            }
+        }
+        (Method::POST, ["v1", "scopes"]) => match body(req, state.max_request).await {
+            Ok(b) => {
+                let v: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
+                let Some(name) = v["name"].as_str() else {
+                    return respond(StatusCode::BAD_REQUEST, "bad_input", "a scope needs a name");
+                };
+                match state.rt.open_scope(name, v["parent_run"].as_str()) {
+                    Ok(s) => json_response(
+                        StatusCode::OK,
+                        &serde_json::json!({ "run_name": s.name(), "status": "running" }),
+                    ),
+                    Err(e) => from_runtime(&e),
+                }
+            }
+            Err(r) => r,
+        },
+        (Method::POST, ["v1", "scopes", name, "end"]) => {
+            let name = name.to_string();
+            match body(req, state.max_request).await {
+                Ok(b) => {
+                    let v: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
+                    let outcome = match v["error"].as_str() {
+                        Some(m) => Err(m.to_string()),
+                        None => Ok(()),
+                    };
+                    match state.rt.end_scope(&name, outcome) {
+                        Ok(run) => json_response(StatusCode::OK, &answer(&run)),
+                        Err(e) => from_runtime(&e),
+                    }
+                }
                 Err(r) => r,
             }
         }

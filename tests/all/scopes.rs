@@ -1,0 +1,109 @@
+//! Context scopes: a Run around a block of a host program or a shell
+//! command, parent of the calls inside it, recording the artifacts it loads
+//! and saves, nesting, and failing with the body.
+
+use crate::daemon::Daemon;
+use crate::util::*;
+use rh_runtime::{CallRequest, Error, RunStatus};
+use serde_json::json;
+
+const RH: &str = env!("CARGO_BIN_EXE_rh-wasm");
+
+#[test]
+fn a_cli_scope_records_its_calls_artifacts_and_nested_scopes() {
+    let d = tmp();
+    deploy(d.path(), "summer");
+    std::fs::write(d.path().join("in.txt"), "data").unwrap();
+    rh_ok(d.path(), &["artifacts", "put", "input", "in.txt"]);
+    let script = format!(
+        "{RH} call summer 1 2 --run-name my_new_run && {RH} artifacts get input > /dev/null && \
+         {RH} artifacts put output in.txt && {RH} scope inner -- {RH} call summer 2 2 --run-name nested"
+    );
+    let out = rh_ok(d.path(), &["scope", "ctx_run", "--", "sh", "-c", &script]);
+    assert!(out.contains("adding 1 and 2"), "{out}");
+    let c = config(d.path(), "ctx_run");
+    assert_eq!(c["run_type"], "context");
+    assert_eq!(c["status"], "completed");
+    assert_eq!(c["upstream_artifacts"][0]["name"], "input");
+    assert_eq!(c["downstream_artifacts"][0]["name"], "output");
+    assert_eq!(config(d.path(), "my_new_run")["parent_run"], "ctx_run");
+    assert_eq!(config(d.path(), "inner")["parent_run"], "ctx_run");
+    assert_eq!(config(d.path(), "nested")["parent_run"], "inner");
+    // Calls outside any scope have no parent.
+    rh_ok(
+        d.path(),
+        &["call", "summer", "0", "0", "--run-name", "outside"],
+    );
+    assert!(config(d.path(), "outside")["parent_run"].is_null());
+}
+
+#[test]
+fn a_failing_scope_ends_in_error_and_passes_the_failure_on() {
+    let d = tmp();
+    let out = rh(d.path(), &["scope", "bad", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    let c = config(d.path(), "bad");
+    assert_eq!(c["status"], "error");
+    assert_eq!(c["error"]["message"], "`sh` exited with 3");
+    assert!(c["end_time"].is_string());
+    let err = rh_err(d.path(), &["scope", "../x", "--", "true"], 2);
+    assert!(err.contains("invalid run name"), "{err}");
+}
+
+#[test]
+fn nested_embedded_scopes_fail_outward() {
+    let d = tmp();
+    deploy(d.path(), "summer");
+    let rt = runtime(d.path());
+    let tk = tokio();
+    let out: Result<(), Error> = tk.block_on(rt.in_scope("outer", |outer| async move {
+        let run = outer
+            .call(CallRequest::new("summer", json!([1, 2])).run_name("child"))
+            .await?;
+        assert_eq!(run.result()?, json!(3));
+        outer
+            .in_scope("inner", |inner| async move {
+                inner.save_artifact("half-done", b"x")?;
+                Err::<(), _>(Error::Invalid("the inner body failed".into()))
+            })
+            .await?;
+        Ok(())
+    }));
+    assert_eq!(out.unwrap_err().to_string(), "the inner body failed");
+    let outer = rt.run("outer").unwrap();
+    let inner = rt.run("inner").unwrap();
+    assert_eq!(inner.status(), RunStatus::Error);
+    assert_eq!(
+        inner.config().error.as_ref().unwrap().message,
+        "the inner body failed"
+    );
+    assert_eq!(inner.config().parent_run.as_deref(), Some("outer"));
+    assert_eq!(inner.config().downstream_artifacts[0].name, "half-done");
+    assert_eq!(outer.status(), RunStatus::Error);
+    assert_eq!(
+        rt.run("child").unwrap().config().parent_run.as_deref(),
+        Some("outer")
+    );
+}
+
+#[test]
+fn a_scope_on_a_daemon() {
+    let d = Daemon::start();
+    d.deploy("summer");
+    let script = format!("{RH} call summer 4 5 --cluster cpu --run-name remote_child");
+    d.rh_ok(&[
+        "scope",
+        "rctx",
+        "--cluster",
+        "cpu",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let c = d.config("rctx");
+    assert_eq!(c["run_type"], "context");
+    assert_eq!(c["status"], "completed");
+    assert_eq!(d.config("remote_child")["parent_run"], "rctx");
+    assert!(!d.client().join("rh").exists());
+}
