@@ -59,6 +59,37 @@ pub fn parse_args(a: &CallArgs) -> Result<serde_json::Value> {
     Ok(serde_json::Value::Array(out))
 }
 
+/// `--memory` and `--timeout` as the runtime takes them.
+pub fn parse_limits(
+    memory: Option<&str>,
+    timeout: Option<&str>,
+) -> Result<(Option<u64>, Option<std::time::Duration>)> {
+    let memory = memory
+        .map(|m| rh_runtime::parse_size(m).map_err(|e| UsageError(format!("--memory {e}"))))
+        .transpose()?;
+    let timeout = timeout
+        .map(|t| rh_runtime::parse_duration(t).map_err(|e| UsageError(format!("--timeout {e}"))))
+        .transpose()?;
+    Ok((memory, timeout))
+}
+
+/// Hands the guest's output to this terminal as it is written; with
+/// `--json`, stdout carries only the JSON answer, so all of it goes to
+/// stderr.
+pub fn terminal_observer(json: bool) -> rh_runtime::OutputObserver {
+    Arc::new(move |kind, bytes: &[u8]| {
+        if kind == OutputKind::Stdout && !json {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(bytes);
+            let _ = out.flush();
+        } else {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(bytes);
+            let _ = err.flush();
+        }
+    })
+}
+
 pub fn request(a: &CallArgs) -> Result<CallRequest> {
     let mut req = CallRequest::new(a.function.clone(), parse_args(a)?).rerun(a.rerun);
     if let Some(n) = &a.run_name {
@@ -68,15 +99,9 @@ pub fn request(a: &CallArgs) -> Result<CallRequest> {
     if let Some(f) = a.fuel {
         req = req.fuel(f);
     }
-    if let Some(m) = &a.memory {
-        req =
-            req.memory(rh_runtime::parse_size(m).map_err(|e| UsageError(format!("--memory {e}")))?);
-    }
-    if let Some(t) = &a.timeout {
-        req = req.timeout(
-            rh_runtime::parse_duration(t).map_err(|e| UsageError(format!("--timeout {e}")))?,
-        );
-    }
+    let (memory, timeout) = parse_limits(a.memory.as_deref(), a.timeout.as_deref())?;
+    req.memory = memory;
+    req.timeout = timeout;
     if let Some(c) = cluster::creator() {
         req = req.creator(c);
     }
@@ -96,18 +121,7 @@ pub async fn call(a: CallArgs, mode: Mode, json: bool) -> Result<ExitCode> {
         Target::Local(rt) => rt,
         Target::Remote(c) => return call_remote(&c, &a, mode, json).await,
     };
-    let req = request(&a)?.observer(Arc::new(move |kind, bytes: &[u8]| {
-        // With --json, stdout carries only the JSON answer.
-        if kind == OutputKind::Stdout && !json {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(bytes);
-            let _ = out.flush();
-        } else {
-            let mut err = std::io::stderr().lock();
-            let _ = err.write_all(bytes);
-            let _ = err.flush();
-        }
-    }));
+    let req = request(&a)?.observer(terminal_observer(json));
     let outcome = match mode {
         Mode::Call if req.cache.unwrap_or(rt.caches_by_default()) => rt.call(req).await,
         // Ctrl-C cancels the Run, so it ends recorded as `cancelled`.

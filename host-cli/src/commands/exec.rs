@@ -7,10 +7,8 @@ use crate::output::{UsageError, print_json};
 use crate::wire::ExecBody;
 use anyhow::Result;
 use hyper::Method;
-use rh_runtime::{CmdSpec, ExecRequest, OutputKind, RunStatus};
-use std::io::Write;
+use rh_runtime::{CmdSpec, ExecRequest, RunStatus};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 /// Split `a.wasm x -- b y` and `--cmd "c z"` into command lines.
 fn command_lines(a: &ExecArgs) -> Result<Vec<Vec<String>>> {
@@ -86,32 +84,16 @@ pub async fn exec(a: ExecArgs, json: bool) -> Result<ExitCode> {
     if let Some(f) = a.fuel {
         req = req.fuel(f);
     }
-    if let Some(m) = &a.memory {
-        req =
-            req.memory(rh_runtime::parse_size(m).map_err(|e| UsageError(format!("--memory {e}")))?);
-    }
-    if let Some(t) = &a.timeout {
-        req = req.timeout(
-            rh_runtime::parse_duration(t).map_err(|e| UsageError(format!("--timeout {e}")))?,
-        );
-    }
+    let (memory, timeout) = super::call::parse_limits(a.memory.as_deref(), a.timeout.as_deref())?;
+    req.memory = memory;
+    req.timeout = timeout;
     if let Some(c) = cluster::creator() {
         req = req.creator(c);
     }
     req.parent_run = cluster::current_scope(&a.cluster);
     let end = match target {
         Target::Local(rt) => {
-            let req = req.observer(Arc::new(move |kind, bytes: &[u8]| {
-                if kind == OutputKind::Stdout && !json {
-                    let mut out = std::io::stdout().lock();
-                    let _ = out.write_all(bytes);
-                    let _ = out.flush();
-                } else {
-                    let mut err = std::io::stderr().lock();
-                    let _ = err.write_all(bytes);
-                    let _ = err.flush();
-                }
-            }));
+            let req = req.observer(super::call::terminal_observer(json));
             let h = rt.start_exec(req)?;
             let run = tokio::select! {
                 r = h.wait() => r?,
