@@ -73,6 +73,6 @@ pub use limits::{Limits, format_duration, parse_duration, parse_size};
 pub use lineage::LineageNode;
 pub use names::{MAX_NAME_LEN, auto_run_name, validate_name, validate_run_name};
 pub use record::{ArtifactRef, CmdRecord, FunctionRef, RunConfig, RunError, RunStatus, RunType};
-pub use run::{Run, RunHandle};
+pub use run::{Run, RunFile, RunHandle};
 pub use runtime::{LogFollower, Runtime, RuntimeOptions};
 pub use scope::Scope;

@@ -110,6 +110,69 @@ impl Run {
         read(self.dir.join(STDERR))
     }
 
+    /// Every file of the Run with its size and digest; see [`Run::paths`].
+    pub fn files(&self) -> Result<Vec<RunFile>> {
+        self.paths()?
+            .into_iter()
+            .map(|p| {
+                let bytes = read(self.dir.join(&p))?;
+                Ok(RunFile {
+                    size: bytes.len() as u64,
+                    digest: crate::digest_of(&bytes),
+                    path: p,
+                })
+            })
+            .collect()
+    }
+
+    /// The paths of the Run's files, relative to its folder: the five Run
+    /// files that exist, then a command Run's `scratch/` tree, sorted. Only
+    /// regular files count: a symlink a guest made in its scratch dir is
+    /// never followed, so nothing outside the folder is ever listed.
+    pub fn paths(&self) -> Result<Vec<String>> {
+        let is_file =
+            |rel: &str| std::fs::symlink_metadata(self.dir.join(rel)).is_ok_and(|m| m.is_file());
+        let mut out: Vec<String> = [crate::runs::CONFIG, INPUTS, RESULT, STDOUT, STDERR]
+            .into_iter()
+            .filter(|f| is_file(f))
+            .map(str::to_string)
+            .collect();
+        let scratch = self.dir.join("scratch");
+        if std::fs::symlink_metadata(&scratch).is_ok_and(|m| m.is_dir()) {
+            let mut found = Vec::new();
+            let mut stack = vec![String::from("scratch")];
+            while let Some(rel) = stack.pop() {
+                let dir = self.dir.join(&rel);
+                let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("read", &dir, e))?;
+                for e in entries.flatten() {
+                    let Ok(n) = e.file_name().into_string() else {
+                        continue;
+                    };
+                    let child = format!("{rel}/{n}");
+                    match std::fs::symlink_metadata(self.dir.join(&child)) {
+                        Ok(m) if m.is_dir() => stack.push(child),
+                        Ok(m) if m.is_file() => found.push(child),
+                        _ => {}
+                    }
+                }
+            }
+            found.sort();
+            out.extend(found);
+        }
+        Ok(out)
+    }
+
+    /// The bytes of one of [`Run::paths`]; any other path is `NotFound`.
+    pub fn read_file(&self, rel: &str) -> Result<Vec<u8>> {
+        if !self.paths()?.iter().any(|p| p == rel) {
+            return Err(Error::NotFound {
+                what: "file of this run",
+                name: rel.to_string(),
+            });
+        }
+        read(self.dir.join(rel))
+    }
+
     /// Read the record again from disk.
     pub fn reload(&self) -> Result<Run> {
         Ok(Run {
@@ -117,6 +180,17 @@ impl Run {
             config: runs::load_config(&self.dir)?,
         })
     }
+}
+
+/// One file of a Run folder.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RunFile {
+    /// Its path relative to the Run folder (`stdout`, `scratch/out.txt`).
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its content digest (`sha256:...`).
+    pub digest: String,
 }
 
 /// A Run started asynchronously: ask for its status, wait for it, cancel it.

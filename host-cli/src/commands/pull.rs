@@ -56,6 +56,15 @@ pub async fn pull(
 
 async fn copy(cluster_name: &str, run: &str, tmp: &std::path::Path) -> Result<Vec<String>> {
     let mut names = Vec::new();
+    let mut put = |rel: &str, bytes: &[u8]| -> Result<()> {
+        let dest = tmp.join(rel);
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(&dest, bytes).with_context(|| format!("writing {}", dest.display()))?;
+        names.push(rel.to_string());
+        Ok(())
+    };
     match cluster::open(cluster_name)? {
         Target::Local(rt) => {
             let r = rt.run(run)?;
@@ -65,43 +74,37 @@ async fn copy(cluster_name: &str, run: &str, tmp: &std::path::Path) -> Result<Ve
                     r.status()
                 )));
             }
-            for f in [
-                "config.json",
-                "inputs.json",
-                "result.json",
-                "stdout",
-                "stderr",
-            ] {
-                let src = r.file(f);
-                if src.exists() {
-                    std::fs::copy(&src, tmp.join(f))
-                        .with_context(|| format!("copying {}", src.display()))?;
-                    names.push(f.to_string());
-                }
+            for p in r.paths()? {
+                put(&p, &r.read_file(&p)?)?;
             }
         }
         Target::Remote(c) => {
             let list = c
                 .json(Method::GET, &format!("/v1/runs/{run}/files"), None)
                 .await?;
-            for f in list["files"].as_array().cloned().unwrap_or_default() {
-                let name = f["name"]
-                    .as_str()
-                    .context("file without a name")?
-                    .to_string();
-                if name.contains('/') || name.starts_with('.') {
-                    bail!("the cluster named a file `{name}`, which is not a Run file");
-                }
-                let bytes = c.bytes(&format!("/v1/runs/{run}/files/{name}")).await?;
-                let digest = rh_runtime::digest_of(&bytes);
-                if Some(digest.as_str()) != f["digest"].as_str() {
+            let files: Vec<rh_runtime::RunFile> = serde_json::from_value(list["files"].clone())?;
+            for f in files {
+                // Paths come from the cluster: take only plain relative ones.
+                let ok = !f.path.is_empty()
+                    && f.path
+                        .split('/')
+                        .all(|c| !c.is_empty() && c != "." && c != "..");
+                if !ok {
                     bail!(
-                        "{name} changed or was damaged in transit (digest {digest}, expected {})",
-                        f["digest"]
+                        "the cluster named a file `{}`, which is not a Run file",
+                        f.path
                     );
                 }
-                std::fs::write(tmp.join(&name), &bytes)?;
-                names.push(name);
+                let bytes = c.bytes(&format!("/v1/runs/{run}/files/{}", f.path)).await?;
+                let digest = rh_runtime::digest_of(&bytes);
+                if digest != f.digest {
+                    bail!(
+                        "{} changed or was damaged in transit (digest {digest}, expected {})",
+                        f.path,
+                        f.digest
+                    );
+                }
+                put(&f.path, &bytes)?;
             }
         }
     }

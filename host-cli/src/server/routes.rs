@@ -190,7 +190,9 @@ async fn route(state: &State, req: Request<Incoming>) -> Resp {
         }
         (Method::GET, ["v1", "runs", name, "logs"]) => logs(state, name, &query),
         (Method::GET, ["v1", "runs", name, "files"]) => files(state, name),
-        (Method::GET, ["v1", "runs", name, "files", f]) => file(state, name, f),
+        (Method::GET, ["v1", "runs", name, "files", rest @ ..]) if !rest.is_empty() => {
+            file(state, name, &rest.join("/"))
+        }
         (_, ["v1", ..]) => respond(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -517,14 +519,6 @@ fn logs(state: &State, name: &str, query: &str) -> Resp {
         .expect("a valid response")
 }
 
-const RUN_FILES: &[&str] = &[
-    "config.json",
-    "inputs.json",
-    "result.json",
-    "stdout",
-    "stderr",
-];
-
 fn files(state: &State, name: &str) -> Resp {
     let run = match state.rt.run(name) {
         Ok(r) => r,
@@ -540,36 +534,26 @@ fn files(state: &State, name: &str) -> Resp {
             ),
         );
     }
-    let mut list = Vec::new();
-    for f in RUN_FILES {
-        if let Ok(bytes) = std::fs::read(run.file(f)) {
-            list.push(serde_json::json!({ "name": f, "size": bytes.len(), "digest": rh_runtime::digest_of(&bytes) }));
-        }
+    match run.files() {
+        Ok(list) => json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "run_name": name, "files": list }),
+        ),
+        Err(e) => from_runtime(&e),
     }
-    json_response(
-        StatusCode::OK,
-        &serde_json::json!({ "run_name": name, "files": list }),
-    )
 }
 
-fn file(state: &State, name: &str, file: &str) -> Resp {
-    if !RUN_FILES.contains(&file) {
-        return respond(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            &format!("a Run has no file `{file}`"),
-        );
-    }
+fn file(state: &State, name: &str, path: &str) -> Resp {
     let run = match state.rt.run(name) {
         Ok(r) => r,
         Err(e) => return from_runtime(&e),
     };
-    match std::fs::read(run.file(file)) {
+    match run.read_file(path) {
         Ok(b) => Response::builder()
             .status(StatusCode::OK)
             .header("content-type", "application/octet-stream")
             .body(full(b))
             .expect("a valid response"),
-        Err(e) => respond(StatusCode::NOT_FOUND, "not_found", &format!("{file}: {e}")),
+        Err(e) => from_runtime(&e),
     }
 }
