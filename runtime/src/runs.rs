@@ -11,12 +11,12 @@
 //! processes too, without a global lock.
 //!
 //! Recovery: each process that executes Runs holds an exclusive `flock` on
-//! `hosts/<host>.lock` for its whole life and keeps an empty marker file
-//! `hosts/<host>/<run>` while a Run executes. The kernel drops the lock when
-//! the process dies, even by `kill -9`, so opening the store finds dead hosts
-//! by trying their locks and marks their unfinished Runs `error` /
-//! `interrupted`. The cost is one marker file per Run, not a scan of every
-//! Run.
+//! `hosts/<host>.lock` for its whole life and appends `+run` / `-run` lines
+//! to its journal `hosts/<host>.runs` as Runs start and end (one `write` on
+//! an open file each, no file created per Run). The kernel drops the lock
+//! when the process dies, even by `kill -9`, so opening the store finds dead
+//! hosts by trying their locks, reads their journals, and marks the Runs
+//! they left unfinished `error` / `interrupted`: no scan of every Run.
 
 use crate::record::{RunConfig, RunError, RunStatus};
 use crate::{Error, Result};
@@ -33,11 +33,41 @@ pub(crate) const RESULT: &str = "result.json";
 pub(crate) const STDOUT: &str = "stdout";
 pub(crate) const STDERR: &str = "stderr";
 
-/// The host identity of this process in one store, and its lock.
+/// The host identity of this process in one store, its lock and journal.
 struct Host {
     id: String,
-    markers: PathBuf,
+    journal: std::sync::Mutex<Journal>,
     _lock: File,
+}
+
+/// The Runs a host has started and not yet ended, on disk.
+struct Journal {
+    file: File,
+    open: usize,
+    len: u64,
+}
+
+impl Host {
+    fn note(&self, sign: char, run: &str) {
+        let mut j = self.journal.lock().expect("host journal poisoned");
+        match sign {
+            '+' => j.open += 1,
+            _ => j.open = j.open.saturating_sub(1),
+        }
+        let line = format!("{sign}{run}\n");
+        if let Err(e) = j.file.write_all(line.as_bytes()) {
+            tracing::warn!("host journal: {e}");
+        }
+        j.len += line.len() as u64;
+        // With nothing open the journal says nothing: once it has grown,
+        // start it afresh, so a long-lived host's journal stays small.
+        if j.open == 0 && j.len > 1 << 20 {
+            match j.file.set_len(0) {
+                Ok(()) => j.len = 0,
+                Err(e) => tracing::warn!("host journal: {e}"),
+            }
+        }
+    }
 }
 
 pub(crate) struct RunStore {
@@ -115,13 +145,21 @@ impl RunStore {
         let lock = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
         flock(&lock, FlockOperation::NonBlockingLockExclusive)
             .map_err(|e| Error::io("lock", &tmp, e.into()))?;
-        let markers = self.hosts.join(&id);
-        mkdir_all(&markers)?;
+        let jpath = self.hosts.join(format!("{id}.runs"));
+        let journal = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&jpath)
+            .map_err(|e| Error::io("create", &jpath, e))?;
         let path = self.hosts.join(format!("{id}.lock"));
         fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &tmp, e))?;
         let host = Host {
             id,
-            markers,
+            journal: std::sync::Mutex::new(Journal {
+                file: journal,
+                open: 0,
+                len: 0,
+            }),
             _lock: lock,
         };
         let _ = self.host.set(host);
@@ -146,8 +184,6 @@ impl RunStore {
             }
             let stdout = create(&tmp.join(STDOUT))?;
             let stderr = create(&tmp.join(STDERR))?;
-            let marker = host.markers.join(&config.name);
-            File::create(&marker).map_err(|e| Error::io("create", &marker, e))?;
             Ok((stdout, stderr))
         })();
         let (stdout, stderr) = match built {
@@ -161,6 +197,9 @@ impl RunStore {
         // not reach the new one.
         let _ = fs::remove_file(self.cancels.join(&config.name));
         let dir = self.dir(&config.name);
+        // In the journal before it exists: a crash in between leaves a name
+        // whose Run is missing or not ours, which recovery skips.
+        host.note('+', &config.name);
         match fs::rename(&tmp, &dir) {
             Ok(()) => Ok(Claimed {
                 dir,
@@ -168,7 +207,7 @@ impl RunStore {
                 stderr,
             }),
             Err(e) => {
-                let _ = fs::remove_file(host.markers.join(&config.name));
+                host.note('-', &config.name);
                 let _ = fs::remove_dir_all(&tmp);
                 if matches!(
                     e.kind(),
@@ -225,7 +264,7 @@ impl RunStore {
     pub fn finish(&self, config: &RunConfig) -> Result<()> {
         self.write_config(config)?;
         if let Some(host) = self.host.get() {
-            let _ = fs::remove_file(host.markers.join(&config.name));
+            host.note('-', &config.name);
         }
         let _ = fs::remove_file(self.cancels.join(&config.name));
         Ok(())
@@ -303,18 +342,22 @@ impl RunStore {
             if flock(&lock, FlockOperation::NonBlockingLockExclusive).is_err() {
                 continue; // alive
             }
-            let markers = self.hosts.join(id);
-            if let Ok(ms) = fs::read_dir(&markers) {
-                for m in ms.flatten() {
-                    if let Some(run) = m.file_name().to_str()
-                        && self.interrupt(run, id)?
-                    {
-                        recovered += 1;
-                    }
-                    let _ = fs::remove_file(m.path());
+            let jpath = self.hosts.join(format!("{id}.runs"));
+            let text = fs::read_to_string(&jpath).unwrap_or_default();
+            let mut open: Vec<&str> = Vec::new();
+            for line in text.lines() {
+                if let Some(run) = line.strip_prefix('+') {
+                    open.push(run);
+                } else if let Some(run) = line.strip_prefix('-') {
+                    open.retain(|r| *r != run);
                 }
             }
-            let _ = fs::remove_dir(&markers);
+            for run in open {
+                if self.interrupt(run, id)? {
+                    recovered += 1;
+                }
+            }
+            let _ = fs::remove_file(&jpath);
             self.remove_temp_folders(id);
             let _ = fs::remove_file(entry.path());
         }
