@@ -402,13 +402,16 @@ async fn cached_call(rt: Runtime, r: rh_runtime::CallRequest, stream: bool) -> R
             },
             Err(e) => super::errors::error_json("engine", &e.to_string()),
         };
-        let _ = tx
-            .send(frame(
-                FRAME_END,
-                &serde_json::to_vec(&end).unwrap_or_default(),
-            ))
-            .await;
+        let _ = tx.send(end_frame(&end)).await;
     });
+    frames_response(body)
+}
+
+fn end_frame(end: &serde_json::Value) -> Bytes {
+    frame(FRAME_END, &serde_json::to_vec(end).unwrap_or_default())
+}
+
+fn frames_response(body: BoxBody) -> Resp {
     Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "application/x-rh-frames")
@@ -451,18 +454,9 @@ fn stream_call(rt: Runtime, handle: RunHandle) -> Resp {
             Ok(run) => answer(&run),
             Err(e) => super::errors::error_json(e.kind(), &e.to_string()),
         };
-        let _ = tx
-            .send(frame(
-                FRAME_END,
-                &serde_json::to_vec(&end).unwrap_or_default(),
-            ))
-            .await;
+        let _ = tx.send(end_frame(&end)).await;
     });
-    Response::builder()
-        .status(StatusCode::OK)
-        .header("content-type", "application/x-rh-frames")
-        .body(body)
-        .expect("a valid response")
+    frames_response(body)
 }
 
 async fn pump(
