@@ -125,6 +125,19 @@ pub struct CallArgs {
     /// The whole argument list as one JSON array or object (`-` for stdin).
     #[arg(long, conflicts_with = "args")]
     pub input: Option<String>,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Answer from an earlier completed Run of the same call, if there is one.
+    #[arg(long, conflicts_with = "no_cache")]
+    pub cache: bool,
+    /// Execute even when the cluster caches by default.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+/// What every verb that makes a Run takes.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
     /// Name the Run.
     #[arg(long)]
     pub run_name: Option<String>,
@@ -143,12 +156,6 @@ pub struct CallArgs {
     /// Replace an existing Run of that name.
     #[arg(long)]
     pub rerun: bool,
-    /// Answer from an earlier completed Run of the same call, if there is one.
-    #[arg(long, conflicts_with = "no_cache")]
-    pub cache: bool,
-    /// Execute even when the cluster caches by default.
-    #[arg(long)]
-    pub no_cache: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -203,27 +210,12 @@ pub struct ExecArgs {
     /// One more command line, as one string (repeatable).
     #[arg(long = "cmd")]
     pub cmds: Vec<String>,
-    /// Name the Run.
-    #[arg(long)]
-    pub run_name: Option<String>,
-    /// The cluster: `local`, or a name from `rh-wasm cluster add`.
-    #[arg(long, default_value = "local")]
-    pub cluster: String,
     /// Run the later commands even after one fails.
     #[arg(long)]
     pub keep_going: bool,
-    /// Fuel budget for all the commands.
-    #[arg(long)]
-    pub fuel: Option<u64>,
-    /// Memory limit of each command (`64MiB`).
-    #[arg(long)]
-    pub memory: Option<String>,
-    /// Wall-clock timeout for all the commands (`30s`).
-    #[arg(long)]
-    pub timeout: Option<String>,
-    /// Replace an existing Run of that name.
-    #[arg(long)]
-    pub rerun: bool,
+    /// Name, cluster and limits (fuel and timeout cover all the commands).
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Subcommand)]

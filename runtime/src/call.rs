@@ -138,27 +138,7 @@ impl CallRequest {
     }
 
     pub(crate) fn limits(&self, defaults: &Limits) -> Result<Limits> {
-        let mut l = defaults.clone();
-        if self.fuel.is_some() {
-            l.fuel = self.fuel;
-        }
-        if let Some(m) = self.memory {
-            l.memory = m;
-        }
-        if let Some(t) = self.timeout {
-            l.timeout_ms = t.as_millis().min(u64::MAX as u128) as u64;
-        }
-        if l.memory > Limits::MAX_MEMORY {
-            return Err(Error::Invalid(format!(
-                "memory limit {} is over the maximum of {} bytes (4GiB)",
-                l.memory,
-                Limits::MAX_MEMORY
-            )));
-        }
-        if l.timeout_ms == 0 {
-            return Err(Error::Invalid("the timeout must be more than 0".into()));
-        }
-        Ok(l)
+        defaults.with(self.fuel, self.memory, self.timeout)
     }
 }
 

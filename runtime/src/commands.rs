@@ -133,11 +133,7 @@ impl ExecRequest {
     }
 
     pub(crate) fn limits(&self, defaults: &Limits) -> crate::Result<Limits> {
-        let mut c = crate::CallRequest::new("", serde_json::Value::Null);
-        c.fuel = self.fuel;
-        c.memory = self.memory;
-        c.timeout = self.timeout;
-        c.limits(defaults)
+        defaults.with(self.fuel, self.memory, self.timeout)
     }
 }
 

@@ -37,6 +37,38 @@ impl Limits {
         Duration::from_millis(self.timeout_ms)
     }
 
+    /// These limits with a request's own settings put over them, checked.
+    pub(crate) fn with(
+        &self,
+        fuel: Option<u64>,
+        memory: Option<u64>,
+        timeout: Option<Duration>,
+    ) -> crate::Result<Limits> {
+        let mut l = self.clone();
+        if fuel.is_some() {
+            l.fuel = fuel;
+        }
+        if let Some(m) = memory {
+            l.memory = m;
+        }
+        if let Some(t) = timeout {
+            l.timeout_ms = t.as_millis().min(u64::MAX as u128) as u64;
+        }
+        if l.memory > Limits::MAX_MEMORY {
+            return Err(crate::Error::Invalid(format!(
+                "memory limit {} is over the maximum of {} bytes (4GiB)",
+                l.memory,
+                Limits::MAX_MEMORY
+            )));
+        }
+        if l.timeout_ms == 0 {
+            return Err(crate::Error::Invalid(
+                "the timeout must be more than 0".into(),
+            ));
+        }
+        Ok(l)
+    }
+
     /// The largest memory limit a call may ask for: the size of one slot of
     /// the instance pool.
     pub const MAX_MEMORY: u64 = 4 << 30;

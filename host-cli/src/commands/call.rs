@@ -91,21 +91,22 @@ pub fn terminal_observer(json: bool) -> rh_runtime::OutputObserver {
 }
 
 pub fn request(a: &CallArgs) -> Result<CallRequest> {
-    let mut req = CallRequest::new(a.function.clone(), parse_args(a)?).rerun(a.rerun);
-    if let Some(n) = &a.run_name {
+    let r = &a.run;
+    let mut req = CallRequest::new(a.function.clone(), parse_args(a)?).rerun(r.rerun);
+    if let Some(n) = &r.run_name {
         rh_runtime::validate_run_name(n)?;
         req = req.run_name(n.clone());
     }
-    if let Some(f) = a.fuel {
+    if let Some(f) = r.fuel {
         req = req.fuel(f);
     }
-    let (memory, timeout) = parse_limits(a.memory.as_deref(), a.timeout.as_deref())?;
+    let (memory, timeout) = parse_limits(r.memory.as_deref(), r.timeout.as_deref())?;
     req.memory = memory;
     req.timeout = timeout;
     if let Some(c) = cluster::creator() {
         req = req.creator(c);
     }
-    if let Some(scope) = cluster::current_scope(&a.cluster) {
+    if let Some(scope) = cluster::current_scope(&r.cluster) {
         req = req.parent_run(scope);
     }
     if a.cache {
@@ -117,7 +118,7 @@ pub fn request(a: &CallArgs) -> Result<CallRequest> {
 }
 
 pub async fn call(a: CallArgs, mode: Mode, json: bool) -> Result<ExitCode> {
-    let rt = match cluster::open(&a.cluster)? {
+    let rt = match cluster::open(&a.run.cluster)? {
         Target::Local(rt) => rt,
         Target::Remote(c) => return call_remote(&c, &a, mode, json).await,
     };
@@ -194,7 +195,7 @@ pub struct WorkerAnswer {
 
 pub async fn start(a: CallArgs, get_or_run: bool, json: bool) -> Result<ExitCode> {
     // Open first so an unknown cluster fails here, not in the worker.
-    let rt = cluster::open(&a.cluster)?;
+    let rt = cluster::open(&a.run.cluster)?;
     let req = request(&a)?;
     if let Target::Remote(c) = &rt {
         let body = CallBody::from_request(&req, if get_or_run { "get_or_run" } else { "run" });

@@ -38,10 +38,10 @@ fn is_file(cmd: &str) -> bool {
 
 pub async fn exec(a: ExecArgs, json: bool) -> Result<ExitCode> {
     let lines = command_lines(&a)?;
-    if let Some(n) = &a.run_name {
+    if let Some(n) = &a.run.run_name {
         rh_runtime::validate_run_name(n)?;
     }
-    let target = cluster::open(&a.cluster)?;
+    let target = cluster::open(&a.run.cluster)?;
     let mut specs = Vec::new();
     for line in &lines {
         let cmd = line[0].clone();
@@ -77,20 +77,21 @@ pub async fn exec(a: ExecArgs, json: bool) -> Result<ExitCode> {
     }
     let mut req = ExecRequest::new(specs)
         .keep_going(a.keep_going)
-        .rerun(a.rerun);
-    if let Some(n) = &a.run_name {
+        .rerun(a.run.rerun);
+    if let Some(n) = &a.run.run_name {
         req = req.run_name(n.clone());
     }
-    if let Some(f) = a.fuel {
+    if let Some(f) = a.run.fuel {
         req = req.fuel(f);
     }
-    let (memory, timeout) = super::call::parse_limits(a.memory.as_deref(), a.timeout.as_deref())?;
+    let (memory, timeout) =
+        super::call::parse_limits(a.run.memory.as_deref(), a.run.timeout.as_deref())?;
     req.memory = memory;
     req.timeout = timeout;
     if let Some(c) = cluster::creator() {
         req = req.creator(c);
     }
-    req.parent_run = cluster::current_scope(&a.cluster);
+    req.parent_run = cluster::current_scope(&a.run.cluster);
     let end = match target {
         Target::Local(rt) => {
             let req = req.observer(super::call::terminal_observer(json));
