@@ -74,7 +74,10 @@ impl RhEngine {
             .total_stacks(n)
             .max_memory_size(crate::Limits::MAX_MEMORY as usize)
             .linear_memory_keep_resident(1 << 20)
-            .table_keep_resident(64 << 10);
+            .table_keep_resident(64 << 10)
+            // Reset only the pages a call dirtied (Linux 6.7+), rather than
+            // memset the whole kept-resident MiB: halves the bare call here.
+            .pagemap_scan(wasmtime::Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(Error::engine)?;
 

@@ -107,3 +107,36 @@ fn runs_load_by_name_and_by_path() {
     assert_eq!(by_path.stderr().unwrap(), b"");
     assert_eq!(by_name.status(), RunStatus::Completed);
 }
+
+/// A guest reads the host's wall clock (WASI clocks are not virtualized), so
+/// the stamps `ticks` prints are the moments its lines were written: the
+/// benchmark suite's follow latency rests on this.
+#[test]
+fn guest_wall_clock_is_the_hosts() {
+    let d = tmp();
+    deploy(d.path(), "testkit");
+    let rt = runtime(d.path());
+    let now_us = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros()
+    };
+    let before = now_us();
+    let run = tokio()
+        .block_on(rt.call(CallRequest::new("testkit/ticks", json!([5, 2]))))
+        .unwrap();
+    let after = now_us();
+    assert_eq!(run.result().unwrap(), json!(5));
+    let out = String::from_utf8(run.stdout().unwrap()).unwrap();
+    let stamps: Vec<u128> = out
+        .lines()
+        .map(|l| l.strip_prefix("tick ").unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(stamps.len(), 5, "{out}");
+    assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "{stamps:?}");
+    assert!(
+        stamps[0] >= before && stamps[4] <= after,
+        "{before} {stamps:?} {after}"
+    );
+}

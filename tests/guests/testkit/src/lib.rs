@@ -85,6 +85,23 @@ fn sleep_ms(ms: u64) -> u64 {
     ms
 }
 
+/// Every `every_ms` milliseconds, `count` times, prints `tick <unix µs>`
+/// (the wall clock when the line was written) and flushes; returns `count`.
+/// Measures how long a printed line takes to reach a follower.
+#[rh_guest::function]
+fn ticks(count: u32, every_ms: u64) -> u32 {
+    for _ in 0..count {
+        thread::sleep(Duration::from_millis(every_ms));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros())
+            .unwrap_or(0);
+        println!("tick {now}");
+        let _ = std::io::stdout().flush();
+    }
+    count
+}
+
 /// Writes exactly `bytes` bytes to stdout, as lines of `x`; returns `bytes`.
 #[rh_guest::function]
 fn flood(bytes: u64) -> u64 {

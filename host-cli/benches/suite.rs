@@ -1,0 +1,835 @@
+//! The benchmark suite: what a Run costs, next to the bare Wasmtime limit,
+//! every figure in one run.
+//!
+//! `cargo bench -p rh-wasm --bench suite [-- --quick] [--calls N] [--json PATH]
+//! [--dir DIR]` (or
+//! `make bench`) builds the guests, then measures, in this order:
+//!
+//! - embedded, on a local root, interleaved call by call so machine noise
+//!   hits all three alike: the bare limit (fresh Store + instantiate from the
+//!   pre-linked `InstancePre` + call, nothing recorded), the filesystem
+//!   floor (the folder and files a Run needs, made with plain `std::fs`),
+//!   and a recorded call;
+//! - a CPU-bound guest with the default fuel settings against fuel off;
+//! - deploy (validate + compile + store) of `summer` into fresh roots;
+//! - against a real daemon (`rh-wasm serve` on a loopback port): sequential
+//!   recorded calls (each beside a bare call), calls/s from 16 clients,
+//!   `get-or-call` hits, content-cache hits, cancel of a spinning guest, the
+//!   delay from a guest's `println!` to a `logs --follow` client, restart
+//!   then first call, and RSS idle and with 64 Runs in flight.
+//!
+//! It prints a table and writes JSON (default `<target>/bench/suite.json`).
+//! The roots live in a temporary folder under `--dir` (default
+//! `<target>/bench`): point it at another filesystem to measure there.
+//! Warm-up calls are not counted. Nothing here asserts a time: the targets
+//! are printed beside the figures, and `BENCHMARKS.md` explains them.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use rh_runtime::{CallRequest, EngineOptions, Runtime, RuntimeOptions};
+use serde_json::{Value, json};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------- set-up
+
+struct Opts {
+    /// Calls per latency figure.
+    calls: usize,
+    json: PathBuf,
+    /// Where the roots are made (a filesystem to measure on).
+    dir: PathBuf,
+}
+
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target dir")
+        .to_path_buf()
+}
+
+fn opts() -> Opts {
+    let mut o = Opts {
+        calls: 2000,
+        json: target_dir().join("bench/suite.json"),
+        dir: target_dir().join("bench"),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => o.calls = 300,
+            "--calls" => o.calls = args.next().and_then(|n| n.parse().ok()).expect("--calls N"),
+            "--json" => o.json = args.next().expect("--json PATH").into(),
+            "--dir" => o.dir = args.next().expect("--dir DIR").into(),
+            // `cargo bench` passes `--bench`; other flags are not ours.
+            _ => {}
+        }
+    }
+    o
+}
+
+/// Build the example and test guests; the folder holding their components.
+fn build_guests() -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let target = target_dir().join("guests");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    for ws in ["examples", "tests/guests"] {
+        let st = Command::new(&cargo)
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .arg("--manifest-path")
+            .arg(repo.join(ws).join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .status()
+            .expect("running cargo");
+        assert!(st.success(), "building the guests of {ws} failed");
+    }
+    target.join("wasm32-wasip2/release")
+}
+
+// ------------------------------------------------------------ statistics
+
+fn pct(v: &[Duration], p: f64) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn median_f(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// One row of the table.
+#[derive(Default)]
+struct Row {
+    figure: String,
+    p50: Option<Duration>,
+    p99: Option<Duration>,
+    /// Calls per second.
+    rate: Option<f64>,
+    /// A figure that is not a time or a rate, with its unit.
+    value: Option<(f64, &'static str)>,
+    samples: usize,
+    /// The bare limit measured beside this figure, when it was.
+    bare_p50: Option<Duration>,
+    target: String,
+    met: Option<bool>,
+}
+
+impl Row {
+    fn latency(figure: &str, v: &[Duration], target: &str, limit: Option<Duration>) -> Row {
+        let p50 = pct(v, 0.5);
+        Row {
+            figure: figure.into(),
+            p50: Some(p50),
+            p99: Some(pct(v, 0.99)),
+            samples: v.len(),
+            target: target.into(),
+            met: limit.map(|l| p50 <= l),
+            ..Row::default()
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "figure": self.figure,
+            "p50_us": self.p50.map(us),
+            "p99_us": self.p99.map(us),
+            "per_second": self.rate,
+            "value": self.value.map(|v| v.0),
+            "unit": self.value.map(|v| v.1),
+            "samples": self.samples,
+            "bare_p50_us": self.bare_p50.map(us),
+            "x_bare": match (self.p50, self.bare_p50) {
+                (Some(p), Some(b)) => Some(p.as_secs_f64() / b.as_secs_f64()),
+                _ => None,
+            },
+            "target": self.target,
+            "met": self.met,
+        })
+    }
+}
+
+fn fmt_d(d: Option<Duration>) -> String {
+    match d {
+        None => "".into(),
+        Some(d) if d < Duration::from_millis(1) => format!("{:.0} µs", us(d)),
+        Some(d) if d < Duration::from_secs(1) => format!("{:.2} ms", d.as_secs_f64() * 1e3),
+        Some(d) => format!("{:.2} s", d.as_secs_f64()),
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    println!();
+    println!(
+        "{:<58} {:>10} {:>10} {:>11} {:>9} {:>8}  {:<22} met",
+        "figure", "p50", "p99", "rate/value", "bare p50", "x bare", "target"
+    );
+    for r in rows {
+        let rv = match (r.rate, r.value) {
+            (Some(x), _) => format!("{x:.0}/s"),
+            (_, Some((v, u))) => format!("{v:.1} {u}"),
+            _ => "".into(),
+        };
+        let x = match (r.p50, r.bare_p50) {
+            (Some(p), Some(b)) => format!("x{:.1}", p.as_secs_f64() / b.as_secs_f64()),
+            _ => "".into(),
+        };
+        let met = match r.met {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "",
+        };
+        println!(
+            "{:<58} {:>10} {:>10} {:>11} {:>9} {:>8}  {:<22} {met}",
+            r.figure,
+            fmt_d(r.p50),
+            fmt_d(r.p99),
+            rv,
+            fmt_d(r.bare_p50),
+            x,
+            r.target
+        );
+    }
+}
+
+// --------------------------------------------------------------- embedded
+
+/// What a Run's folder needs from the filesystem, made with plain `std::fs`
+/// the way the run store makes it: a folder built under a temporary name
+/// and renamed into place, with the record, inputs, stdout, stderr and
+/// result, then the record replaced through a swap.
+struct FsFloor {
+    dir: PathBuf,
+    spare: PathBuf,
+    n: u64,
+    config: Vec<u8>,
+}
+
+impl FsFloor {
+    fn new(dir: PathBuf) -> FsFloor {
+        std::fs::create_dir_all(&dir).unwrap();
+        FsFloor {
+            spare: dir.join(".spare"),
+            dir,
+            n: 0,
+            config: vec![b' '; 900],
+        }
+    }
+
+    fn once(&mut self) {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        self.n += 1;
+        let tmp = self.dir.join(format!(".tmp-{}", self.n));
+        std::fs::create_dir(&tmp).unwrap();
+        std::fs::write(tmp.join("config.json"), &self.config).unwrap();
+        std::fs::write(tmp.join("inputs.json"), b"[1,2]").unwrap();
+        let _out = std::fs::File::create(tmp.join("stdout")).unwrap();
+        let _err = std::fs::File::create(tmp.join("stderr")).unwrap();
+        let dir = self.dir.join(format!("run-{}", self.n));
+        std::fs::rename(&tmp, &dir).unwrap();
+        std::fs::write(dir.join("result.json"), b"3").unwrap();
+        std::fs::write(&self.spare, &self.config).unwrap();
+        let config = dir.join("config.json");
+        if renameat_with(CWD, &self.spare, CWD, &config, RenameFlags::EXCHANGE).is_err() {
+            std::fs::rename(&self.spare, &config).unwrap();
+        }
+    }
+}
+
+struct Embedded {
+    bare: Vec<Duration>,
+    floor: Vec<Duration>,
+    recorded: Vec<Duration>,
+}
+
+fn embedded(tk: &tokio::runtime::Runtime, rt: &Runtime, root: &Path, calls: usize) -> Embedded {
+    let args = json!([1, 2]);
+    let mut floor = FsFloor::new(root.join("fs-floor"));
+    let mut m = Embedded {
+        bare: Vec::with_capacity(calls),
+        floor: Vec::with_capacity(calls),
+        recorded: Vec::with_capacity(calls),
+    };
+    tk.block_on(async {
+        let warm = (calls / 10).max(50);
+        for i in 0..warm + calls {
+            let t = Instant::now();
+            let out = rt.bare_call("summer", &args).await.unwrap();
+            let bare = t.elapsed();
+            assert_eq!(out, b"3");
+            let t = Instant::now();
+            floor.once();
+            let fs = t.elapsed();
+            let t = Instant::now();
+            let run = rt.call(CallRequest::new("summer", args.clone())).await.unwrap();
+            let rec = t.elapsed();
+            assert_eq!(run.result().unwrap(), json!(3));
+            if i >= warm {
+                m.bare.push(bare);
+                m.floor.push(fs);
+                m.recorded.push(rec);
+            }
+        }
+    });
+    m
+}
+
+/// A ~100 ms CPU-bound guest with the default fuel settings, and with fuel
+/// off; median of 7 each, interleaved. The ratio default/off.
+fn cpu_bound(tk: &tokio::runtime::Runtime, root: &Path, guests: &Path) -> (Duration, Duration) {
+    let open = |name: &str, o: EngineOptions| {
+        let rt = Runtime::open_with(RuntimeOptions::new(root.join(name)).engine(o)).unwrap();
+        tk.block_on(rt.deploy_file(&guests.join("testkit.wasm"), None))
+            .unwrap();
+        rt
+    };
+    let off = open(
+        "fuel-off",
+        EngineOptions {
+            metering: false,
+            ..EngineOptions::default()
+        },
+    );
+    let on = open("fuel-default", EngineOptions::default());
+    let burn = |rt: &Runtime, iters: u64| {
+        let t = Instant::now();
+        tk.block_on(rt.bare_call("testkit/burn", &json!([iters])))
+            .unwrap();
+        t.elapsed()
+    };
+    let mut iters = 1_000_000u64;
+    while burn(&off, iters) < Duration::from_millis(50) {
+        iters *= 2;
+    }
+    iters = (iters as f64 * 0.1 / burn(&off, iters).as_secs_f64()) as u64;
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..7 {
+        a.push(burn(&off, iters));
+        b.push(burn(&on, iters));
+    }
+    (pct(&a, 0.5), pct(&b, 0.5))
+}
+
+/// Deploy `summer` (validate, compile, store) into a fresh root, `n` times.
+fn deploys(tk: &tokio::runtime::Runtime, root: &Path, guests: &Path, n: usize) -> Vec<Duration> {
+    let bytes = std::fs::read(guests.join("summer.wasm")).unwrap();
+    (0..n)
+        .map(|i| {
+            let rt = Runtime::open(root.join(format!("deploy-{i}"))).unwrap();
+            let t = Instant::now();
+            tk.block_on(rt.deploy(&bytes, "summer")).unwrap();
+            t.elapsed()
+        })
+        .collect()
+}
+
+// ----------------------------------------------------------------- daemon
+
+struct Daemon {
+    child: Child,
+    addr: String,
+}
+
+impl Daemon {
+    fn start(root: &Path) -> (Daemon, Duration) {
+        let t = Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--root"])
+            .arg(root)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting rh-wasm serve");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let ready = t.elapsed();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        (Daemon { child, addr }, ready)
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    }
+
+    /// SIGTERM and wait: the daemon's own graceful shutdown.
+    fn stop(mut self) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: &str) -> Sender {
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+async fn request(s: &mut Sender, addr: &str, method: &str, path: &str, body: Bytes) -> Value {
+    s.ready().await.unwrap();
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr)
+        .body(Full::new(body))
+        .unwrap();
+    let resp = s.send_request(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        status.is_success(),
+        "{method} {path}: {status} {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+async fn post(s: &mut Sender, addr: &str, path: &str, body: &Value) -> Value {
+    request(s, addr, "POST", path, Bytes::from(body.to_string())).await
+}
+
+fn now_us() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros()
+}
+
+/// Everything measured against the daemon.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; the figures it fills are its output"
+)]
+async fn daemon_figures(
+    d: &Daemon,
+    rt: &Runtime,
+    guests: &Path,
+    calls: usize,
+    rows: &mut Vec<Row>,
+    bare_ref: Duration,
+) {
+    let addr = d.addr.clone();
+    let mut s = connect(&addr).await;
+    for f in ["summer", "testkit"] {
+        let bytes = std::fs::read(guests.join(format!("{f}.wasm"))).unwrap();
+        request(
+            &mut s,
+            &addr,
+            "POST",
+            &format!("/v1/functions?name={f}"),
+            Bytes::from(bytes),
+        )
+        .await;
+    }
+    let call = json!({"function": "summer", "args": [1, 2]});
+    let bare_args = json!([1, 2]);
+
+    // Sequential recorded calls, each beside a bare call.
+    let warm = (calls / 10).max(50);
+    let (mut bare, mut lat) = (Vec::new(), Vec::new());
+    for i in 0..warm + calls {
+        let t = Instant::now();
+        rt.bare_call("summer", &bare_args).await.unwrap();
+        let b = t.elapsed();
+        let t = Instant::now();
+        let v = post(&mut s, &addr, "/v1/calls", &call).await;
+        let l = t.elapsed();
+        assert_eq!(v["result"], json!(3), "{v}");
+        if i >= warm {
+            bare.push(b);
+            lat.push(l);
+        }
+    }
+    let mut r = Row::latency(
+        "recorded call over HTTP, sequential",
+        &lat,
+        "p50 <= 0.5 ms",
+        Some(Duration::from_micros(500)),
+    );
+    r.bare_p50 = Some(pct(&bare, 0.5));
+    rows.push(r);
+
+    // Throughput: 16 clients, each on its own connection; median of 3.
+    let clients = 16;
+    let per = (calls / clients).max(50);
+    let mut rates = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..clients {
+            let addr = addr.clone();
+            let call = call.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut s = connect(&addr).await;
+                for _ in 0..per {
+                    let v = post(&mut s, &addr, "/v1/calls", &call).await;
+                    assert_eq!(v["result"], json!(3));
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        rates.push((per * clients) as f64 / t.elapsed().as_secs_f64());
+    }
+    let rate = median_f(rates);
+    rows.push(Row {
+        figure: format!("recorded calls/s over HTTP, {clients} clients"),
+        rate: Some(rate),
+        samples: 3 * per * clients,
+        bare_p50: Some(bare_ref),
+        target: ">= 10,000/s".into(),
+        met: Some(rate >= 10_000.0),
+        ..Row::default()
+    });
+
+    // get-or-call of an existing Run: answered from its record.
+    let goc = json!({"function": "summer", "args": [1, 2], "run_name": "bench-hit", "mode": "get_or_call"});
+    post(&mut s, &addr, "/v1/calls", &goc).await;
+    let mut hits = Vec::new();
+    for i in 0..warm + calls {
+        let t = Instant::now();
+        let v = post(&mut s, &addr, "/v1/calls", &goc).await;
+        let l = t.elapsed();
+        assert_eq!(v["run_name"], "bench-hit", "{v}");
+        if i >= warm {
+            hits.push(l);
+        }
+    }
+    let mut r = Row::latency(
+        "get-or-call hit over HTTP (existing Run)",
+        &hits,
+        "p50 <= 0.3 ms",
+        Some(Duration::from_micros(300)),
+    );
+    r.bare_p50 = Some(bare_ref);
+    rows.push(r);
+
+    // A content-cache hit: a new Run made from a completed one's files.
+    let cached = json!({"function": "summer", "args": [1, 2], "cache": true});
+    let mut chits = Vec::new();
+    let n = (calls / 4).max(50);
+    for i in 0..warm + n {
+        let t = Instant::now();
+        let v = post(&mut s, &addr, "/v1/calls", &cached).await;
+        let l = t.elapsed();
+        assert_eq!(v["result"], json!(3), "{v}");
+        if i >= warm {
+            chits.push(l);
+        }
+    }
+    let mut r = Row::latency("call --cache hit over HTTP (new Run)", &chits, "reported", None);
+    r.bare_p50 = Some(bare_ref);
+    rows.push(r);
+
+    // Cancel a spinning guest; the cancel answers once the Run has ended.
+    let mut cancels = Vec::new();
+    for i in 0..50 {
+        let name = format!("bench-spin-{i}");
+        let v = post(
+            &mut s,
+            &addr,
+            "/v1/calls",
+            &json!({"function": "testkit/spin", "args": [], "run_name": name, "mode": "run"}),
+        )
+        .await;
+        assert_eq!(v["status"], "running", "{v}");
+        let t = Instant::now();
+        let v = post(&mut s, &addr, &format!("/v1/runs/{name}/cancel"), &json!({})).await;
+        cancels.push(t.elapsed());
+        assert_eq!(v["status"], "cancelled", "{v}");
+    }
+    let mut r = Row::latency(
+        "cancel of a spinning guest -> cancelled, over HTTP",
+        &cancels,
+        "p99 <= 5 ms",
+        None,
+    );
+    r.met = Some(pct(&cancels, 0.99) <= Duration::from_millis(5));
+    rows.push(r);
+
+    // A line printed by the guest, seen by a follower.
+    let count = 200;
+    let v = post(
+        &mut s,
+        &addr,
+        "/v1/calls",
+        &json!({"function": "testkit/ticks", "args": [count, 5], "run_name": "bench-ticks", "mode": "run"}),
+    )
+    .await;
+    assert_eq!(v["status"], "running", "{v}");
+    let mut f = connect(&addr).await;
+    let since = now_us();
+    let req = Request::get("/v1/runs/bench-ticks/logs?follow=1")
+        .header("host", &addr)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let mut body = f.send_request(req).await.unwrap().into_body();
+    let mut delays = Vec::new();
+    let mut pending = Vec::new();
+    let mut lines = 0;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.unwrap().into_data() else {
+            continue;
+        };
+        let seen = now_us();
+        pending.extend_from_slice(&data);
+        while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=nl).collect();
+            let stamp: u128 = std::str::from_utf8(&line)
+                .unwrap()
+                .trim()
+                .strip_prefix("tick ")
+                .unwrap()
+                .parse()
+                .unwrap();
+            lines += 1;
+            // Lines written before the follower connected are history.
+            if stamp >= since {
+                delays.push(Duration::from_micros(seen.saturating_sub(stamp) as u64));
+            }
+        }
+    }
+    assert_eq!(lines, count, "the follower saw every line");
+    let mut r = Row::latency(
+        "guest println -> logs --follow client",
+        &delays,
+        "p99 <= 20 ms",
+        None,
+    );
+    r.met = Some(pct(&delays, 0.99) <= Duration::from_millis(20));
+    rows.push(r);
+}
+
+// ------------------------------------------------------------------- main
+
+fn main() {
+    let o = opts();
+    let guests = build_guests();
+    std::fs::create_dir_all(&o.dir).unwrap();
+    let work = tempfile::tempdir_in(&o.dir).unwrap();
+    let tk = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut rows = Vec::new();
+
+    eprintln!("embedded: {} calls each of bare, fs floor, recorded ...", o.calls);
+    let rt = Runtime::open(work.path().join("local")).unwrap();
+    tk.block_on(rt.deploy_file(&guests.join("summer.wasm"), None))
+        .unwrap();
+    let m = embedded(&tk, &rt, work.path(), o.calls);
+    let bare = pct(&m.bare, 0.5);
+    let mut r = Row::latency(
+        "bare: fresh Store + instantiate + call (no Run)",
+        &m.bare,
+        "reference",
+        None,
+    );
+    r.bare_p50 = Some(bare);
+    rows.push(r);
+    let mut r = Row::latency(
+        "fs floor: a Run's folder and files, plain std::fs",
+        &m.floor,
+        "reported",
+        None,
+    );
+    r.bare_p50 = Some(bare);
+    rows.push(r);
+    let mut r = Row::latency(
+        "recorded call, embedded, local root",
+        &m.recorded,
+        "p50 <= 5x bare",
+        Some(bare * 5),
+    );
+    r.bare_p50 = Some(bare);
+    rows.push(r);
+
+    eprintln!("CPU-bound guest, fuel off vs default ...");
+    let (off, on) = cpu_bound(&tk, work.path(), &guests);
+    let ratio = on.as_secs_f64() / off.as_secs_f64();
+    rows.push(Row {
+        figure: format!("CPU-bound guest (~100 ms): default fuel vs off ({off:.0?})"),
+        p50: Some(on),
+        value: Some((ratio, "x off")),
+        samples: 7,
+        target: "<= 1.3x".into(),
+        met: Some(ratio <= 1.3),
+        ..Row::default()
+    });
+
+    eprintln!("deploy ...");
+    let dep = deploys(&tk, work.path(), &guests, 7);
+    let mut r = Row::latency(
+        "deploy summer (validate + compile + store)",
+        &dep,
+        "<= 150 ms",
+        Some(Duration::from_millis(150)),
+    );
+    r.bare_p50 = Some(bare);
+    rows.push(r);
+
+    eprintln!("daemon ...");
+    let droot = work.path().join("daemon");
+    let (d, _) = Daemon::start(&droot);
+    let idle_fresh = d.rss_kib();
+    tk.block_on(daemon_figures(&d, &rt, &guests, o.calls, &mut rows, bare));
+
+    // Restart on the same root, then the first call (precompiled copy).
+    d.stop();
+    let (mut firsts, mut readies, mut seconds) = (Vec::new(), Vec::new(), Vec::new());
+    let mut last = None;
+    for _ in 0..5 {
+        if let Some(d) = last.take() {
+            Daemon::stop(d);
+        }
+        let (d, ready) = Daemon::start(&droot);
+        readies.push(ready);
+        let (first, second) = tk.block_on(async {
+            let mut s = connect(&d.addr).await;
+            let call = json!({"function": "summer", "args": [1, 2]});
+            let t = Instant::now();
+            let v = post(&mut s, &d.addr, "/v1/calls", &call).await;
+            let first = t.elapsed();
+            assert_eq!(v["result"], json!(3));
+            let t = Instant::now();
+            post(&mut s, &d.addr, "/v1/calls", &call).await;
+            (first, t.elapsed())
+        });
+        firsts.push(first);
+        seconds.push(second);
+        last = Some(d);
+    }
+    let d = last.unwrap();
+    rows.push(Row::latency(
+        "daemon restart: start until listening",
+        &readies,
+        "reported",
+        None,
+    ));
+    let mut r = Row::latency(
+        "daemon restart: first call (precompiled copy)",
+        &firsts,
+        "<= 5 ms",
+        Some(Duration::from_millis(5)),
+    );
+    r.bare_p50 = Some(bare);
+    rows.push(r);
+    rows.push(Row::latency(
+        "daemon restart: second call",
+        &seconds,
+        "reported",
+        None,
+    ));
+
+    // RSS idle, then with 64 Runs in flight.
+    std::thread::sleep(Duration::from_millis(300));
+    let idle = d.rss_kib();
+    let inflight = 64;
+    let busy = tk.block_on(async {
+        let mut s = connect(&d.addr).await;
+        let mut names = Vec::new();
+        for i in 0..inflight {
+            let name = format!("bench-sleep-{i}");
+            let v = post(
+                &mut s,
+                &d.addr,
+                "/v1/calls",
+                &json!({"function": "testkit/sleep_ms", "args": [1500], "run_name": name, "mode": "run"}),
+            )
+            .await;
+            assert_eq!(v["status"], "running", "{v}");
+            names.push(name);
+        }
+        let busy = d.rss_kib();
+        for n in names {
+            let v = request(&mut s, &d.addr, "GET", &format!("/v1/runs/{n}/wait"), Bytes::new()).await;
+            assert_eq!(v["status"], "completed", "{v}");
+        }
+        busy
+    });
+    rows.push(Row {
+        figure: "daemon RSS, idle after start".into(),
+        value: Some((idle_fresh as f64 / 1024.0, "MiB")),
+        samples: 1,
+        target: "<= 30 MB".into(),
+        met: Some(idle_fresh * 1024 <= 30_000_000),
+        ..Row::default()
+    });
+    rows.push(Row {
+        figure: "daemon RSS, idle after restart and calls".into(),
+        value: Some((idle as f64 / 1024.0, "MiB")),
+        samples: 1,
+        target: "<= 30 MB".into(),
+        met: Some(idle * 1024 <= 30_000_000),
+        ..Row::default()
+    });
+    rows.push(Row {
+        figure: format!("daemon RSS, {inflight} Runs in flight"),
+        value: Some((busy as f64 / 1024.0, "MiB")),
+        samples: 1,
+        target: "reported".into(),
+        ..Row::default()
+    });
+    rows.push(Row {
+        figure: "daemon RSS per Run in flight".into(),
+        value: Some((busy.saturating_sub(idle) as f64 / inflight as f64, "KiB")),
+        samples: 1,
+        target: "reported".into(),
+        ..Row::default()
+    });
+    drop(d);
+
+    print_table(&rows);
+    let out = json!({
+        "suite": "rh-wasm",
+        "calls_per_figure": o.calls,
+        "dir": o.dir,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "bare_p50_us": us(bare),
+        "figures": rows.iter().map(Row::json).collect::<Vec<_>>(),
+    });
+    if let Some(parent) = o.json.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    let mut f = std::fs::File::create(&o.json).unwrap();
+    writeln!(f, "{}", serde_json::to_string_pretty(&out).unwrap()).unwrap();
+    println!("\nJSON: {}", o.json.display());
+}
