@@ -5,7 +5,7 @@ GUEST_TARGET := $(TARGET_DIR)/guests
 WASM := $(GUEST_TARGET)/wasm32-wasip2/release
 RH := $(TARGET_DIR)/debug/rh-wasm
 
-.PHONY: demo test lint wasm-target guests ci
+.PHONY: demo test lint bench bench-build wasm-target guests ci
 
 # rustup does not add a missing target by itself.
 wasm-target:
@@ -32,4 +32,12 @@ lint: wasm-target
 	$(CARGO) clippy --release --target wasm32-wasip2 --manifest-path tests/guests/Cargo.toml --target-dir $(GUEST_TARGET) -- -D warnings
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps
 
-ci: lint test
+# Every figure of BENCHMARKS.md: a table on stdout, JSON in target/bench/.
+bench: wasm-target
+	$(CARGO) bench -p rh-wasm --bench suite
+
+# CI builds the benchmarks so they cannot rot, and times nothing.
+bench-build:
+	$(CARGO) build --workspace --benches
+
+ci: lint bench-build test

@@ -2,7 +2,7 @@
 //! every figure in one run.
 //!
 //! `cargo bench -p rh-wasm --bench suite [-- --quick] [--calls N] [--json PATH]
-//! [--dir DIR]` (or
+//! [--dir DIR] [--only cpu,deploy,daemon]` (or
 //! `make bench`) builds the guests, then measures, in this order:
 //!
 //! - embedded, on a local root, interleaved call by call so machine noise
@@ -43,6 +43,15 @@ struct Opts {
     json: PathBuf,
     /// Where the roots are made (a filesystem to measure on).
     dir: PathBuf,
+    /// Sections to run besides the embedded one (which gives the bare
+    /// reference); all when empty.
+    only: Vec<String>,
+}
+
+impl Opts {
+    fn runs(&self, section: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == section)
+    }
 }
 
 fn target_dir() -> PathBuf {
@@ -57,6 +66,7 @@ fn opts() -> Opts {
         calls: 2000,
         json: target_dir().join("bench/suite.json"),
         dir: target_dir().join("bench"),
+        only: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -65,6 +75,14 @@ fn opts() -> Opts {
             "--calls" => o.calls = args.next().and_then(|n| n.parse().ok()).expect("--calls N"),
             "--json" => o.json = args.next().expect("--json PATH").into(),
             "--dir" => o.dir = args.next().expect("--dir DIR").into(),
+            "--only" => {
+                o.only = args
+                    .next()
+                    .expect("--only cpu,deploy,daemon")
+                    .split(',')
+                    .map(str::to_string)
+                    .collect()
+            }
             // `cargo bench` passes `--bench`; other flags are not ours.
             _ => {}
         }
@@ -271,7 +289,10 @@ fn embedded(tk: &tokio::runtime::Runtime, rt: &Runtime, root: &Path, calls: usiz
             floor.once();
             let fs = t.elapsed();
             let t = Instant::now();
-            let run = rt.call(CallRequest::new("summer", args.clone())).await.unwrap();
+            let run = rt
+                .call(CallRequest::new("summer", args.clone()))
+                .await
+                .unwrap();
             let rec = t.elapsed();
             assert_eq!(run.result().unwrap(), json!(3));
             if i >= warm {
@@ -486,6 +507,38 @@ async fn daemon_figures(
     r.bare_p50 = Some(pct(&bare, 0.5));
     rows.push(r);
 
+    // The same call as `rh-wasm call` makes it: output streamed in frames.
+    let streamed = json!({"function": "summer", "args": [1, 2], "stream": true});
+    let mut slat = Vec::new();
+    for i in 0..warm + calls / 2 {
+        let t = Instant::now();
+        s.ready().await.unwrap();
+        let req = Request::post("/v1/calls")
+            .header("host", &addr)
+            .body(Full::new(Bytes::from(streamed.to_string())))
+            .unwrap();
+        let body = s.send_request(req).await.unwrap().into_body();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        let l = t.elapsed();
+        // The last frame is the answer: type 3, then its JSON.
+        assert!(
+            bytes.windows(10).any(|w| w == b"\"result\":3"),
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
+        if i >= warm {
+            slat.push(l);
+        }
+    }
+    let mut r = Row::latency(
+        "recorded call over HTTP, streamed (as rh-wasm call)",
+        &slat,
+        "reported",
+        None,
+    );
+    r.bare_p50 = Some(pct(&bare, 0.5));
+    rows.push(r);
+
     // Throughput: 16 clients, each on its own connection; median of 3.
     let clients = 16;
     let per = (calls / clients).max(50);
@@ -555,7 +608,12 @@ async fn daemon_figures(
             chits.push(l);
         }
     }
-    let mut r = Row::latency("call --cache hit over HTTP (new Run)", &chits, "reported", None);
+    let mut r = Row::latency(
+        "call --cache hit over HTTP (new Run)",
+        &chits,
+        "reported",
+        None,
+    );
     r.bare_p50 = Some(bare_ref);
     rows.push(r);
 
@@ -572,7 +630,13 @@ async fn daemon_figures(
         .await;
         assert_eq!(v["status"], "running", "{v}");
         let t = Instant::now();
-        let v = post(&mut s, &addr, &format!("/v1/runs/{name}/cancel"), &json!({})).await;
+        let v = post(
+            &mut s,
+            &addr,
+            &format!("/v1/runs/{name}/cancel"),
+            &json!({}),
+        )
+        .await;
         cancels.push(t.elapsed());
         assert_eq!(v["status"], "cancelled", "{v}");
     }
@@ -651,7 +715,10 @@ fn main() {
         .unwrap();
     let mut rows = Vec::new();
 
-    eprintln!("embedded: {} calls each of bare, fs floor, recorded ...", o.calls);
+    eprintln!(
+        "embedded: {} calls each of bare, fs floor, recorded ...",
+        o.calls
+    );
     let rt = Runtime::open(work.path().join("local")).unwrap();
     tk.block_on(rt.deploy_file(&guests.join("summer.wasm"), None))
         .unwrap();
@@ -682,88 +749,93 @@ fn main() {
     r.bare_p50 = Some(bare);
     rows.push(r);
 
-    eprintln!("CPU-bound guest, fuel off vs default ...");
-    let (off, on) = cpu_bound(&tk, work.path(), &guests);
-    let ratio = on.as_secs_f64() / off.as_secs_f64();
-    rows.push(Row {
-        figure: format!("CPU-bound guest (~100 ms): default fuel vs off ({off:.0?})"),
-        p50: Some(on),
-        value: Some((ratio, "x off")),
-        samples: 7,
-        target: "<= 1.3x".into(),
-        met: Some(ratio <= 1.3),
-        ..Row::default()
-    });
-
-    eprintln!("deploy ...");
-    let dep = deploys(&tk, work.path(), &guests, 7);
-    let mut r = Row::latency(
-        "deploy summer (validate + compile + store)",
-        &dep,
-        "<= 150 ms",
-        Some(Duration::from_millis(150)),
-    );
-    r.bare_p50 = Some(bare);
-    rows.push(r);
-
-    eprintln!("daemon ...");
-    let droot = work.path().join("daemon");
-    let (d, _) = Daemon::start(&droot);
-    let idle_fresh = d.rss_kib();
-    tk.block_on(daemon_figures(&d, &rt, &guests, o.calls, &mut rows, bare));
-
-    // Restart on the same root, then the first call (precompiled copy).
-    d.stop();
-    let (mut firsts, mut readies, mut seconds) = (Vec::new(), Vec::new(), Vec::new());
-    let mut last = None;
-    for _ in 0..5 {
-        if let Some(d) = last.take() {
-            Daemon::stop(d);
-        }
-        let (d, ready) = Daemon::start(&droot);
-        readies.push(ready);
-        let (first, second) = tk.block_on(async {
-            let mut s = connect(&d.addr).await;
-            let call = json!({"function": "summer", "args": [1, 2]});
-            let t = Instant::now();
-            let v = post(&mut s, &d.addr, "/v1/calls", &call).await;
-            let first = t.elapsed();
-            assert_eq!(v["result"], json!(3));
-            let t = Instant::now();
-            post(&mut s, &d.addr, "/v1/calls", &call).await;
-            (first, t.elapsed())
+    if o.runs("cpu") {
+        eprintln!("CPU-bound guest, fuel off vs default ...");
+        let (off, on) = cpu_bound(&tk, work.path(), &guests);
+        let ratio = on.as_secs_f64() / off.as_secs_f64();
+        rows.push(Row {
+            figure: format!("CPU-bound guest (~100 ms): default fuel vs off ({off:.0?})"),
+            p50: Some(on),
+            value: Some((ratio, "x off")),
+            samples: 7,
+            target: "<= 1.3x".into(),
+            met: Some(ratio <= 1.3),
+            ..Row::default()
         });
-        firsts.push(first);
-        seconds.push(second);
-        last = Some(d);
     }
-    let d = last.unwrap();
-    rows.push(Row::latency(
-        "daemon restart: start until listening",
-        &readies,
-        "reported",
-        None,
-    ));
-    let mut r = Row::latency(
-        "daemon restart: first call (precompiled copy)",
-        &firsts,
-        "<= 5 ms",
-        Some(Duration::from_millis(5)),
-    );
-    r.bare_p50 = Some(bare);
-    rows.push(r);
-    rows.push(Row::latency(
-        "daemon restart: second call",
-        &seconds,
-        "reported",
-        None,
-    ));
 
-    // RSS idle, then with 64 Runs in flight.
-    std::thread::sleep(Duration::from_millis(300));
-    let idle = d.rss_kib();
-    let inflight = 64;
-    let busy = tk.block_on(async {
+    if o.runs("deploy") {
+        eprintln!("deploy ...");
+        let dep = deploys(&tk, work.path(), &guests, 7);
+        let mut r = Row::latency(
+            "deploy summer (validate + compile + store)",
+            &dep,
+            "<= 150 ms",
+            Some(Duration::from_millis(150)),
+        );
+        r.bare_p50 = Some(bare);
+        rows.push(r);
+    }
+
+    if o.runs("daemon") {
+        eprintln!("daemon ...");
+        let droot = work.path().join("daemon");
+        let (d, _) = Daemon::start(&droot);
+        let idle_fresh = d.rss_kib();
+        tk.block_on(daemon_figures(&d, &rt, &guests, o.calls, &mut rows, bare));
+
+        // Restart on the same root, then the first call (precompiled copy).
+        d.stop();
+        let (mut firsts, mut readies, mut seconds) = (Vec::new(), Vec::new(), Vec::new());
+        let mut last = None;
+        for _ in 0..5 {
+            if let Some(d) = last.take() {
+                Daemon::stop(d);
+            }
+            let (d, ready) = Daemon::start(&droot);
+            readies.push(ready);
+            let (first, second) = tk.block_on(async {
+                let mut s = connect(&d.addr).await;
+                let call = json!({"function": "summer", "args": [1, 2]});
+                let t = Instant::now();
+                let v = post(&mut s, &d.addr, "/v1/calls", &call).await;
+                let first = t.elapsed();
+                assert_eq!(v["result"], json!(3));
+                let t = Instant::now();
+                post(&mut s, &d.addr, "/v1/calls", &call).await;
+                (first, t.elapsed())
+            });
+            firsts.push(first);
+            seconds.push(second);
+            last = Some(d);
+        }
+        let d = last.unwrap();
+        rows.push(Row::latency(
+            "daemon restart: start until listening",
+            &readies,
+            "reported",
+            None,
+        ));
+        let mut r = Row::latency(
+            "daemon restart: first call (precompiled copy)",
+            &firsts,
+            "<= 5 ms",
+            Some(Duration::from_millis(5)),
+        );
+        r.bare_p50 = Some(bare);
+        rows.push(r);
+        rows.push(Row::latency(
+            "daemon restart: second call",
+            &seconds,
+            "reported",
+            None,
+        ));
+
+        // RSS idle, then with 64 Runs in flight.
+        std::thread::sleep(Duration::from_millis(300));
+        let idle = d.rss_kib();
+        let inflight = 64;
+        let busy = tk.block_on(async {
         let mut s = connect(&d.addr).await;
         let mut names = Vec::new();
         for i in 0..inflight {
@@ -785,37 +857,38 @@ fn main() {
         }
         busy
     });
-    rows.push(Row {
-        figure: "daemon RSS, idle after start".into(),
-        value: Some((idle_fresh as f64 / 1024.0, "MiB")),
-        samples: 1,
-        target: "<= 30 MB".into(),
-        met: Some(idle_fresh * 1024 <= 30_000_000),
-        ..Row::default()
-    });
-    rows.push(Row {
-        figure: "daemon RSS, idle after restart and calls".into(),
-        value: Some((idle as f64 / 1024.0, "MiB")),
-        samples: 1,
-        target: "<= 30 MB".into(),
-        met: Some(idle * 1024 <= 30_000_000),
-        ..Row::default()
-    });
-    rows.push(Row {
-        figure: format!("daemon RSS, {inflight} Runs in flight"),
-        value: Some((busy as f64 / 1024.0, "MiB")),
-        samples: 1,
-        target: "reported".into(),
-        ..Row::default()
-    });
-    rows.push(Row {
-        figure: "daemon RSS per Run in flight".into(),
-        value: Some((busy.saturating_sub(idle) as f64 / inflight as f64, "KiB")),
-        samples: 1,
-        target: "reported".into(),
-        ..Row::default()
-    });
-    drop(d);
+        rows.push(Row {
+            figure: "daemon RSS, idle after start".into(),
+            value: Some((idle_fresh as f64 / 1024.0, "MiB")),
+            samples: 1,
+            target: "<= 30 MB".into(),
+            met: Some(idle_fresh * 1024 <= 30_000_000),
+            ..Row::default()
+        });
+        rows.push(Row {
+            figure: "daemon RSS, idle after restart and calls".into(),
+            value: Some((idle as f64 / 1024.0, "MiB")),
+            samples: 1,
+            target: "<= 30 MB".into(),
+            met: Some(idle * 1024 <= 30_000_000),
+            ..Row::default()
+        });
+        rows.push(Row {
+            figure: format!("daemon RSS, {inflight} Runs in flight"),
+            value: Some((busy as f64 / 1024.0, "MiB")),
+            samples: 1,
+            target: "reported".into(),
+            ..Row::default()
+        });
+        rows.push(Row {
+            figure: "daemon RSS per Run in flight".into(),
+            value: Some((busy.saturating_sub(idle) as f64 / inflight as f64, "KiB")),
+            samples: 1,
+            target: "reported".into(),
+            ..Row::default()
+        });
+        drop(d);
+    }
 
     print_table(&rows);
     let out = json!({

@@ -104,7 +104,12 @@ pub(crate) struct FunctionStore {
     compiled: PathBuf,
     names: PathBuf,
     loaded: Mutex<HashMap<String, Arc<Loaded>>>,
+    /// Deployed names already read, with the identity of the file read.
+    names_seen: Mutex<HashMap<String, (NameStamp, Deployment)>>,
 }
+
+/// A names file's inode, modification time (s, ns) and length.
+type NameStamp = (u64, i64, i64, u64);
 
 fn hex_of(digest: &str) -> &str {
     digest.trim_start_matches("sha256:")
@@ -121,6 +126,7 @@ impl FunctionStore {
             compiled: dir.join("compiled"),
             names: dir.join("names"),
             loaded: Mutex::new(HashMap::new()),
+            names_seen: Mutex::new(HashMap::new()),
         };
         for d in [&s.components, &s.meta, &s.compiled, &s.names] {
             fs::create_dir_all(d).map_err(|e| Error::io("create folder", d, e))?;
@@ -224,9 +230,39 @@ impl FunctionStore {
     }
 
     /// A deployed name and its current component.
+    ///
+    /// Called on every call: a name's record is parsed once and kept while
+    /// its file stays the same one (names are replaced by rename, so another
+    /// process's deploy changes the inode), which costs one `statx`.
     pub fn deployment(&self, name: &str) -> Result<Deployment> {
         crate::validate_name("function", name)?;
         let path = self.names.join(format!("{name}.json"));
+        let stamp = fs::metadata(&path).ok().map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            (m.ino(), m.mtime(), m.mtime_nsec(), m.len())
+        });
+        if let Some(stamp) = stamp
+            && let Some((seen, dep)) = self
+                .names_seen
+                .lock()
+                .expect("names cache poisoned")
+                .get(name)
+            && *seen == stamp
+        {
+            return Ok(dep.clone());
+        }
+        let dep = self.read_deployment(name, &path)?;
+        if let Some(stamp) = stamp {
+            self.names_seen
+                .lock()
+                .expect("names cache poisoned")
+                .insert(name.to_string(), (stamp, dep.clone()));
+        }
+        Ok(dep)
+    }
+
+    fn read_deployment(&self, name: &str, path: &Path) -> Result<Deployment> {
+        let path = path.to_path_buf();
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

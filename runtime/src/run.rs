@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 pub struct Run {
     dir: PathBuf,
     config: RunConfig,
+    /// `result.json` as this process wrote it, when it executed the Run:
+    /// answering the caller then reads nothing back from disk.
+    result: Option<std::sync::Arc<[u8]>>,
 }
 
 fn read(path: PathBuf) -> Result<Vec<u8>> {
@@ -23,11 +26,24 @@ impl Run {
     pub fn open(path: impl AsRef<Path>) -> Result<Run> {
         let dir = path.as_ref().to_path_buf();
         let config = runs::load_config(&dir)?;
-        Ok(Run { dir, config })
+        Ok(Run {
+            dir,
+            config,
+            result: None,
+        })
     }
 
     pub(crate) fn from_parts(dir: PathBuf, config: RunConfig) -> Run {
-        Run { dir, config }
+        Run {
+            dir,
+            config,
+            result: None,
+        }
+    }
+
+    pub(crate) fn with_result(mut self, bytes: Vec<u8>) -> Run {
+        self.result = Some(bytes.into());
+        self
     }
 
     /// The Run's name.
@@ -59,7 +75,10 @@ impl Run {
     /// did not complete, the error it ended with.
     pub fn result_bytes(&self) -> Result<Vec<u8>> {
         match self.config.status {
-            RunStatus::Completed => read(self.dir.join(RESULT)),
+            RunStatus::Completed => match &self.result {
+                Some(bytes) => Ok(bytes.to_vec()),
+                None => read(self.dir.join(RESULT)),
+            },
             RunStatus::NotStarted | RunStatus::Running => Err(Error::NotFinished {
                 run: self.config.name.clone(),
                 status: self.config.status,
@@ -73,6 +92,12 @@ impl Run {
 
     /// The result, decoded as JSON.
     pub fn result(&self) -> Result<serde_json::Value> {
+        if let (RunStatus::Completed, Some(bytes)) = (self.config.status, &self.result) {
+            return serde_json::from_slice(bytes).map_err(|source| Error::Corrupt {
+                path: self.dir.join(RESULT),
+                source,
+            });
+        }
         let bytes = self.result_bytes()?;
         serde_json::from_slice(&bytes).map_err(|source| Error::Corrupt {
             path: self.dir.join(RESULT),
@@ -175,10 +200,10 @@ impl Run {
 
     /// Read the record again from disk.
     pub fn reload(&self) -> Result<Run> {
-        Ok(Run {
-            dir: self.dir.clone(),
-            config: runs::load_config(&self.dir)?,
-        })
+        Ok(Run::from_parts(
+            self.dir.clone(),
+            runs::load_config(&self.dir)?,
+        ))
     }
 }
 

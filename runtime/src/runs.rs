@@ -21,10 +21,10 @@
 use crate::record::{RunConfig, RunError, RunStatus};
 use crate::{Error, Result};
 use rustix::fs::{FlockOperation, flock};
+use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
-use std::collections::VecDeque;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -343,7 +343,10 @@ impl RunStore {
         );
         match swapped {
             Ok(()) => {
-                host.spares.lock().expect("spares poisoned").give_back(spare);
+                host.spares
+                    .lock()
+                    .expect("spares poisoned")
+                    .give_back(spare);
                 Ok(())
             }
             Err(_) => fs::rename(&spare, &path).map_err(|e| Error::io("rename", &path, e)),

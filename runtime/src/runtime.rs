@@ -390,6 +390,18 @@ impl Runtime {
         )
     }
 
+    /// The Run already under `req`'s name, or, when there is none, that
+    /// name claimed for a new Run. Looking first keeps the common case (the
+    /// Run exists) to one read; the claim still settles races.
+    fn find_or_begin(&self, req: &CallRequest, p: &Prepared) -> Result<Begun> {
+        let name = req.run_name.as_deref().unwrap_or_default();
+        match self.inner.runs.load(name) {
+            Ok(existing) => Ok(Begun::Exists(Box::new(existing))),
+            Err(Error::NotFound { .. }) => self.begin(req, p.clone(), None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Claim a Run's folder (a new name, or replacing a finished Run when
     /// `replace` allows) and register it as executing in this process.
     #[allow(
@@ -530,9 +542,10 @@ impl Runtime {
                 run: config.name.clone(),
                 message: format!("the function returned bytes that are not JSON: {e}"),
             })?;
-            write_file(&claimed.dir.join(RESULT), &bytes, false)
+            write_file(&claimed.dir.join(RESULT), &bytes, false)?;
+            Ok(bytes)
         });
-        self.end(&mut config, &result);
+        self.end(&mut config, result.as_ref().map(|_| ()));
         if let Err(e) = self.inner.runs.finish(&config) {
             tracing::error!("recording the end of run {}: {e}", config.name);
             if result.is_ok() {
@@ -555,10 +568,10 @@ impl Runtime {
             .expect("active runs poisoned")
             .remove(&config.name);
         let _ = done.send(true);
-        result.map(|()| Run::from_parts(claimed.dir, config))
+        result.map(|bytes| Run::from_parts(claimed.dir, config).with_result(bytes))
     }
 
-    fn end(&self, config: &mut RunConfig, result: &Result<()>) {
+    fn end(&self, config: &mut RunConfig, result: std::result::Result<(), &Error>) {
         config.end_time = Some(crate::names::now_rfc3339());
         match result {
             Ok(()) => config.status = RunStatus::Completed,
@@ -835,7 +848,7 @@ impl Runtime {
         };
         let p = self.prepare(&req)?;
         loop {
-            let existing = match self.begin(&req, p.clone(), None)? {
+            let existing = match self.find_or_begin(&req, &p)? {
                 Begun::Started(s) => return self.execute(*s).await,
                 Begun::Exists(c) => c,
             };
@@ -884,7 +897,7 @@ impl Runtime {
         };
         let p = self.prepare(&req)?;
         loop {
-            let existing = match self.begin(&req, p.clone(), None)? {
+            let existing = match self.find_or_begin(&req, &p)? {
                 Begun::Started(s) => return self.start_started(*s),
                 Begun::Exists(c) => c,
             };

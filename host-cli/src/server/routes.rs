@@ -302,6 +302,14 @@ async fn call(state: &State, req: Request<Incoming>) -> Resp {
     if b.mode == "call" && b.cache.unwrap_or(rt.caches_by_default()) {
         return cached_call(rt.clone(), r, b.stream).await;
     }
+    // A plain synchronous call answers from the Run the runtime returns,
+    // its record and result still in memory.
+    if b.mode == "call" && !b.stream {
+        return match rt.call(r).await {
+            Ok(run) => json_response(StatusCode::OK, &answer(&run)),
+            Err(e) => run_error(rt, &e),
+        };
+    }
     // Every mode starts (or finds) the Run first; synchronous modes then
     // wait for it, streaming what it writes when asked to.
     let handle = match b.mode.as_str() {
