@@ -236,6 +236,12 @@ struct FsFloor {
 impl FsFloor {
     fn new(dir: PathBuf) -> FsFloor {
         std::fs::create_dir_all(&dir).unwrap();
+        // Spread over block groups, as the run store asks for its folder.
+        if let Ok(f) = std::fs::File::open(&dir)
+            && let Ok(flags) = rustix::fs::ioctl_getflags(&f)
+        {
+            let _ = rustix::fs::ioctl_setflags(&f, flags | rustix::fs::IFlags::TOPDIR);
+        }
         FsFloor {
             spare: dir.join(".spare"),
             dir,

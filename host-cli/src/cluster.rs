@@ -23,7 +23,9 @@ pub fn local_root() -> Result<PathBuf> {
 /// Open the local runtime.
 pub fn open_local() -> Result<Runtime> {
     let root = local_root()?;
-    Runtime::open_with(RuntimeOptions::new(&root).cluster("local"))
+    // A CLI process records one Run or a few and exits: folders made ahead
+    // would be wasted.
+    Runtime::open_with(RuntimeOptions::new(&root).cluster("local").folders_ahead(0))
         .with_context(|| format!("opening the local cluster at {}", root.display()))
 }
 

@@ -43,6 +43,7 @@
 //! the executor (limits, cancellation), artifacts.
 #![deny(missing_docs)]
 
+mod ahead;
 mod artifacts;
 mod cache;
 mod call;

@@ -40,6 +40,8 @@ struct Host {
     id: String,
     journal: std::sync::Mutex<Journal>,
     spares: std::sync::Mutex<Spares>,
+    /// Folders and files made ahead by a background thread, when enabled.
+    ahead: Option<std::sync::Arc<crate::ahead::Ahead>>,
     _lock: File,
 }
 
@@ -56,11 +58,14 @@ struct Spares {
 const SPARE_REST: Duration = Duration::from_secs(1);
 
 impl Spares {
-    fn take(&mut self) -> PathBuf {
+    fn take(&mut self, ahead: Option<&crate::ahead::Ahead>) -> PathBuf {
         if let Some((_, since)) = self.free.front()
             && since.elapsed() >= SPARE_REST
             && let Some((path, _)) = self.free.pop_front()
         {
+            return path;
+        }
+        if let Some(path) = ahead.and_then(|a| a.file()) {
             return path;
         }
         self.next += 1;
@@ -110,6 +115,11 @@ pub(crate) struct RunStore {
     host: OnceLock<Host>,
     counter: AtomicU64,
     durable: bool,
+    /// How many Run folders to keep made ahead (0: none).
+    ahead: usize,
+    /// Whether the runs directory and `hosts/` are on one filesystem, so a
+    /// host's spare files and prepared folders can be renamed into Runs.
+    same_fs: bool,
 }
 
 /// A Run folder this process has just claimed: the open output files.
@@ -137,7 +147,7 @@ fn mkdir_all(p: &Path) -> Result<()> {
 }
 
 impl RunStore {
-    pub fn open(root: &Path, runs: PathBuf, durable: bool) -> Result<Self> {
+    pub fn open(root: &Path, runs: PathBuf, durable: bool, ahead: usize) -> Result<Self> {
         let store = RunStore {
             hosts: root.join("hosts"),
             locks: root.join("locks"),
@@ -146,9 +156,20 @@ impl RunStore {
             host: OnceLock::new(),
             counter: AtomicU64::new(0),
             durable,
+            ahead,
+            same_fs: false,
         };
         for d in [&store.runs, &store.hosts, &store.locks, &store.cancels] {
             mkdir_all(d)?;
+        }
+        let mut store = store;
+        store.same_fs = {
+            use std::os::unix::fs::MetadataExt;
+            let dev = |p: &Path| fs::metadata(p).map(|m| m.dev()).ok();
+            dev(&store.runs).is_some() && dev(&store.runs) == dev(&store.hosts)
+        };
+        if !store.same_fs {
+            store.ahead = 0;
         }
         spread_subfolders(&store.runs);
         store.recover()?;
@@ -186,9 +207,20 @@ impl RunStore {
             .map_err(|e| Error::io("create", &jpath, e))?;
         let spare_dir = self.hosts.join(format!("{id}.spare"));
         mkdir_all(&spare_dir)?;
+        let ahead = match self.ahead {
+            0 => None,
+            n => {
+                let dir = self.hosts.join(format!("{id}.ahead"));
+                Some(
+                    crate::ahead::Ahead::start(dir.clone(), n)
+                        .map_err(|e| Error::io("create folder", &dir, e))?,
+                )
+            }
+        };
         let path = self.hosts.join(format!("{id}.lock"));
         fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &tmp, e))?;
         let host = Host {
+            ahead,
             id,
             journal: std::sync::Mutex::new(Journal {
                 file: journal,
@@ -214,13 +246,25 @@ impl RunStore {
     ) -> std::result::Result<Claimed, ClaimError> {
         let host = self.host()?;
         config.host = Some(host.id.clone());
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let tmp = self.runs.join(format!(".tmp-{}-{n}", host.id));
-        fs::create_dir(&tmp).map_err(|e| Error::io("create folder", &tmp, e))?;
+        // A folder made ahead when there is one (function Runs: it holds an
+        // inputs.json), else one made now; either way filled in privately.
+        let prepared = match (inputs, &host.ahead) {
+            (Some(_), Some(a)) => a.folder(),
+            _ => None,
+        };
+        let tmp = match &prepared {
+            Some(dir) => dir.clone(),
+            None => {
+                let n = self.counter.fetch_add(1, Ordering::Relaxed);
+                let tmp = self.runs.join(format!(".tmp-{}-{n}", host.id));
+                fs::create_dir(&tmp).map_err(|e| Error::io("create folder", &tmp, e))?;
+                tmp
+            }
+        };
         let built = (|| -> Result<(File, File)> {
-            write_file(&tmp.join(CONFIG), &to_json(config)?, false)?;
+            overwrite_file(&tmp.join(CONFIG), &to_json(config)?, false)?;
             if let Some(inputs) = inputs {
-                write_file(&tmp.join(INPUTS), inputs, false)?;
+                overwrite_file(&tmp.join(INPUTS), inputs, false)?;
             }
             let stdout = create(&tmp.join(STDOUT))?;
             let stderr = create(&tmp.join(STDERR))?;
@@ -248,7 +292,12 @@ impl RunStore {
             }),
             Err(e) => {
                 host.note('-', &config.name);
-                let _ = fs::remove_dir_all(&tmp);
+                match (prepared, &host.ahead) {
+                    (Some(dir), Some(a)) => a.give_back_folder(dir),
+                    _ => {
+                        let _ = fs::remove_dir_all(&tmp);
+                    }
+                }
                 if matches!(
                     e.kind(),
                     ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty
@@ -327,12 +376,16 @@ impl RunStore {
         let dir = self.dir(&config.name);
         let path = dir.join(CONFIG);
         let bytes = to_json(config)?;
-        let Some(host) = self.host.get() else {
+        let Some(host) = self.host.get().filter(|_| self.same_fs) else {
             let tmp = dir.join(".config.json.tmp");
             write_file(&tmp, &bytes, self.durable)?;
             return fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e));
         };
-        let spare = host.spares.lock().expect("spares poisoned").take();
+        let spare = host
+            .spares
+            .lock()
+            .expect("spares poisoned")
+            .take(host.ahead.as_deref());
         overwrite_file(&spare, &bytes, self.durable)?;
         let swapped = rustix::fs::renameat_with(
             rustix::fs::CWD,
@@ -351,6 +404,22 @@ impl RunStore {
             }
             Err(_) => fs::rename(&spare, &path).map_err(|e| Error::io("rename", &path, e)),
         }
+    }
+
+    /// Write `result.json` into a Run folder of this host: through a spare
+    /// file renamed into place when there is one, so no inode is made here.
+    pub fn write_result(&self, dir: &Path, bytes: &[u8]) -> Result<()> {
+        let path = dir.join(RESULT);
+        let Some(host) = self.host.get().filter(|_| self.same_fs) else {
+            return write_file(&path, bytes, false);
+        };
+        let spare = host
+            .spares
+            .lock()
+            .expect("spares poisoned")
+            .take(host.ahead.as_deref());
+        overwrite_file(&spare, bytes, false)?;
+        fs::rename(&spare, &path).map_err(|e| Error::io("rename", &path, e))
     }
 
     pub fn load(&self, name: &str) -> Result<RunConfig> {
@@ -445,6 +514,7 @@ impl RunStore {
             }
             let _ = fs::remove_file(&jpath);
             let _ = fs::remove_dir_all(self.hosts.join(format!("{id}.spare")));
+            let _ = fs::remove_dir_all(self.hosts.join(format!("{id}.ahead")));
             self.remove_temp_folders(id);
             let _ = fs::remove_file(entry.path());
         }
@@ -493,7 +563,7 @@ impl RunStore {
 /// first skips every inode freed in the last minutes, which measured up to
 /// 7x the cost of a whole Run folder (BENCHMARKS.md). Other filesystems
 /// refuse the flag; that is fine.
-fn spread_subfolders(dir: &Path) {
+pub(crate) fn spread_subfolders(dir: &Path) {
     use rustix::fs::{IFlags, ioctl_getflags, ioctl_setflags};
     let Ok(f) = File::open(dir) else { return };
     if let Ok(flags) = ioctl_getflags(&f)
@@ -552,4 +622,167 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8], durable: bool) -> Result<()>
         f.sync_all().map_err(|e| Error::io("sync", path, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::os::unix::fs::MetadataExt;
+
+    fn ino(p: &Path) -> u64 {
+        fs::metadata(p).unwrap().ino()
+    }
+
+    fn entries(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with(prefix))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn claim_and_finish(store: &RunStore, name: &str) -> PathBuf {
+        let mut c = RunConfig::function(name.into(), "local".into());
+        let claimed = match store.claim(&mut c, Some(b"[1,2]")) {
+            Ok(c) => c,
+            Err(_) => panic!("claim of {name} failed"),
+        };
+        store.write_result(&claimed.dir, b"3").unwrap();
+        c.status = RunStatus::Completed;
+        store.finish(&c).unwrap();
+        claimed.dir
+    }
+
+    #[test]
+    fn finishing_swaps_the_record_and_keeps_the_old_one_as_a_spare() {
+        let d = tempfile::tempdir().unwrap();
+        let store = RunStore::open(d.path(), d.path().join("runs"), false, 0).unwrap();
+        let mut c = RunConfig::function("r1".into(), "local".into());
+        let claimed = store.claim(&mut c, Some(b"[1,2]")).ok().unwrap();
+        let running = ino(&claimed.dir.join(CONFIG));
+        c.status = RunStatus::Completed;
+        store.finish(&c).unwrap();
+        let done = store.load("r1").unwrap();
+        assert_eq!(done.status, RunStatus::Completed);
+        assert_ne!(
+            ino(&claimed.dir.join(CONFIG)),
+            running,
+            "a new file holds the new record"
+        );
+        // The running record was not freed: it is this host's spare now.
+        let host = store.host.get().unwrap();
+        let spares = entries(
+            &d.path().join("hosts").join(format!("{}.spare", host.id)),
+            "",
+        );
+        assert_eq!(spares.len(), 1, "{spares:?}");
+        assert_eq!(ino(&spares[0]), running);
+        let old: RunConfig = serde_json::from_slice(&fs::read(&spares[0]).unwrap()).unwrap();
+        assert_eq!(old.status, RunStatus::Running);
+        // Nothing temporary is left in the Run's folder.
+        let mut files: Vec<_> = fs::read_dir(&claimed.dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["config.json", "inputs.json", "stderr", "stdout"]);
+    }
+
+    #[test]
+    fn runs_take_folders_and_files_made_ahead() {
+        let d = tempfile::tempdir().unwrap();
+        let store = RunStore::open(d.path(), d.path().join("runs"), false, 4).unwrap();
+        // The first claim starts the host, and with it the thread.
+        claim_and_finish(&store, "first");
+        let ahead = store.host.get().unwrap().ahead.clone().unwrap();
+        wait_for("4 prepared folders and files", || {
+            let (d, f) = ahead.ready();
+            d.len() == 4 && f.len() == 4
+        });
+        let (d_ready, f_ready) = ahead.ready();
+        let folders: HashSet<u64> = d_ready.iter().map(|p| ino(p)).collect();
+        let files: HashSet<u64> = f_ready.iter().map(|p| ino(p)).collect();
+        let dir = claim_and_finish(&store, "second");
+        assert!(
+            folders.contains(&ino(&dir)),
+            "the Run's folder was made ahead"
+        );
+        assert!(
+            files.contains(&ino(&dir.join(RESULT))),
+            "result.json was a spare made ahead"
+        );
+        let run = store.load("second").unwrap();
+        assert_eq!(run.status, RunStatus::Completed);
+        assert_eq!(fs::read(dir.join(INPUTS)).unwrap(), b"[1,2]");
+        assert_eq!(fs::read(dir.join(RESULT)).unwrap(), b"3");
+        assert_eq!(fs::read(dir.join(STDOUT)).unwrap(), b"");
+        // The thread makes up what was taken.
+        wait_for("the pool refilled", || ahead.ready().0.len() == 4);
+    }
+
+    #[test]
+    fn a_lost_claim_gives_its_prepared_folder_back() {
+        let d = tempfile::tempdir().unwrap();
+        let store = RunStore::open(d.path(), d.path().join("runs"), false, 2).unwrap();
+        claim_and_finish(&store, "taken");
+        let ahead = store.host.get().unwrap().ahead.clone().unwrap();
+        wait_for("2 prepared folders", || ahead.ready().0.len() == 2);
+        let before: HashSet<u64> = ahead.ready().0.iter().map(|p| ino(p)).collect();
+        let mut c = RunConfig::function("taken".into(), "local".into());
+        match store.claim(&mut c, Some(b"[9]")) {
+            Err(ClaimError::Exists(existing)) => assert_eq!(existing.status, RunStatus::Completed),
+            _ => panic!("a second claim of one name must fail"),
+        }
+        let after: HashSet<u64> = ahead.ready().0.iter().map(|p| ino(p)).collect();
+        assert_eq!(before, after, "the same folders, none lost and none new");
+        for dir in ahead.ready().0 {
+            for f in crate::ahead::FOLDER_FILES {
+                assert_eq!(fs::read(dir.join(f)).unwrap(), b"", "{dir:?}/{f} emptied");
+            }
+        }
+        assert_eq!(
+            fs::read(d.path().join("runs/taken").join(INPUTS)).unwrap(),
+            b"[1,2]"
+        );
+    }
+
+    #[test]
+    fn a_dead_hosts_spares_and_prepared_folders_are_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let id = {
+            let store = RunStore::open(d.path(), d.path().join("runs"), false, 2).unwrap();
+            claim_and_finish(&store, "one");
+            let host = store.host.get().unwrap();
+            let ahead = host.ahead.clone().unwrap();
+            wait_for("prepared folders", || ahead.ready().0.len() == 2);
+            assert!(!entries(&d.path().join("hosts"), &host.id).is_empty());
+            host.id.clone()
+        };
+        // The store is dropped, its lock with it: the host is dead.
+        RunStore::open(d.path(), d.path().join("runs"), false, 0).unwrap();
+        assert!(entries(&d.path().join("hosts"), &id).is_empty());
+        assert_eq!(
+            load_config(&d.path().join("runs/one")).unwrap().status,
+            RunStatus::Completed
+        );
+    }
 }

@@ -19,7 +19,7 @@ use crate::functions::{
 use crate::host::{ArtifactCtx, OutputBudget, OutputKind, OutputObserver};
 use crate::record::{ArtifactRef, CmdRecord, FunctionRef, RunConfig, RunError, RunStatus, RunType};
 use crate::run::{Run, RunHandle};
-use crate::runs::{ClaimError, Claimed, RESULT, RunStore, write_file};
+use crate::runs::{ClaimError, Claimed, RESULT, RunStore};
 use crate::{Error, Limits, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -56,6 +56,10 @@ pub struct RuntimeOptions {
     /// default: the rename already guarantees a whole file after a process
     /// crash; syncing adds power-loss durability at a cost on every Run.
     pub durable: bool,
+    /// How many empty Run folders a background thread keeps ready, so that
+    /// a call's path creates no file (default 16; 0 for a short-lived
+    /// process, which would waste them). See BENCHMARKS.md.
+    pub folders_ahead: usize,
 }
 
 impl RuntimeOptions {
@@ -69,7 +73,14 @@ impl RuntimeOptions {
             engine: EngineOptions::default(),
             durable: false,
             cache: false,
+            folders_ahead: 16,
         }
+    }
+
+    /// Keep `n` Run folders made ahead of need (0: make each on the spot).
+    pub fn folders_ahead(mut self, n: usize) -> Self {
+        self.folders_ahead = n;
+        self
     }
 
     /// Answer calls from the result cache by default.
@@ -206,7 +217,7 @@ impl Runtime {
         let engine = RhEngine::new(opts.engine.clone())?;
         let inner = Inner {
             functions: FunctionStore::open(&root)?,
-            runs: RunStore::open(&root, runs_dir, opts.durable)?,
+            runs: RunStore::open(&root, runs_dir, opts.durable, opts.folders_ahead)?,
             artifacts: Arc::new(ArtifactStore::open(&root)?),
             cache: crate::cache::Cache::open(&root)?,
             engine,
@@ -542,7 +553,7 @@ impl Runtime {
                 run: config.name.clone(),
                 message: format!("the function returned bytes that are not JSON: {e}"),
             })?;
-            write_file(&claimed.dir.join(RESULT), &bytes, false)?;
+            self.inner.runs.write_result(&claimed.dir, &bytes)?;
             Ok(bytes)
         });
         self.end(&mut config, result.as_ref().map(|_| ()));
