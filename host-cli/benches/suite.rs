@@ -755,6 +755,32 @@ fn main() {
     r.bare_p50 = Some(bare);
     rows.push(r);
 
+    // With --durable: the record, result and folder fsynced per Run.
+    let durable =
+        Runtime::open_with(RuntimeOptions::new(work.path().join("durable")).durable(true)).unwrap();
+    tk.block_on(durable.deploy_file(&guests.join("summer.wasm"), None))
+        .unwrap();
+    let n = (o.calls / 10).max(50);
+    let lat: Vec<Duration> = (0..n + 10)
+        .map(|_| {
+            let t = Instant::now();
+            let run = tk
+                .block_on(durable.call(CallRequest::new("summer", json!([1, 2]))))
+                .unwrap();
+            assert_eq!(run.result().unwrap(), json!(3));
+            t.elapsed()
+        })
+        .skip(10)
+        .collect();
+    let mut r = Row::latency(
+        "recorded call, embedded, durable (fsync)",
+        &lat,
+        "reported",
+        None,
+    );
+    r.bare_p50 = Some(bare);
+    rows.push(r);
+
     if o.runs("cpu") {
         eprintln!("CPU-bound guest, fuel off vs default ...");
         let (off, on) = cpu_bound(&tk, work.path(), &guests);

@@ -197,6 +197,10 @@ pub struct ServeArgs {
     /// Answer calls from the result cache unless they ask not to.
     #[arg(long)]
     pub cache: bool,
+    /// fsync each Run's final record and result (and its folder) before it
+    /// counts as ended: Runs survive power loss, at a cost on every call.
+    #[arg(long)]
+    pub durable: bool,
     /// Largest other request (call arguments).
     #[arg(long, default_value = "16MiB")]
     pub max_request: String,

@@ -379,7 +379,8 @@ impl RunStore {
         let Some(host) = self.host.get().filter(|_| self.same_fs) else {
             let tmp = dir.join(".config.json.tmp");
             write_file(&tmp, &bytes, self.durable)?;
-            return fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e));
+            fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e))?;
+            return self.sync_dir(&dir);
         };
         let spare = host
             .spares
@@ -395,15 +396,14 @@ impl RunStore {
             rustix::fs::RenameFlags::EXCHANGE,
         );
         match swapped {
-            Ok(()) => {
-                host.spares
-                    .lock()
-                    .expect("spares poisoned")
-                    .give_back(spare);
-                Ok(())
-            }
-            Err(_) => fs::rename(&spare, &path).map_err(|e| Error::io("rename", &path, e)),
+            Ok(()) => host
+                .spares
+                .lock()
+                .expect("spares poisoned")
+                .give_back(spare),
+            Err(_) => fs::rename(&spare, &path).map_err(|e| Error::io("rename", &path, e))?,
         }
+        self.sync_dir(&dir)
     }
 
     /// Write `result.json` into a Run folder of this host: through a spare
@@ -411,15 +411,27 @@ impl RunStore {
     pub fn write_result(&self, dir: &Path, bytes: &[u8]) -> Result<()> {
         let path = dir.join(RESULT);
         let Some(host) = self.host.get().filter(|_| self.same_fs) else {
-            return write_file(&path, bytes, false);
+            write_file(&path, bytes, self.durable)?;
+            return self.sync_dir(dir);
         };
         let spare = host
             .spares
             .lock()
             .expect("spares poisoned")
             .take(host.ahead.as_deref());
-        overwrite_file(&spare, bytes, false)?;
-        fs::rename(&spare, &path).map_err(|e| Error::io("rename", &path, e))
+        overwrite_file(&spare, bytes, self.durable)?;
+        fs::rename(&spare, &path).map_err(|e| Error::io("rename", &path, e))?;
+        self.sync_dir(dir)
+    }
+
+    /// With `durable`, make a folder's new entries survive power loss.
+    fn sync_dir(&self, dir: &Path) -> Result<()> {
+        if self.durable {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::io("sync", dir, e))?;
+        }
+        Ok(())
     }
 
     pub fn load(&self, name: &str) -> Result<RunConfig> {

@@ -52,9 +52,11 @@ pub struct RuntimeOptions {
     pub engine: EngineOptions,
     /// Answer calls from the result cache unless they say otherwise.
     pub cache: bool,
-    /// `fsync` each `config.json` before it replaces the old one. Off by
-    /// default: the rename already guarantees a whole file after a process
-    /// crash; syncing adds power-loss durability at a cost on every Run.
+    /// `fsync` a Run's final `config.json` and `result.json` before they are
+    /// renamed into place, and its folder after. Off by default: the rename
+    /// already guarantees whole files after a process crash (`kill -9`);
+    /// syncing adds power-loss durability at the cost of a few disk flushes
+    /// per Run (`rh-wasm serve --durable`; BENCHMARKS.md).
     pub durable: bool,
     /// How many empty Run folders a background thread keeps ready, so that
     /// a call's path creates no file (default 16; 0 for a short-lived

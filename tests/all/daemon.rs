@@ -739,3 +739,78 @@ fn concurrent_clients_runs_hold_only_their_own_output() {
         }
     }
 }
+
+/// Many calls on a daemon (folders made ahead, records swapped in, results
+/// renamed in), with `--durable`: every Run folder holds exactly its five
+/// files with the right contents, before and after a kill -9 and restart.
+#[test]
+fn a_durable_daemons_runs_hold_exactly_their_files_across_a_kill() {
+    let mut d = Daemon::start_with(&["--durable"]);
+    d.deploy("summer");
+    for i in 0..40 {
+        let out = d.rh_ok(&[
+            "call",
+            "summer",
+            &i.to_string(),
+            "1",
+            "--cluster",
+            "cpu",
+            "--run-name",
+            &format!("d{i}"),
+        ]);
+        assert!(out.trim_end().ends_with(&(i + 1).to_string()), "{out}");
+    }
+    let check = |d: &Daemon| {
+        for i in 0..40 {
+            let dir = d.root.join("logs").join(format!("d{i}"));
+            let mut files: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().into_string().unwrap())
+                .collect();
+            files.sort();
+            assert_eq!(
+                files,
+                [
+                    "config.json",
+                    "inputs.json",
+                    "result.json",
+                    "stderr",
+                    "stdout"
+                ],
+                "d{i}"
+            );
+            let c = d.config(&format!("d{i}"));
+            assert_eq!(c["name"], format!("d{i}"));
+            assert_eq!(c["status"], "completed");
+            assert_eq!(
+                std::fs::read_to_string(dir.join("result.json")).unwrap(),
+                (i + 1).to_string()
+            );
+            assert_eq!(
+                std::fs::read_to_string(dir.join("inputs.json")).unwrap(),
+                format!("[{i},1]")
+            );
+            assert_eq!(
+                std::fs::read_to_string(dir.join("stdout")).unwrap(),
+                format!("adding {i} and 1\n")
+            );
+        }
+    };
+    check(&d);
+    d.kill9();
+    d.restart();
+    check(&d);
+    // The dead daemon's prepared folders and spares went with it.
+    let hosts: Vec<String> = std::fs::read_dir(d.root.join("hosts"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
+    let ids: std::collections::HashSet<&str> =
+        hosts.iter().filter_map(|h| h.split('.').next()).collect();
+    assert!(
+        ids.len() <= 1,
+        "only the live host's files remain: {hosts:?}"
+    );
+}

@@ -48,6 +48,7 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
         max_component: size("max-component", &a.max_component)?,
         max_request: size("max-request", &a.max_request)?,
         cache: a.cache,
+        durable: a.durable,
     })
     .await?;
     Ok(ExitCode::SUCCESS)

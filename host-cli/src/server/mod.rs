@@ -33,6 +33,7 @@ pub struct ServeOptions {
     pub max_component: u64,
     pub max_request: u64,
     pub cache: bool,
+    pub durable: bool,
 }
 
 /// State shared by every request.
@@ -54,7 +55,8 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         RuntimeOptions::new(&opts.root)
             .runs_dir(opts.root.join("logs"))
             .cluster(opts.name.clone())
-            .cache(opts.cache),
+            .cache(opts.cache)
+            .durable(opts.durable),
     )
     .with_context(|| format!("opening the daemon root {}", opts.root.display()))?;
     let listener = TcpListener::bind(opts.addr)
