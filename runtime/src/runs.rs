@@ -730,17 +730,27 @@ mod tests {
             let (d, f) = ahead.ready();
             d.len() == 4 && f.len() == 4
         });
-        let (d_ready, f_ready) = ahead.ready();
+        let (d_ready, _) = ahead.ready();
         let folders: HashSet<u64> = d_ready.iter().map(|p| ino(p)).collect();
-        let files: HashSet<u64> = f_ready.iter().map(|p| ino(p)).collect();
+        // Every file this host holds ready: new spares, and the first Run's
+        // old record once it has rested.
+        let hosts = d.path().join("hosts");
+        let mut spares = HashSet::new();
+        for sub in entries(&hosts, "") {
+            for f in entries(&sub, "") {
+                if f.is_file() {
+                    spares.insert(ino(&f));
+                }
+            }
+        }
         let dir = claim_and_finish(&store, "second");
         assert!(
             folders.contains(&ino(&dir)),
             "the Run's folder was made ahead"
         );
         assert!(
-            files.contains(&ino(&dir.join(RESULT))),
-            "result.json was a spare made ahead"
+            spares.contains(&ino(&dir.join(RESULT))),
+            "result.json was a file made before the call"
         );
         let run = store.load("second").unwrap();
         assert_eq!(run.status, RunStatus::Completed);
@@ -765,7 +775,8 @@ mod tests {
             _ => panic!("a second claim of one name must fail"),
         }
         let after: HashSet<u64> = ahead.ready().0.iter().map(|p| ino(p)).collect();
-        assert_eq!(before, after, "the same folders, none lost and none new");
+        // The thread may have made one more meanwhile; none may be lost.
+        assert!(before.is_subset(&after), "{before:?} {after:?}");
         for dir in ahead.ready().0 {
             for f in crate::ahead::FOLDER_FILES {
                 assert_eq!(fs::read(dir.join(f)).unwrap(), b"", "{dir:?}/{f} emptied");
