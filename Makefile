@@ -5,7 +5,7 @@ GUEST_TARGET := $(TARGET_DIR)/guests
 WASM := $(GUEST_TARGET)/wasm32-wasip2/release
 RH := $(TARGET_DIR)/debug/rh-wasm
 
-.PHONY: demo test lint bench bench-build wasm-target guests ci
+.PHONY: demo test lint bench bench-build wasm-target s3-server guests ci
 
 # rustup does not add a missing target by itself.
 wasm-target:
@@ -22,7 +22,11 @@ demo: guests
 	@echo; echo "The Run folder rh/runs/my_fn_run:"; ls -l rh/runs/my_fn_run
 	@echo; echo "rh/runs/my_fn_run/config.json:"; cat rh/runs/my_fn_run/config.json
 
-test: wasm-target
+# The S3 tests run against moto's server (PyPI), installed here when missing.
+s3-server:
+	@python3 -c 'import moto.server' 2>/dev/null || python3 -m pip install -q 'moto[server]'
+
+test: wasm-target s3-server
 	$(CARGO) test --workspace
 
 lint: wasm-target

@@ -87,13 +87,30 @@ pub enum Command {
     Artifacts(ArtifactsCommand),
     /// What produced an artifact or a Run, and what consumed it.
     Lineage(RunRef),
-    /// Copy a Run's folder here (default ./rh/runs/RUN).
+    /// Copy a Run's folder here (default ./rh/runs/RUN): `pull CLUSTER RUN`,
+    /// or `pull s3://BUCKET/PREFIX/RUN` for a pushed one.
     Pull {
-        cluster: String,
-        run: String,
+        /// A cluster, or the S3 address of a pushed Run.
+        source: String,
+        /// The Run (with a cluster).
+        run: Option<String>,
         /// Where to put it.
         #[arg(long)]
         to: Option<PathBuf>,
+        /// An S3-compatible server (default: AWS_ENDPOINT_URL, else AWS).
+        #[arg(long)]
+        endpoint: Option<String>,
+    },
+    /// Copy a finished Run to object storage: `push CLUSTER RUN s3://BUCKET/PREFIX`.
+    /// Running it again after an interruption sends only what is missing.
+    Push {
+        cluster: String,
+        run: String,
+        /// Where: the Run goes to s3://BUCKET/PREFIX/RUN.
+        dest: String,
+        /// An S3-compatible server (default: AWS_ENDPOINT_URL, else AWS).
+        #[arg(long)]
+        endpoint: Option<String>,
     },
     /// Name, list and forget daemons.
     #[command(subcommand)]

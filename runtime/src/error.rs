@@ -176,6 +176,9 @@ pub enum Error {
     /// Wasmtime failed in a way that is not the guest's doing.
     #[error("engine error: {0}")]
     Engine(String),
+    /// Object storage (S3) failed or holds something unusable.
+    #[error("{0}")]
+    Remote(String),
 }
 
 impl Error {
@@ -203,6 +206,7 @@ impl Error {
             Error::Io { .. } => "io",
             Error::Corrupt { .. } => "corrupt",
             Error::Engine(_) => "engine",
+            Error::Remote(_) => "remote",
         }
     }
 

@@ -14,4 +14,5 @@ mod limits;
 mod lineage;
 mod recovery;
 mod result_cache;
+mod s3;
 mod scopes;

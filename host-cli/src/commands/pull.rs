@@ -1,13 +1,164 @@
 //! `pull CLUSTER RUN [--to DIR]`: copy a finished Run's folder here, every
 //! file checked against the digest the cluster gave, and put in place only
 //! once whole (built under a temporary name, then renamed).
+//!
+//! `push CLUSTER RUN s3://BUCKET/PREFIX` and `pull s3://BUCKET/PREFIX/RUN`
+//! move Runs through object storage (`rh_runtime::RemoteStore`).
 
 use crate::cluster::{self, Target};
 use crate::output::{UsageError, print_json};
 use anyhow::{Context, Result, bail};
 use hyper::Method;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// `pull` from a cluster or from S3.
+pub async fn pull_any(
+    source: &str,
+    run: Option<&str>,
+    to: Option<PathBuf>,
+    endpoint: Option<&str>,
+    json: bool,
+) -> Result<ExitCode> {
+    if source.starts_with("s3://") {
+        if run.is_some() {
+            return Err(
+                UsageError("pull s3://BUCKET/PREFIX/RUN takes no second name".into()).into(),
+            );
+        }
+        return pull_s3(source, to, endpoint, json).await;
+    }
+    let Some(run) = run else {
+        return Err(UsageError(format!(
+            "pull {source} needs a Run: pull CLUSTER RUN, or pull s3://BUCKET/PREFIX/RUN"
+        ))
+        .into());
+    };
+    if endpoint.is_some() {
+        return Err(UsageError("--endpoint is for pulling from s3://".into()).into());
+    }
+    pull(source, run, to, json).await
+}
+
+/// Shows a copy's progress on a terminal, for copies over 4 MiB.
+fn progress_bar(verb: &'static str) -> impl Fn(u64, u64) + Sync {
+    let show = std::io::stderr().is_terminal();
+    move |done: u64, total: u64| {
+        if show && total > 4 << 20 {
+            eprint!("\r{verb} {} / {} KiB", done >> 10, total >> 10);
+            if done >= total {
+                eprintln!();
+            }
+            let _ = std::io::stderr().flush();
+        }
+    }
+}
+
+async fn pull_s3(
+    url: &str,
+    to: Option<PathBuf>,
+    endpoint: Option<&str>,
+    json: bool,
+) -> Result<ExitCode> {
+    let trimmed = url.trim_end_matches('/');
+    let (store_url, run) = trimmed
+        .rsplit_once('/')
+        .filter(|(s, _)| *s != "s3:/")
+        .ok_or_else(|| UsageError(format!("`{url}` names no Run: s3://BUCKET/PREFIX/RUN")))?;
+    rh_runtime::validate_run_name(run)?;
+    let store = rh_runtime::RemoteStore::open(store_url, endpoint)?;
+    let dest = match to {
+        Some(d) => d,
+        None => cluster::local_root()?.join("runs").join(run),
+    };
+    let t = store
+        .pull(run, &dest, &progress_bar("downloading"))
+        .await
+        .with_context(|| format!("pulling {url}"))?;
+    if json {
+        print_json(
+            &serde_json::json!({ "run_name": run, "path": dest, "files": t.files, "bytes": t.bytes }),
+        );
+    } else {
+        println!(
+            "pulled {run} to {} ({} files, {} bytes, all digests checked)",
+            dest.display(),
+            t.files,
+            t.bytes
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `push CLUSTER RUN s3://BUCKET/PREFIX`: the Run's folder (copied from the
+/// cluster first when it is a daemon) to object storage.
+pub async fn push(
+    cluster_name: &str,
+    run: &str,
+    dest: &str,
+    endpoint: Option<&str>,
+    json: bool,
+) -> Result<ExitCode> {
+    rh_runtime::validate_run_name(run)?;
+    let store = rh_runtime::RemoteStore::open(dest, endpoint)?;
+    let mut staged = None;
+    let dir = match cluster::open(cluster_name)? {
+        Target::Local(rt) => {
+            let r = rt.run(run)?;
+            if !r.status().is_terminal() {
+                bail!(UsageError(format!(
+                    "run `{run}` is still {}; only finished Runs are pushed",
+                    r.status()
+                )));
+            }
+            r.path().to_path_buf()
+        }
+        Target::Remote(_) => {
+            let stage = tempfile_dir()?;
+            let dir = stage.join(run);
+            staged = Some(stage);
+            std::fs::create_dir(&dir)?;
+            if let Err(e) = copy(cluster_name, run, &dir).await {
+                let _ = std::fs::remove_dir_all(staged.as_deref().unwrap_or(&dir));
+                return Err(e);
+            }
+            dir
+        }
+    };
+    let pushed = store.push(&dir, &progress_bar("uploading")).await;
+    if let Some(stage) = staged {
+        let _ = std::fs::remove_dir_all(stage);
+    }
+    let (m, t) = pushed.with_context(|| format!("pushing {run} to {dest}"))?;
+    let url = store.run_url(run);
+    if json {
+        print_json(&serde_json::json!({
+            "run_name": run, "url": url, "files": m.files.len(),
+            "uploaded": t.files, "bytes": t.bytes, "already_there": t.skipped,
+        }));
+    } else {
+        println!(
+            "pushed {run} to {url} ({} files; {} uploaded, {} bytes; {} already there)",
+            m.files.len(),
+            t.files,
+            t.bytes,
+            t.skipped
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A private folder to stage a daemon's Run in before it goes up.
+fn tempfile_dir() -> Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!(
+        "rh-wasm-push-{}-{}",
+        std::process::id(),
+        rh_runtime::auto_run_name("stage")
+    ));
+    std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+    Ok(d)
+}
 
 pub async fn pull(
     cluster_name: &str,
