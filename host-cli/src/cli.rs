@@ -214,6 +214,15 @@ pub struct ServeArgs {
     /// Answer calls from the result cache unless they ask not to.
     #[arg(long)]
     pub cache: bool,
+    /// A store shared with other clusters (s3://BUCKET/PREFIX): completed
+    /// Runs are published there, and cached calls are answered from Runs
+    /// any attached cluster published.
+    #[arg(long)]
+    pub shared_store: Option<String>,
+    /// The S3-compatible server of --shared-store (default:
+    /// AWS_ENDPOINT_URL, else AWS).
+    #[arg(long, requires = "shared_store")]
+    pub endpoint: Option<String>,
     /// fsync each Run's final record and result (and its folder) before it
     /// counts as ended: Runs survive power loss, at a cost on every call.
     #[arg(long)]

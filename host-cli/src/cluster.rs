@@ -25,7 +25,14 @@ pub fn open_local() -> Result<Runtime> {
     let root = local_root()?;
     // A CLI process records one Run or a few and exits: folders made ahead
     // would be wasted.
-    Runtime::open_with(RuntimeOptions::new(&root).cluster("local").folders_ahead(0))
+    let mut opts = RuntimeOptions::new(&root).cluster("local").folders_ahead(0);
+    // The local cluster's shared store, when a team uses one.
+    if let Ok(url) = std::env::var("RH_WASM_SHARED_STORE") {
+        opts = opts
+            .shared_store(rh_runtime::RemoteStore::open(&url, None)?)
+            .publish_in_background(false);
+    }
+    Runtime::open_with(opts)
         .with_context(|| format!("opening the local cluster at {}", root.display()))
 }
 

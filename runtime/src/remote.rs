@@ -137,6 +137,49 @@ impl RemoteStore {
         })
     }
 
+    /// The store under `rest` (a deeper prefix).
+    pub fn sub(&self, rest: &str) -> RemoteStore {
+        let rest = rest.trim_matches('/');
+        RemoteStore {
+            url: format!("{}/{rest}", self.url),
+            store: self.store.clone(),
+            prefix: if self.prefix.is_empty() {
+                rest.to_string()
+            } else {
+                format!("{}/{rest}", self.prefix)
+            },
+        }
+    }
+
+    /// The Runs pushed here whose push finished (they have a manifest),
+    /// newest first.
+    pub async fn runs(&self) -> Result<Vec<String>> {
+        let root = if self.prefix.is_empty() {
+            None
+        } else {
+            Some(ObjPath::from(self.prefix.as_str()))
+        };
+        let mut found = Vec::new();
+        let mut listing = self.store.list(root.as_ref());
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(|e| remote_err("listing the store", e))?;
+            let key = meta.location.as_ref();
+            let rel = match &root {
+                Some(r) => key
+                    .strip_prefix(r.as_ref())
+                    .map(|k| k.trim_start_matches('/')),
+                None => Some(key),
+            };
+            if let Some(run) = rel.and_then(|r| r.strip_suffix("/manifest.json"))
+                && !run.contains('/')
+            {
+                found.push((meta.last_modified, run.to_string()));
+            }
+        }
+        found.sort_by_key(|f| std::cmp::Reverse(f.0));
+        Ok(found.into_iter().map(|(_, r)| r).collect())
+    }
+
     /// The address of a Run in this store.
     pub fn run_url(&self, run: &str) -> String {
         format!("{}/{run}", self.url)
@@ -222,7 +265,7 @@ impl RemoteStore {
         path: &Path,
         key: &ObjPath,
         size: u64,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<()> {
         let mut file = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
         if size < MULTIPART_AT {

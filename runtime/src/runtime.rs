@@ -62,6 +62,13 @@ pub struct RuntimeOptions {
     /// a call's path creates no file (default 16; 0 for a short-lived
     /// process, which would waste them). See BENCHMARKS.md.
     pub folders_ahead: usize,
+    /// A store shared by a team's clusters: completed function Runs are
+    /// published there, and cached calls (`call --cache`, `get-or-call` of a
+    /// new name) are answered from Runs published by any cluster.
+    pub shared_store: Option<crate::RemoteStore>,
+    /// Publish to the shared store in the background (a long-lived host),
+    /// or before the call returns (a process about to exit).
+    pub publish_in_background: bool,
 }
 
 impl RuntimeOptions {
@@ -76,7 +83,22 @@ impl RuntimeOptions {
             durable: false,
             cache: false,
             folders_ahead: 16,
+            shared_store: None,
+            publish_in_background: true,
         }
+    }
+
+    /// Whether publishing to the shared store happens after the call
+    /// returns (default) or before.
+    pub fn publish_in_background(mut self, background: bool) -> Self {
+        self.publish_in_background = background;
+        self
+    }
+
+    /// Publish completed Runs to, and take cache hits from, `store`.
+    pub fn shared_store(mut self, store: crate::RemoteStore) -> Self {
+        self.shared_store = Some(store);
+        self
     }
 
     /// Keep `n` Run folders made ahead of need (0: make each on the spot).
@@ -186,7 +208,8 @@ enum Work {
     },
     Commands(crate::commands::Commands),
     /// Nothing: copy a completed Run's result and output (a cache hit).
-    CacheHit(Box<Run>),
+    /// The source, and where it came from when not this cluster.
+    CacheHit(Box<Run>, Option<String>),
 }
 
 enum Begun {
@@ -405,14 +428,37 @@ impl Runtime {
 
     /// The Run already under `req`'s name, or, when there is none, that
     /// name claimed for a new Run. Looking first keeps the common case (the
-    /// Run exists) to one read; the claim still settles races.
-    fn find_or_begin(&self, req: &CallRequest, p: &Prepared) -> Result<Begun> {
+    /// Run exists) to one read; the claim still settles races. With a shared
+    /// store, a new Run is answered from a Run that any cluster published
+    /// for the same call when there is one.
+    async fn find_or_begin(&self, req: &CallRequest, p: &Prepared) -> Result<Begun> {
         let name = req.run_name.as_deref().unwrap_or_default();
         match self.inner.runs.load(name) {
-            Ok(existing) => Ok(Begun::Exists(Box::new(existing))),
-            Err(Error::NotFound { .. }) => self.begin(req, p.clone(), None),
-            Err(e) => Err(e),
+            Ok(existing) => return Ok(Begun::Exists(Box::new(existing))),
+            Err(Error::NotFound { .. }) => {}
+            Err(e) => return Err(e),
         }
+        if self.inner.opts.shared_store.is_some() {
+            let key = crate::cache::key(&p.target.digest, &p.target.desc.name, &p.input_digest);
+            let source = match self.cache_source(&key, p) {
+                Some(run) => Some((run, None)),
+                None => self.shared_source(&key, p).await,
+            };
+            if let Some((src, origin)) = source {
+                let make = |name: String| self.config_for(req, p, name);
+                return self.begin_with(
+                    req.run_name.as_deref(),
+                    &p.target.desc.name,
+                    &make,
+                    &p.args,
+                    &p.limits,
+                    req.observer.clone(),
+                    Work::CacheHit(Box::new(src), origin),
+                    None,
+                );
+            }
+        }
+        self.begin(req, p.clone(), None)
     }
 
     /// Claim a Run's folder (a new name, or replacing a finished Run when
@@ -542,8 +588,9 @@ impl Runtime {
                 };
                 crate::commands::run(eng, cmds, &claimed.dir, job, &cancel, &mut config.cmds).await
             }
-            Work::CacheHit(source) => {
-                config.cache_hit = Some(source.name().to_string());
+            Work::CacheHit(source, origin) => {
+                config.cache_hit =
+                    Some(origin.clone().unwrap_or_else(|| source.name().to_string()));
                 copy_hit(source, claimed.stdout, claimed.stderr, observer.as_ref())
             }
         };
@@ -573,6 +620,9 @@ impl Runtime {
             let key = crate::cache::key(&f.digest, n, i);
             if let Err(e) = self.inner.cache.record(&key, &config.name) {
                 tracing::warn!("indexing run {} for the cache: {e}", config.name);
+            }
+            if config.cache_hit.is_none() {
+                self.publish(&claimed.dir, &key).await;
             }
         }
         self.inner
@@ -758,11 +808,14 @@ impl Runtime {
         let p = self.prepare(&req)?;
         let key = crate::cache::key(&p.target.digest, &p.target.desc.name, &p.input_digest);
         let _lock = self.inner.cache.lock(&key).await?;
-        let source = self.cache_source(&key, &p);
+        let source = match self.cache_source(&key, &p) {
+            Some(run) => Some((run, None)),
+            None => self.shared_source(&key, &p).await,
+        };
         let replace = |c: &RunConfig| c.status.is_terminal();
         let replace: Option<&dyn Fn(&RunConfig) -> bool> = req.rerun.then_some(&replace);
         let begun = match source {
-            Some(src) => {
+            Some((src, origin)) => {
                 let make = |name: String| self.config_for(&req, &p, name);
                 self.begin_with(
                     req.run_name.as_deref(),
@@ -771,7 +824,7 @@ impl Runtime {
                     &p.args,
                     &p.limits,
                     req.observer.clone(),
-                    Work::CacheHit(Box::new(src)),
+                    Work::CacheHit(Box::new(src), origin),
                     replace,
                 )?
             }
@@ -788,29 +841,93 @@ impl Runtime {
     /// A completed Run that can answer this call: same digest, function and
     /// inputs, its files all there, and the artifacts it loaded unchanged.
     fn cache_source(&self, key: &str, p: &Prepared) -> Option<Run> {
-        for name in self.inner.cache.candidates(key) {
-            let Ok(run) = self.run(&name) else { continue };
-            let c = run.config();
-            if !crate::cache::same_call(c, &p.target.digest, &p.target.desc.name, &p.input_digest) {
+        self.inner
+            .cache
+            .candidates(key)
+            .into_iter()
+            .filter_map(|name| self.run(&name).ok())
+            .find(|run| self.can_answer(run, p))
+    }
+
+    /// Whether `run` can answer the call `p`: completed by the same
+    /// component digest, function and inputs, with its files, and the
+    /// artifact versions it loaded still current here.
+    fn can_answer(&self, run: &Run, p: &Prepared) -> bool {
+        let c = run.config();
+        if !crate::cache::same_call(c, &p.target.digest, &p.target.desc.name, &p.input_digest) {
+            return false;
+        }
+        let files = [RESULT, crate::runs::STDOUT, crate::runs::STDERR];
+        if !files.iter().all(|f| run.file(f).is_file()) {
+            return false;
+        }
+        c.upstream_artifacts.iter().all(|a| {
+            self.inner
+                .artifacts
+                .get(&a.name)
+                .ok()
+                .and_then(|art| art.versions.last().map(|v| v.digest == a.digest))
+                .unwrap_or(false)
+        })
+    }
+
+    /// A Run published to the shared store by any cluster that can answer
+    /// `p`, copied here (verified) under `<root>/shared/`; with its address.
+    /// Anything missing, damaged or different is a miss.
+    async fn shared_source(&self, key: &str, p: &Prepared) -> Option<(Run, Option<String>)> {
+        let store = self
+            .inner
+            .opts
+            .shared_store
+            .as_ref()?
+            .sub(&format!("cache/{key}"));
+        let names = match store.runs().await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!("shared store: {e}");
+                return None;
+            }
+        };
+        for name in names {
+            if crate::validate_run_name(&name).is_err() {
                 continue;
             }
-            let files = [RESULT, crate::runs::STDOUT, crate::runs::STDERR];
-            if !files.iter().all(|f| run.file(f).is_file()) {
+            let local = self.inner.opts.root.join("shared").join(key).join(&name);
+            if !local.is_dir()
+                && let Err(e) = store.pull(&name, &local, &|_, _| {}).await
+            {
+                tracing::warn!("shared store: {} is not usable: {e}", store.run_url(&name));
                 continue;
             }
-            let unchanged = c.upstream_artifacts.iter().all(|a| {
-                self.inner
-                    .artifacts
-                    .get(&a.name)
-                    .ok()
-                    .and_then(|art| art.versions.last().map(|v| v.digest == a.digest))
-                    .unwrap_or(false)
-            });
-            if unchanged {
-                return Some(run);
+            match Run::open(&local) {
+                Ok(run) if self.can_answer(&run, p) => {
+                    return Some((run, Some(store.run_url(&name))));
+                }
+                _ => continue,
             }
         }
         None
+    }
+
+    /// Publish a completed function Run to the shared store, in the
+    /// background unless the options say otherwise: a cache, so a failure is
+    /// logged and nothing else.
+    async fn publish(&self, dir: &Path, key: &str) {
+        let Some(store) = &self.inner.opts.shared_store else {
+            return;
+        };
+        let store = store.sub(&format!("cache/{key}"));
+        let dir = dir.to_path_buf();
+        let job = async move {
+            if let Err(e) = store.push(&dir, &|_, _| {}).await {
+                tracing::warn!("publishing {} to the shared store: {e}", dir.display());
+            }
+        };
+        if self.inner.opts.publish_in_background {
+            tokio::spawn(job);
+        } else {
+            job.await;
+        }
     }
 
     /// Start a call and return at once with a handle on its Run (which is
@@ -861,7 +978,7 @@ impl Runtime {
         };
         let p = self.prepare(&req)?;
         loop {
-            let existing = match self.find_or_begin(&req, &p)? {
+            let existing = match self.find_or_begin(&req, &p).await? {
                 Begun::Started(s) => return self.execute(*s).await,
                 Begun::Exists(c) => c,
             };
@@ -910,7 +1027,7 @@ impl Runtime {
         };
         let p = self.prepare(&req)?;
         loop {
-            let existing = match self.find_or_begin(&req, &p)? {
+            let existing = match self.find_or_begin(&req, &p).await? {
                 Begun::Started(s) => return self.start_started(*s),
                 Begun::Exists(c) => c,
             };

@@ -175,6 +175,10 @@ fn spawn(dir: &Path, root: &Path, extra: &[&str]) -> (Child, String) {
         .args(extra)
         .current_dir(dir)
         .env("RUST_LOG", "warn")
+        // The credentials a daemon with a shared store would be given.
+        .env("AWS_ACCESS_KEY_ID", "test-key")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+        .env("AWS_REGION", "us-east-1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -497,3 +497,243 @@ fn hex_sha256(bytes: &[u8]) -> String {
         .trim_start_matches("sha256:")
         .to_string()
 }
+
+fn shared_daemon(s3: &S3) -> Daemon {
+    let d = Daemon::start_with(&[
+        "--shared-store",
+        "s3://runs/team",
+        "--endpoint",
+        &s3.endpoint,
+    ]);
+    d.deploy("summer");
+    d
+}
+
+/// Wait until a Run named `run` has been published.
+fn published(s3: &S3, run: &str) -> String {
+    let suffix = format!("/{run}/manifest.json");
+    let mut found = None;
+    wait_until(30, &format!("{run} to be published"), || {
+        found = s3
+            .keys("team/cache/")
+            .into_iter()
+            .find(|k| k.ends_with(&suffix));
+        found.is_some()
+    });
+    let key = found.unwrap();
+    key.strip_suffix("/manifest.json").unwrap().to_string()
+}
+
+#[test]
+fn a_run_made_on_one_daemon_answers_another_through_the_shared_store() {
+    let s3 = S3::start();
+    let a = shared_daemon(&s3);
+    let b = shared_daemon(&s3);
+    a.rh_ok(&[
+        "call",
+        "summer",
+        "2",
+        "3",
+        "--cluster",
+        "cpu",
+        "--run-name",
+        "made-on-a",
+    ]);
+    let source = published(&s3, "made-on-a");
+    // B has never run it: its get-or-call is answered from A's Run.
+    let out = b.rh_ok(&[
+        "get-or-call",
+        "summer",
+        "2",
+        "3",
+        "--cluster",
+        "cpu",
+        "--run-name",
+        "asked-on-b",
+    ]);
+    assert_eq!(out, "adding 2 and 3\n5\n");
+    let c = b.config("asked-on-b");
+    assert_eq!(c["status"], "completed");
+    assert_eq!(c["cache_hit"], format!("s3://runs/{source}"), "{c}");
+    assert_eq!(c["fuel_consumed"], 0, "not executed: {c}");
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("logs/asked-on-b/stdout")).unwrap(),
+        "adding 2 and 3\n"
+    );
+    // call --cache finds it too, under a new name.
+    let v: serde_json::Value = serde_json::from_str(&b.rh_ok(&[
+        "call",
+        "summer",
+        "2",
+        "3",
+        "--cluster",
+        "cpu",
+        "--cache",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(v["result"], 5, "{v}");
+    // Other inputs are not a hit.
+    b.rh_ok(&[
+        "call",
+        "summer",
+        "2",
+        "4",
+        "--cluster",
+        "cpu",
+        "--cache",
+        "--run-name",
+        "other",
+    ]);
+    assert_eq!(b.config("other")["cache_hit"], serde_json::Value::Null);
+    assert!(b.config("other")["fuel_consumed"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_damaged_shared_entry_is_a_miss_and_never_a_wrong_result() {
+    let s3 = S3::start();
+    let a = shared_daemon(&s3);
+    let b = shared_daemon(&s3);
+    a.rh_ok(&[
+        "call",
+        "summer",
+        "4",
+        "4",
+        "--cluster",
+        "cpu",
+        "--run-name",
+        "src",
+    ]);
+    let source = published(&s3, "src");
+    // Its result, "8", becomes "9" in the store.
+    let digest = rh_runtime::digest_of(b"8");
+    s3.put(
+        &format!("{source}/blobs/{}", digest.trim_start_matches("sha256:")),
+        b"9",
+    );
+    let out = b.rh_ok(&[
+        "get-or-call",
+        "summer",
+        "4",
+        "4",
+        "--cluster",
+        "cpu",
+        "--run-name",
+        "b-run",
+    ]);
+    assert!(out.ends_with("8\n"), "{out}");
+    let c = b.config("b-run");
+    assert_eq!(c["cache_hit"], serde_json::Value::Null, "{c}");
+    assert!(c["fuel_consumed"].as_u64().unwrap() > 0, "executed: {c}");
+    // Nothing half-copied was left behind by the failed attempt.
+    let shared = b.root.join("shared");
+    if shared.exists() {
+        for e in walk_names(&shared) {
+            assert!(!e.contains(".pull-"), "{e}");
+        }
+    }
+}
+
+#[test]
+fn concurrent_publishers_of_one_result_leave_a_sound_entry() {
+    let s3 = S3::start();
+    let a = shared_daemon(&s3);
+    let b = shared_daemon(&s3);
+    std::thread::scope(|s| {
+        for d in [&a, &b] {
+            s.spawn(move || {
+                d.rh_ok(&[
+                    "call",
+                    "summer",
+                    "7",
+                    "8",
+                    "--cluster",
+                    "cpu",
+                    "--run-name",
+                    "same",
+                ])
+            });
+        }
+    });
+    let source = published(&s3, "same");
+    // Whichever manifest won names blobs that are all there and whole.
+    let fresh = tmp();
+    ok(
+        run(cli(
+            fresh.path(),
+            None,
+            &[
+                "pull",
+                &format!("s3://runs/{source}"),
+                "--to",
+                "same",
+                "--endpoint",
+                &s3.endpoint,
+            ],
+        )),
+        "pull of the shared entry",
+    );
+    let r = rh_runtime::Run::open(fresh.path().join("same")).unwrap();
+    assert_eq!(r.result().unwrap(), 15);
+    // And a third cluster is answered from it.
+    let c = shared_daemon(&s3);
+    let out = c.rh_ok(&[
+        "get-or-call",
+        "summer",
+        "7",
+        "8",
+        "--cluster",
+        "cpu",
+        "--run-name",
+        "third",
+    ]);
+    assert_eq!(out, "adding 7 and 8\n15\n");
+    assert_eq!(
+        c.config("third")["cache_hit"],
+        format!("s3://runs/{source}")
+    );
+}
+
+fn walk_names(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            out.push(e.file_name().to_string_lossy().to_string());
+            if e.path().is_dir() {
+                out.extend(walk_names(&e.path()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_local_cluster_shares_through_the_store_too() {
+    let s3 = S3::start();
+    let d = tmp();
+    deploy(d.path(), "summer");
+    // `local` takes its shared store from RH_WASM_SHARED_STORE, and
+    // publishes before the command exits.
+    let mut c = cli(
+        d.path(),
+        None,
+        &["call", "summer", "5", "6", "--run-name", "laptop-run"],
+    );
+    c.env("RH_WASM_SHARED_STORE", "s3://runs/team")
+        .env("AWS_ENDPOINT_URL", &s3.endpoint);
+    assert_eq!(ok(run(c), "local call"), "adding 5 and 6\n11\n");
+    let source = published(&s3, "laptop-run");
+    let b = shared_daemon(&s3);
+    let out = b.rh_ok(&[
+        "get-or-call",
+        "summer",
+        "5",
+        "6",
+        "--cluster",
+        "cpu",
+        "--run-name",
+        "on-b",
+    ]);
+    assert_eq!(out, "adding 5 and 6\n11\n");
+    assert_eq!(b.config("on-b")["cache_hit"], format!("s3://runs/{source}"));
+}

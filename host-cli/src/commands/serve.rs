@@ -49,6 +49,10 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
         max_request: size("max-request", &a.max_request)?,
         cache: a.cache,
         durable: a.durable,
+        shared_store: match &a.shared_store {
+            Some(url) => Some(rh_runtime::RemoteStore::open(url, a.endpoint.as_deref())?),
+            None => None,
+        },
     })
     .await?;
     Ok(ExitCode::SUCCESS)

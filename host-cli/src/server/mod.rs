@@ -34,6 +34,7 @@ pub struct ServeOptions {
     pub max_request: u64,
     pub cache: bool,
     pub durable: bool,
+    pub shared_store: Option<rh_runtime::RemoteStore>,
 }
 
 /// State shared by every request.
@@ -51,8 +52,12 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
             opts.addr
         );
     }
+    let mut ropts = RuntimeOptions::new(&opts.root);
+    if let Some(store) = opts.shared_store.clone() {
+        ropts = ropts.shared_store(store);
+    }
     let rt = Runtime::open_with(
-        RuntimeOptions::new(&opts.root)
+        ropts
             .runs_dir(opts.root.join("logs"))
             .cluster(opts.name.clone())
             .cache(opts.cache)
