@@ -59,6 +59,11 @@ impl Daemon {
         ]);
     }
 
+    /// The bearer token the daemon was started with.
+    pub fn token(&self) -> String {
+        TOKEN.to_string()
+    }
+
     pub fn client(&self) -> &Path {
         self.dir.path()
     }

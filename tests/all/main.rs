@@ -12,6 +12,7 @@ mod embed;
 mod exec;
 mod limits;
 mod lineage;
+mod load;
 mod recovery;
 mod result_cache;
 mod s3;
