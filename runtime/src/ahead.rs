@@ -29,6 +29,9 @@ pub(crate) const FOLDER_FILES: [&str; 4] = [
     crate::runs::STDERR,
 ];
 
+/// The size spare files are made with (one filesystem block).
+const SPARE_BYTES: usize = 4096;
+
 pub(crate) struct Ahead {
     dir: PathBuf,
     /// How many of each to keep ready.
@@ -116,8 +119,10 @@ impl Ahead {
             self.push(|st| st.folders.push(dir));
         }
         if want_file {
+            // A block already allocated: a record or result written over it
+            // needs no new space, so a Run can still be ended on a full disk.
             let path = self.dir.join(format!("f{n}"));
-            File::create(&path)?;
+            fs::write(&path, [b' '; SPARE_BYTES])?;
             self.push(|st| st.files.push(path));
         }
         Ok(want_folder || want_file)

@@ -54,6 +54,15 @@ pub enum Error {
         /// The cap, in bytes.
         limit: u64,
     },
+    /// The guest's output could not be written to the Run's files (a full
+    /// disk, say).
+    #[error("run `{run}`: {message}")]
+    OutputWrite {
+        /// The Run.
+        run: String,
+        /// What failed.
+        message: String,
+    },
     /// The guest trapped (a panic, an `unreachable`, a bad memory access...).
     #[error("run `{run}` trapped: {message}")]
     Trap {
@@ -190,6 +199,7 @@ impl Error {
             Error::Timeout { .. } => "timeout",
             Error::Cancelled { .. } => "cancelled",
             Error::OutputLimit { .. } => "output_limit",
+            Error::OutputWrite { .. } => "output_write",
             Error::Trap { .. } => "trap",
             Error::Failed { .. } => "failed",
             Error::ExitCode { .. } => "exit_code",
@@ -218,6 +228,7 @@ impl Error {
             | Error::Timeout { run, .. }
             | Error::Cancelled { run }
             | Error::OutputLimit { run, .. }
+            | Error::OutputWrite { run, .. }
             | Error::Trap { run, .. }
             | Error::Failed { run, .. }
             | Error::ExitCode { run, .. }
@@ -261,6 +272,7 @@ impl Error {
                 run,
                 limit: limits.output,
             },
+            "output_write" => Error::OutputWrite { run, message },
             "trap" => Error::Trap { run, message },
             "interrupted" => Error::Interrupted { run, message },
             "exit_code" => Error::ExitCode { run, message },

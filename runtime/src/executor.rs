@@ -185,6 +185,12 @@ pub(crate) fn classify(run: &str, limits: &Limits, e: wasmtime::Error) -> Error 
             limit: limits.memory,
         };
     }
+    if let Some(w) = e.downcast_ref::<crate::host::OutputWriteFailed>() {
+        return Error::OutputWrite {
+            run,
+            message: w.to_string(),
+        };
+    }
     if e.is::<OutputLimitExceeded>() {
         return Error::OutputLimit {
             run,

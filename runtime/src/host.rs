@@ -45,6 +45,37 @@ pub(crate) struct MemoryLimitExceeded(pub u64);
 #[error("output limit of {0} bytes exceeded")]
 pub(crate) struct OutputLimitExceeded(pub u64);
 
+/// Writing the guest's output to the Run's file failed (a full disk, say):
+/// the Run ends, rather than go on losing its output.
+#[derive(Debug, thiserror::Error)]
+#[error("could not write the Run's {stream}: {error}")]
+pub(crate) struct OutputWriteFailed {
+    pub stream: &'static str,
+    pub error: String,
+}
+
+/// Why a write of guest output was refused.
+pub(crate) enum OutputFault {
+    Limit(OutputLimitExceeded),
+    Write(OutputWriteFailed),
+}
+
+impl OutputFault {
+    fn into_trap(self) -> wasmtime::Error {
+        match self {
+            OutputFault::Limit(e) => wasmtime::Error::new(e),
+            OutputFault::Write(e) => wasmtime::Error::new(e),
+        }
+    }
+
+    fn into_io(self) -> std::io::Error {
+        match self {
+            OutputFault::Limit(e) => std::io::Error::other(e),
+            OutputFault::Write(e) => std::io::Error::other(e),
+        }
+    }
+}
+
 /// Byte budget shared by a Run's stdout and stderr, and the signal that
 /// tells log followers there is more to read.
 pub(crate) struct OutputBudget {
@@ -89,7 +120,7 @@ impl Sink {
     }
 
     /// Write what the budget allows; `Err` once the cap is passed.
-    fn put(&self, bytes: &[u8]) -> Result<(), OutputLimitExceeded> {
+    fn put(&self, bytes: &[u8]) -> Result<(), OutputFault> {
         let before = self
             .budget
             .written
@@ -97,10 +128,17 @@ impl Sink {
         let room = self.budget.cap.saturating_sub(before);
         let take = (bytes.len() as u64).min(room) as usize;
         if take > 0 {
-            // A failed write to the Run's own file (disk full) is not the
-            // guest's fault; the output is lost, the guest goes on.
+            // A failed write to the Run's own file (disk full) ends the Run
+            // with an error that says so: its record must not claim output
+            // it lost.
             if let Err(e) = (&*self.file).write_all(&bytes[..take]) {
-                tracing::warn!("writing guest output: {e}");
+                return Err(OutputFault::Write(OutputWriteFailed {
+                    stream: match self.kind {
+                        OutputKind::Stdout => "stdout",
+                        OutputKind::Stderr => "stderr",
+                    },
+                    error: e.to_string(),
+                }));
             }
             if let Some(obs) = &self.observer {
                 obs(self.kind, &bytes[..take]);
@@ -110,7 +148,7 @@ impl Sink {
             self.budget.progress.send_replace(before + take as u64);
         }
         if take < bytes.len() {
-            Err(OutputLimitExceeded(self.budget.cap))
+            Err(OutputFault::Limit(OutputLimitExceeded(self.budget.cap)))
         } else {
             Ok(())
         }
@@ -141,7 +179,7 @@ impl Pollable for Sink {
 impl OutputStream for Sink {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
         self.put(&bytes)
-            .map_err(|e| StreamError::Trap(wasmtime::Error::new(e)))
+            .map_err(|e| StreamError::Trap(e.into_trap()))
     }
 
     fn flush(&mut self) -> StreamResult<()> {
@@ -162,7 +200,7 @@ impl tokio::io::AsyncWrite for Sink {
         Poll::Ready(
             self.put(buf)
                 .map(|()| buf.len())
-                .map_err(std::io::Error::other),
+                .map_err(OutputFault::into_io),
         )
     }
 

@@ -648,6 +648,7 @@ impl Runtime {
                     Error::Failed { message, .. }
                     | Error::ExitCode { message, .. }
                     | Error::Trap { message, .. }
+                    | Error::OutputWrite { message, .. }
                     | Error::BadInput { message } => message.clone(),
                     Error::Cancelled { .. } => "cancelled on request".into(),
                     other => other.to_string(),

@@ -22,8 +22,17 @@ impl Daemon {
     }
 
     pub fn start_with(extra: &[&str]) -> Daemon {
+        Self::start_in(None, extra)
+    }
+
+    /// A daemon whose root is `root` (on a filesystem a test chose).
+    pub fn start_on(root: &Path) -> Daemon {
+        Self::start_in(Some(root.to_path_buf()), &[])
+    }
+
+    fn start_in(root: Option<PathBuf>, extra: &[&str]) -> Daemon {
         let dir = tmp();
-        let root = dir.path().join("root");
+        let root = root.unwrap_or_else(|| dir.path().join("root"));
         std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
         let (child, addr) = spawn(dir.path(), &root, extra);
         let d = Daemon {

@@ -10,6 +10,7 @@ mod cancel;
 mod daemon;
 mod embed;
 mod exec;
+mod faults;
 mod limits;
 mod lineage;
 mod load;
