@@ -9,6 +9,7 @@ mod calls;
 mod cancel;
 mod daemon;
 mod embed;
+mod escape;
 mod exec;
 mod faults;
 mod limits;

@@ -31,6 +31,7 @@ pub const GUESTS: &[&str] = &[
     "testkit",
     "raw",
     "hello_cmd",
+    "escape",
 ];
 
 static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
