@@ -5,7 +5,7 @@ GUEST_TARGET := $(TARGET_DIR)/guests
 WASM := $(GUEST_TARGET)/wasm32-wasip2/release
 RH := $(TARGET_DIR)/debug/rh-wasm
 
-.PHONY: demo test lint bench bench-build wasm-target s3-server guests ci
+.PHONY: demo test lint bench bench-build fuzz-build wasm-target s3-server guests ci
 
 # rustup does not add a missing target by itself.
 wasm-target:
@@ -44,4 +44,9 @@ bench: wasm-target
 bench-build:
 	$(CARGO) build --workspace --benches
 
-ci: lint bench-build test
+# CI builds the fuzz targets (plain cargo, no cargo-fuzz needed) and runs
+# none of them; see fuzz/README.md.
+fuzz-build:
+	$(CARGO) build --manifest-path fuzz/Cargo.toml --bins
+
+ci: lint bench-build fuzz-build test

@@ -79,3 +79,18 @@ pub use remote::{Manifest, ManifestFile, RemoteStore, Transfer, parse_s3_url};
 pub use run::{Run, RunFile, RunHandle};
 pub use runtime::{LogFollower, Runtime, RuntimeOptions};
 pub use scope::Scope;
+
+/// Entry points for the fuzz targets (`fuzz/`); not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Turn call arguments (positional or by name) into the canonical
+    /// inputs of a function with parameters `params`.
+    pub fn canonical_args(params: &[String], args: &serde_json::Value) -> crate::Result<Vec<u8>> {
+        let desc = crate::FunctionDesc {
+            name: "f".into(),
+            params: params.to_vec(),
+            doc: None,
+        };
+        crate::call::canonical_args(&desc, args)
+    }
+}

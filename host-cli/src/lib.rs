@@ -1,0 +1,71 @@
+//! The `rh-wasm` command line and host daemon, as a library: the binary is
+//! [`run`]; the fuzz targets drive the daemon's request handling through
+//! [`serve_for_fuzzing`].
+#![forbid(unsafe_code)]
+
+mod cli;
+mod client;
+mod cluster;
+mod commands;
+mod config;
+mod output;
+mod server;
+mod wire;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// Parse the command line, dispatch, and map errors to exit codes: 0 on
+/// success, 1 when a Run ended in error or was cancelled, 2 for a bad
+/// request (bad input, unknown name, invalid component), 3 for anything else.
+pub fn run() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let json = cli.json;
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match rt.block_on(commands::dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            let code = output::exit_code(&e);
+            if json {
+                let v = serde_json::json!({ "error": format!("{e:#}"), "kind": output::error_kind(&e) });
+                println!("{v}");
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Serve the daemon's API on `addr` with a root at `root` and bearer token
+/// `token`, until the process ends. For the fuzz targets, which send it
+/// arbitrary requests in-process.
+#[doc(hidden)]
+pub async fn serve_for_fuzzing(
+    addr: std::net::SocketAddr,
+    root: std::path::PathBuf,
+    token: String,
+) -> anyhow::Result<()> {
+    server::serve(server::ServeOptions {
+        addr,
+        root,
+        token: Some(token),
+        name: "fuzz".into(),
+        grace: std::time::Duration::from_secs(1),
+        max_component: 64 << 20,
+        max_request: 1 << 20,
+        cache: false,
+        durable: false,
+        shared_store: None,
+    })
+    .await
+}
