@@ -267,6 +267,10 @@ fn every_guest_is_used_by_a_test() {
         include_str!("result_cache.rs"),
         include_str!("lineage.rs"),
         include_str!("scopes.rs"),
+        include_str!("escape.rs"),
+        include_str!("s3.rs"),
+        include_str!("faults.rs"),
+        include_str!("load.rs"),
     ]
     .concat();
     for g in GUESTS {
