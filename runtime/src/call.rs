@@ -177,7 +177,13 @@ pub(crate) fn canonical_args(f: &FunctionDesc, args: &Value) -> Result<Vec<u8>> 
             });
         }
     }
-    serde_json::to_vec(args).map_err(|e| Error::BadInput {
+    // One form for one call: arguments by name are put in parameter order,
+    // so `f(1, 2)` and `f(a=1, b=2)` have the same inputs (and digest).
+    let positional = match args {
+        Value::Object(map) => Value::Array(f.params.iter().map(|p| map[p].clone()).collect()),
+        other => other.clone(),
+    };
+    serde_json::to_vec(&positional).map_err(|e| Error::BadInput {
         message: e.to_string(),
     })
 }
@@ -196,15 +202,40 @@ mod tests {
     }
 
     #[test]
-    fn canonical_bytes_ignore_key_order_and_spacing() {
+    fn named_and_positional_arguments_have_one_canonical_form() {
         let a: Value = serde_json::from_str(r#"{"b": 2, "a": 1}"#).unwrap();
         let b: Value = serde_json::from_str(r#"{"a":1,"b":2}"#).unwrap();
-        assert_eq!(canonical_args(&summer(), &a).unwrap(), br#"{"a":1,"b":2}"#);
+        assert_eq!(canonical_args(&summer(), &a).unwrap(), b"[1,2]");
         assert_eq!(
             canonical_args(&summer(), &a).unwrap(),
             canonical_args(&summer(), &b).unwrap()
         );
         assert_eq!(canonical_args(&summer(), &json!([1, 2])).unwrap(), b"[1,2]");
+        // Nested objects are canonical too (sorted keys).
+        let nested: Value = serde_json::from_str(r#"{"b": {"y": 1, "x": 2}, "a": [3]}"#).unwrap();
+        assert_eq!(
+            canonical_args(&summer(), &nested).unwrap(),
+            br#"[[3],{"x":2,"y":1}]"#
+        );
+    }
+
+    /// Found by the `call_args` fuzz target: a huge integer literal read as a
+    /// float must print back to the same value, or one call has two input
+    /// digests (serde_json's `float_roundtrip`).
+    #[test]
+    fn canonical_inputs_read_back_to_themselves() {
+        let one = |v: &str| {
+            let d = FunctionDesc {
+                name: "f".into(),
+                params: vec!["x".into()],
+                doc: None,
+            };
+            canonical_args(&d, &serde_json::from_str(v).unwrap()).unwrap()
+        };
+        for v in ["[22222222222222222222222222]", "[0.1]", "[1e300]", "[-0.0]", "[123456789.123456789]"] {
+            let first = one(v);
+            assert_eq!(one(std::str::from_utf8(&first).unwrap()), first, "{v}");
+        }
     }
 
     #[test]

@@ -129,10 +129,13 @@ fn arguments_by_name_from_a_file_and_positional_agree() {
         ],
     );
     assert_eq!(out.lines().last(), Some("42"));
-    assert_eq!(
-        run_file(d.path(), "byname", "inputs.json"),
-        r#"{"a":2,"b":40}"#
+    // Stored in one canonical form: by name and positional are one call.
+    assert_eq!(run_file(d.path(), "byname", "inputs.json"), "[2,40]");
+    let again = rh_ok(
+        d.path(),
+        &["get-or-call", "summer", "2", "40", "--run-name", "byname"],
     );
+    assert_eq!(again.lines().last(), Some("42"), "the same inputs: {again}");
 }
 
 #[test]
