@@ -232,7 +232,13 @@ mod tests {
             };
             canonical_args(&d, &serde_json::from_str(v).unwrap()).unwrap()
         };
-        for v in ["[22222222222222222222222222]", "[0.1]", "[1e300]", "[-0.0]", "[123456789.123456789]"] {
+        for v in [
+            "[22222222222222222222222222]",
+            "[0.1]",
+            "[1e300]",
+            "[-0.0]",
+            "[123456789.123456789]",
+        ] {
             let first = one(v);
             assert_eq!(one(std::str::from_utf8(&first).unwrap()), first, "{v}");
         }

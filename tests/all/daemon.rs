@@ -832,3 +832,22 @@ fn a_durable_daemons_runs_hold_exactly_their_files_across_a_kill() {
         "only the live host's files remain: {hosts:?}"
     );
 }
+
+/// A client that shuts its side of the connection once the request is sent
+/// still gets the answer (HTTP/1.1 half-close; found by the fuzz target).
+#[test]
+fn a_client_that_half_closes_after_its_request_is_answered() {
+    let d = Daemon::start();
+    for _ in 0..20 {
+        let mut s = std::net::TcpStream::connect(&d.addr).unwrap();
+        write!(
+            s,
+            "GET /v1/health HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+        )
+        .unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp:?}");
+    }
+}

@@ -95,7 +95,11 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
                 let svc = service_fn(move |req| routes::handle(state.clone(), peer, req));
-                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+                // A client may shut its side down once the request is sent
+                // and still expects the answer (found by the http fuzz target).
+                let conn = http1::Builder::new()
+                    .half_close(true)
+                    .serve_connection(TokioIo::new(stream), svc);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
