@@ -25,9 +25,15 @@ fn killed_worker_run_becomes_interrupted_on_reopen() {
                 .map(|s| s.contains(") Z "))
                 .unwrap_or(true)
     });
-    // Any open of the cluster recovers it.
-    let out = rh_ok(d.path(), &["runs"]);
-    assert!(out.contains("victim"), "{out}");
+    // Any open of the cluster recovers it, once the dead process's lock is
+    // free: a thread-group leader shows as a zombie while its other threads
+    // may still be exiting with the lock's file open, so look again until
+    // the kernel has let go.
+    wait_until(20, "recovery", || {
+        let out = rh_ok(d.path(), &["runs"]);
+        assert!(out.contains("victim"), "{out}");
+        config(d.path(), "victim")["status"] != "running"
+    });
     let c = config(d.path(), "victim");
     assert_eq!(c["status"], "error");
     assert_eq!(c["error"]["kind"], "interrupted");
