@@ -76,7 +76,7 @@ pub use lineage::LineageNode;
 pub use names::{MAX_NAME_LEN, auto_run_name, validate_name, validate_run_name};
 pub use record::{ArtifactRef, CmdRecord, FunctionRef, RunConfig, RunError, RunStatus, RunType};
 pub use remote::{Manifest, ManifestFile, RemoteStore, Transfer, parse_s3_url};
-pub use run::{Run, RunFile, RunHandle};
+pub use run::{Run, RunFile, RunHandle, is_plain_relative};
 pub use runtime::{LogFollower, Runtime, RuntimeOptions};
 pub use scope::Scope;
 

@@ -382,11 +382,10 @@ impl RemoteStore {
         let total: u64 = m.files.iter().map(|f| f.size).sum();
         let mut t = Transfer::default();
         for f in &m.files {
-            let plain = !f.path.is_empty()
-                && f.path
-                    .split('/')
-                    .all(|c| !c.is_empty() && c != "." && c != "..");
-            if !plain || f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if !crate::is_plain_relative(&f.path)
+                || f.sha256.len() != 64
+                || !f.sha256.bytes().all(|b| b.is_ascii_hexdigit())
+            {
                 return Err(Error::Remote(format!(
                     "the manifest of {} names `{}`, which is not a Run file",
                     m.run, f.path

@@ -207,6 +207,17 @@ impl Run {
     }
 }
 
+/// Whether `path` is a plain relative path inside a Run folder (`stdout`,
+/// `scratch/out.txt`): no empty, `.` or `..` component, not absolute. Paths
+/// that come from elsewhere (a cluster, a manifest) are checked with this
+/// before anything is written.
+pub fn is_plain_relative(path: &str) -> bool {
+    !path.is_empty()
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
 /// One file of a Run folder.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RunFile {

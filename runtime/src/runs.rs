@@ -85,6 +85,14 @@ struct Journal {
 }
 
 impl Host {
+    /// A spare file to write a record or result into, then rename in.
+    fn take_spare(&self) -> PathBuf {
+        self.spares
+            .lock()
+            .expect("spares poisoned")
+            .take(self.ahead.as_deref())
+    }
+
     fn note(&self, sign: char, run: &str) {
         let mut j = self.journal.lock().expect("host journal poisoned");
         match sign {
@@ -382,11 +390,7 @@ impl RunStore {
             fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e))?;
             return self.sync_dir(&dir);
         };
-        let spare = host
-            .spares
-            .lock()
-            .expect("spares poisoned")
-            .take(host.ahead.as_deref());
+        let spare = host.take_spare();
         overwrite_file(&spare, &bytes, self.durable)?;
         let swapped = rustix::fs::renameat_with(
             rustix::fs::CWD,
@@ -414,11 +418,7 @@ impl RunStore {
             write_file(&path, bytes, self.durable)?;
             return self.sync_dir(dir);
         };
-        let spare = host
-            .spares
-            .lock()
-            .expect("spares poisoned")
-            .take(host.ahead.as_deref());
+        let spare = host.take_spare();
         overwrite_file(&spare, bytes, self.durable)?;
         fs::rename(&spare, &path).map_err(|e| Error::io("rename", &path, e))?;
         self.sync_dir(dir)

@@ -440,25 +440,42 @@ impl Runtime {
         }
         if self.inner.opts.shared_store.is_some() {
             let key = crate::cache::key(&p.target.digest, &p.target.desc.name, &p.input_digest);
-            let source = match self.cache_source(&key, p) {
-                Some(run) => Some((run, None)),
-                None => self.shared_source(&key, p).await,
-            };
-            if let Some((src, origin)) = source {
-                let make = |name: String| self.config_for(req, p, name);
-                return self.begin_with(
-                    req.run_name.as_deref(),
-                    &p.target.desc.name,
-                    &make,
-                    &p.args,
-                    &p.limits,
-                    req.observer.clone(),
-                    Work::CacheHit(Box::new(src), origin),
-                    None,
-                );
+            if let Some(source) = self.answer_source(&key, p).await {
+                return self.begin_hit(req, p, source, None);
             }
         }
         self.begin(req, p.clone(), None)
+    }
+
+    /// Claim the Run's folder for a call answered by copying `source` (a
+    /// completed Run, and where it came from when not this cluster).
+    fn begin_hit(
+        &self,
+        req: &CallRequest,
+        p: &Prepared,
+        (src, origin): (Run, Option<String>),
+        replace: Option<&dyn Fn(&RunConfig) -> bool>,
+    ) -> Result<Begun> {
+        let make = |name: String| self.config_for(req, p, name);
+        self.begin_with(
+            req.run_name.as_deref(),
+            &p.target.desc.name,
+            &make,
+            &p.args,
+            &p.limits,
+            req.observer.clone(),
+            Work::CacheHit(Box::new(src), origin),
+            replace,
+        )
+    }
+
+    /// A completed Run that can answer `p`: one of this cluster's, else one
+    /// published to the shared store (with its address).
+    async fn answer_source(&self, key: &str, p: &Prepared) -> Option<(Run, Option<String>)> {
+        match self.cache_source(key, p) {
+            Some(run) => Some((run, None)),
+            None => self.shared_source(key, p).await,
+        }
     }
 
     /// Claim a Run's folder (a new name, or replacing a finished Run when
@@ -809,26 +826,11 @@ impl Runtime {
         let p = self.prepare(&req)?;
         let key = crate::cache::key(&p.target.digest, &p.target.desc.name, &p.input_digest);
         let _lock = self.inner.cache.lock(&key).await?;
-        let source = match self.cache_source(&key, &p) {
-            Some(run) => Some((run, None)),
-            None => self.shared_source(&key, &p).await,
-        };
+        let source = self.answer_source(&key, &p).await;
         let replace = |c: &RunConfig| c.status.is_terminal();
         let replace: Option<&dyn Fn(&RunConfig) -> bool> = req.rerun.then_some(&replace);
         let begun = match source {
-            Some((src, origin)) => {
-                let make = |name: String| self.config_for(&req, &p, name);
-                self.begin_with(
-                    req.run_name.as_deref(),
-                    &p.target.desc.name,
-                    &make,
-                    &p.args,
-                    &p.limits,
-                    req.observer.clone(),
-                    Work::CacheHit(Box::new(src), origin),
-                    replace,
-                )?
-            }
+            Some(source) => self.begin_hit(&req, &p, source, replace)?,
             None => self.begin(&req, p, replace)?,
         };
         match begun {

@@ -68,6 +68,18 @@ impl Daemon {
         ]);
     }
 
+    /// An authorized request whose answer must be 200 with a JSON body.
+    pub fn json(&self, method: &str, path: &str, body: &serde_json::Value) -> serde_json::Value {
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        let (status, resp) = self.http(method, path, Some(TOKEN), body.as_bytes());
+        assert_eq!(status, 200, "{method} {path}: {resp}");
+        serde_json::from_str(&resp).unwrap()
+    }
+
     /// The bearer token the daemon was started with.
     pub fn token(&self) -> String {
         TOKEN.to_string()

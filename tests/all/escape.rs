@@ -5,15 +5,11 @@ use crate::daemon::Daemon;
 use serde_json::{Value, json};
 
 fn call(d: &Daemon, function: &str, args: Value, run: &str) -> Value {
-    let body = json!({"function": function, "args": args, "run_name": run});
-    let (status, resp) = d.http(
+    d.json(
         "POST",
         "/v1/calls",
-        Some(&d.token()),
-        body.to_string().as_bytes(),
-    );
-    assert_eq!(status, 200, "{function}: {resp}");
-    serde_json::from_str(&resp).unwrap()
+        &json!({"function": function, "args": args, "run_name": run}),
+    )
 }
 
 /// The message of a Run that ended in `failed` (the guest's own Err).
@@ -152,26 +148,16 @@ fn exhausting_the_stack_or_the_instance_pool_traps_the_guest_not_the_host() {
     d.deploy("testkit");
     let n = 160;
     for i in 0..n {
-        let body = json!({"function": "testkit/sleep_ms", "args": [1500],
-                          "run_name": format!("many-{i:03}"), "mode": "run"});
-        let (status, resp) = d.http(
+        d.json(
             "POST",
             "/v1/calls",
-            Some(&d.token()),
-            body.to_string().as_bytes(),
+            &json!({"function": "testkit/sleep_ms", "args": [1500],
+                    "run_name": format!("many-{i:03}"), "mode": "run"}),
         );
-        assert_eq!(status, 200, "{resp}");
     }
     let mut completed = 0;
     for i in 0..n {
-        let (status, resp) = d.http(
-            "GET",
-            &format!("/v1/runs/many-{i:03}/wait"),
-            Some(&d.token()),
-            b"",
-        );
-        assert_eq!(status, 200, "{resp}");
-        let v: Value = serde_json::from_str(&resp).unwrap();
+        let v = d.json("GET", &format!("/v1/runs/many-{i:03}/wait"), &Value::Null);
         match v["status"].as_str() {
             Some("completed") => completed += 1,
             Some("error") => {

@@ -5,12 +5,6 @@ use crate::daemon::Daemon;
 use crate::util::*;
 use std::io::Write;
 
-fn http_json(d: &Daemon, method: &str, path: &str, body: &serde_json::Value) -> serde_json::Value {
-    let (status, resp) = d.http(method, path, Some(&d.token()), body.to_string().as_bytes());
-    assert_eq!(status, 200, "{method} {path}: {resp}");
-    serde_json::from_str(&resp).unwrap()
-}
-
 #[test]
 fn a_daemon_killed_with_50_runs_in_flight_leaves_every_run_terminal_and_whole() {
     let mut d = Daemon::start();
@@ -22,8 +16,7 @@ fn a_daemon_killed_with_50_runs_in_flight_leaves_every_run_terminal_and_whole() 
         } else {
             ("testkit/spin", serde_json::json!([]))
         };
-        let v = http_json(
-            &d,
+        let v = d.json(
             "POST",
             "/v1/calls",
             &serde_json::json!({"function": function, "args": args,
@@ -114,8 +107,7 @@ fn a_full_disk_ends_the_run_clearly_and_the_daemon_stays_up() {
     let d = Daemon::start_on(&mnt.join("root"));
     d.deploy("testkit");
     // 40 MiB of output into a 24 MiB filesystem.
-    let v = http_json(
-        &d,
+    let v = d.json(
         "POST",
         "/v1/calls",
         &serde_json::json!({"function": "testkit/flood", "args": [41_943_040],

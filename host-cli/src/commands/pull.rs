@@ -236,11 +236,7 @@ async fn copy(cluster_name: &str, run: &str, tmp: &std::path::Path) -> Result<Ve
             let files: Vec<rh_runtime::RunFile> = serde_json::from_value(list["files"].clone())?;
             for f in files {
                 // Paths come from the cluster: take only plain relative ones.
-                let ok = !f.path.is_empty()
-                    && f.path
-                        .split('/')
-                        .all(|c| !c.is_empty() && c != "." && c != "..");
-                if !ok {
+                if !rh_runtime::is_plain_relative(&f.path) {
                     bail!(
                         "the cluster named a file `{}`, which is not a Run file",
                         f.path
