@@ -112,6 +112,58 @@ pub enum Command {
         #[arg(long)]
         endpoint: Option<String>,
     },
+    /// Give a user of a daemon read or write access to a function, Run or
+    /// artifact you own: `share cpu NAME --with bob --access read`.
+    Share {
+        /// The cluster (a daemon started with --users).
+        cluster: String,
+        /// The function, Run or artifact.
+        name: String,
+        /// The user (repeat for several).
+        #[arg(long = "with", required = true, value_name = "USER")]
+        with: Vec<String>,
+        /// `read`: call the function, read the Run, load the artifact;
+        /// `write`: also cancel, delete, redeploy, save new versions.
+        #[arg(long, default_value = "read", value_parser = ["read", "write"])]
+        access: String,
+        /// Which kind of object, when NAME names more than one.
+        #[arg(long, value_parser = ["function", "run", "artifact"])]
+        kind: Option<String>,
+    },
+    /// Take back what `share` gave.
+    Unshare {
+        /// The cluster.
+        cluster: String,
+        /// The function, Run or artifact.
+        name: String,
+        /// The user (repeat for several).
+        #[arg(long = "with", required = true, value_name = "USER")]
+        with: Vec<String>,
+        /// Which kind of object, when NAME names more than one.
+        #[arg(long, value_parser = ["function", "run", "artifact"])]
+        kind: Option<String>,
+    },
+    /// List what you shared and what was shared with you.
+    Shares {
+        /// The cluster.
+        cluster: String,
+    },
+    /// Delete a finished Run, a deployed name or an artifact (the bytes
+    /// that recorded Runs refer to stay).
+    Delete {
+        /// `[CLUSTER] NAME`
+        #[arg(num_args = 1..=2, required = true, value_name = "[CLUSTER] NAME")]
+        args: Vec<String>,
+        /// The cluster: `local`, or a name from `rh-wasm cluster add`.
+        #[arg(long, default_value = "local")]
+        cluster: String,
+        /// What NAME is.
+        #[arg(long, default_value = "run", value_parser = ["function", "run", "artifact"])]
+        kind: String,
+    },
+    /// Make the users file of a daemon (`serve --users FILE`).
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Name, list and forget daemons.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -191,6 +243,26 @@ pub enum ClusterCommand {
     Remove { name: String },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user: `users add users.toml alice --token-file alice.token`.
+    /// The token is read from the token file, or made and written there
+    /// (readable by you only) when it does not exist; only its sha256 goes
+    /// into the users file. A running daemon reads the file again on SIGHUP.
+    Add {
+        /// The users file (created if missing).
+        file: PathBuf,
+        /// The user's name.
+        name: String,
+        /// The user's token file.
+        #[arg(long)]
+        token_file: PathBuf,
+        /// An administrator sees and may change everything.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
@@ -200,8 +272,13 @@ pub struct ServeArgs {
     #[arg(long)]
     pub root: Option<PathBuf>,
     /// A file holding the bearer token clients must send.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "users")]
     pub token_file: Option<PathBuf>,
+    /// A users file (names and token hashes; see `rh-wasm users add`):
+    /// each user sees and changes only what they own or was shared with
+    /// them.
+    #[arg(long)]
+    pub users: Option<PathBuf>,
     /// The cluster's name, recorded in each Run (default: the host name).
     #[arg(long)]
     pub name: Option<String>,

@@ -10,6 +10,7 @@ mod commands;
 mod config;
 mod output;
 mod server;
+mod users;
 mod wire;
 
 use clap::Parser;
@@ -59,6 +60,7 @@ pub async fn serve_for_fuzzing(
         addr,
         root,
         token: Some(token),
+        users: None,
         name: "fuzz".into(),
         grace: std::time::Duration::from_secs(1),
         max_component: 64 << 20,

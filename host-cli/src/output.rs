@@ -28,7 +28,7 @@ pub fn code_for_kind(kind: &str) -> u8 {
         | "output_write" | "trap" | "failed" | "interrupted" | "exit_code" => 1,
         "bad_input" | "unknown_function" | "bad_component" | "invalid_name" | "not_found"
         | "run_exists" | "run_mismatch" | "not_finished" | "invalid" | "unauthorized"
-        | "too_large" | "bad_request" => 2,
+        | "too_large" | "bad_request" | "forbidden" | "unknown_user" | "no_users" => 2,
         _ => 3,
     }
 }

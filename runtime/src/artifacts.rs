@@ -27,6 +27,9 @@ pub struct ArtifactVersion {
     pub created: String,
     /// The Run that saved it, if a Run did.
     pub run: Option<String>,
+    /// Who saved it, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_by: Option<String>,
 }
 
 /// An artifact and its versions, oldest first.
@@ -36,6 +39,9 @@ pub struct Artifact {
     pub name: String,
     /// Its versions, oldest first; the last is current.
     pub versions: Vec<ArtifactVersion>,
+    /// Who owns the name: the user who saved its first version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<String>,
 }
 
 pub(crate) struct ArtifactStore {
@@ -121,7 +127,16 @@ impl ArtifactStore {
     }
 
     /// Store a new version (or make an equal old one current again).
-    pub fn save(&self, name: &str, data: &[u8], run: Option<&str>) -> Result<ArtifactRef> {
+    /// `creator` owns a new name; `allow` is asked about an existing one,
+    /// under the name's lock.
+    pub fn save(
+        &self,
+        name: &str,
+        data: &[u8],
+        run: Option<&str>,
+        creator: Option<&str>,
+        allow: &dyn Fn(&Artifact) -> Result<()>,
+    ) -> Result<ArtifactRef> {
         crate::validate_name("artifact", name)?;
         let digest = digest_of(data);
         let blob = self.blob(&digest);
@@ -132,15 +147,16 @@ impl ArtifactStore {
             write_file(&tmp, data, false)?;
             fs::rename(&tmp, &blob).map_err(|e| Error::io("rename", &blob, e))?;
         }
-        let lock_path = self.names.join(format!(".{name}.lock"));
-        let lock = File::create(&lock_path).map_err(|e| Error::io("create", &lock_path, e))?;
-        flock(&lock, FlockOperation::LockExclusive)
-            .map_err(|e| Error::io("lock", &lock_path, e.into()))?;
+        let _lock = self.lock(name)?;
         let mut art = match self.get(name) {
-            Ok(a) => a,
+            Ok(a) => {
+                allow(&a)?;
+                a
+            }
             Err(Error::NotFound { .. }) => Artifact {
                 name: name.to_string(),
                 versions: Vec::new(),
+                creator: creator.map(str::to_string),
             },
             Err(e) => return Err(e),
         };
@@ -149,6 +165,7 @@ impl ArtifactStore {
             size: data.len() as u64,
             created: crate::names::now_rfc3339(),
             run: run.map(str::to_string),
+            saved_by: creator.map(str::to_string),
         });
         let path = self.names.join(format!("{name}.json"));
         let tmp = self.names.join(format!(".{name}.json.tmp"));
@@ -159,6 +176,25 @@ impl ArtifactStore {
             name: name.to_string(),
             digest,
         })
+    }
+
+    /// The name's lock, held while its record changes.
+    fn lock(&self, name: &str) -> Result<File> {
+        let lock_path = self.names.join(format!(".{name}.lock"));
+        let lock = File::create(&lock_path).map_err(|e| Error::io("create", &lock_path, e))?;
+        flock(&lock, FlockOperation::LockExclusive)
+            .map_err(|e| Error::io("lock", &lock_path, e.into()))?;
+        Ok(lock)
+    }
+
+    /// Forget an artifact's name when `allow` says so. Its bytes stay:
+    /// recorded Runs name their versions.
+    pub fn remove(&self, name: &str, allow: &dyn Fn(&Artifact) -> Result<()>) -> Result<()> {
+        let _lock = self.lock(name)?;
+        let art = self.get(name)?;
+        allow(&art)?;
+        let path = self.names.join(format!("{name}.json"));
+        fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))
     }
 
     pub fn list(&self) -> Result<Vec<Artifact>> {

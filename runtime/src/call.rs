@@ -47,6 +47,9 @@ pub struct CallRequest {
     pub parent_run: Option<String>,
     /// Who makes the call.
     pub creator: Option<String>,
+    /// The user the call acts for, whose access is checked (see
+    /// [`crate::User`]); `None`: the embedding program, which may do all.
+    pub user: Option<crate::User>,
     /// Sees the guest's output as it is written.
     pub observer: Option<OutputObserver>,
     /// Answer from the result cache when an earlier completed Run made the
@@ -78,6 +81,7 @@ impl CallRequest {
             rerun: false,
             parent_run: None,
             creator: None,
+            user: None,
             observer: None,
             cache: None,
         }
@@ -128,6 +132,15 @@ impl CallRequest {
     /// Record who made the call.
     pub fn creator(mut self, creator: impl Into<String>) -> Self {
         self.creator = Some(creator.into());
+        self
+    }
+
+    /// Act for `user`: their access is checked (the function, the Run's
+    /// name, a parent Run, the artifacts its guest loads and saves) and
+    /// they are recorded as the creator.
+    pub fn user(mut self, user: crate::User) -> Self {
+        self.creator = Some(user.name.clone());
+        self.user = Some(user);
         self
     }
 

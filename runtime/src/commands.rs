@@ -53,6 +53,9 @@ pub struct ExecRequest {
     pub parent_run: Option<String>,
     /// Who runs it.
     pub creator: Option<String>,
+    /// The user the Run acts for, whose access is checked (see
+    /// [`crate::User`]); `None`: the embedding program, which may do all.
+    pub user: Option<crate::User>,
     /// Sees the output as it is written.
     pub observer: Option<OutputObserver>,
 }
@@ -80,6 +83,7 @@ impl ExecRequest {
             rerun: false,
             parent_run: None,
             creator: None,
+            user: None,
             observer: None,
         }
     }
@@ -123,6 +127,15 @@ impl ExecRequest {
     /// Record who runs it.
     pub fn creator(mut self, creator: impl Into<String>) -> Self {
         self.creator = Some(creator.into());
+        self
+    }
+
+    /// Act for `user`: their access is checked (the function, the Run's
+    /// name, a parent Run, the artifacts its guest loads and saves) and
+    /// they are recorded as the creator.
+    pub fn user(mut self, user: crate::User) -> Self {
+        self.creator = Some(user.name.clone());
+        self.user = Some(user);
         self
     }
 
@@ -232,12 +245,7 @@ pub(crate) async fn run(
         let shared = store.data().artifacts.store.clone();
         artifacts = std::mem::replace(
             &mut store.data_mut().artifacts,
-            crate::host::ArtifactCtx {
-                store: shared,
-                run: String::new(),
-                upstream: Vec::new(),
-                downstream: Vec::new(),
-            },
+            crate::host::ArtifactCtx::new(shared, String::new(), None),
         );
         let code = match ended {
             Ok(Ok(Ok(()))) => 0,

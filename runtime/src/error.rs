@@ -159,6 +159,13 @@ pub enum Error {
         /// Its status.
         status: crate::RunStatus,
     },
+    /// The caller may see the object but not do this to it (a user with
+    /// read access asking to cancel, say), or the name is another user's.
+    #[error("{message}")]
+    Forbidden {
+        /// What was refused, and why.
+        message: String,
+    },
     /// A request the runtime cannot honour (bad limit, full pool...).
     #[error("{0}")]
     Invalid(String),
@@ -212,6 +219,7 @@ impl Error {
             Error::RunExists { .. } => "run_exists",
             Error::RunMismatch { .. } => "run_mismatch",
             Error::NotFinished { .. } => "not_finished",
+            Error::Forbidden { .. } => "forbidden",
             Error::Invalid(_) => "invalid",
             Error::Io { .. } => "io",
             Error::Corrupt { .. } => "corrupt",

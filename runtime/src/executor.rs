@@ -239,12 +239,7 @@ pub(crate) async fn bare_call(
         wasi: WasiCtx::builder().build(),
         table: wasmtime::component::ResourceTable::new(),
         limiter: Limiter::new(Limits::default().memory),
-        artifacts: ArtifactCtx {
-            store: artifacts.clone(),
-            run: String::new(),
-            upstream: Vec::new(),
-            downstream: Vec::new(),
-        },
+        artifacts: ArtifactCtx::new(artifacts.clone(), String::new(), None),
     };
     let mut store = Store::new(&eng.engine, state);
     store.limiter(|s| &mut s.limiter);

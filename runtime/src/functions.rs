@@ -67,6 +67,9 @@ pub struct Version {
     pub digest: String,
     /// When it was deployed (RFC 3339, UTC).
     pub deployed_at: String,
+    /// Who deployed it, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed_by: Option<String>,
 }
 
 /// A deployed name and its versions, oldest first.
@@ -76,6 +79,9 @@ pub struct Deployment {
     pub name: String,
     /// Its versions; the last is current.
     pub versions: Vec<Version>,
+    /// Who owns the name: the user who first deployed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<String>,
     /// The current version's component.
     #[serde(skip)]
     pub info: Option<ComponentInfo>,
@@ -106,6 +112,8 @@ pub(crate) struct FunctionStore {
     loaded: Mutex<HashMap<String, Arc<Loaded>>>,
     /// Deployed names already read, with the identity of the file read.
     names_seen: Mutex<HashMap<String, (NameStamp, Deployment)>>,
+    /// Held while a name's record is read, changed and written back.
+    naming: Mutex<()>,
 }
 
 /// A names file's inode, modification time (s, ns) and length.
@@ -127,6 +135,7 @@ impl FunctionStore {
             names: dir.join("names"),
             loaded: Mutex::new(HashMap::new()),
             names_seen: Mutex::new(HashMap::new()),
+            naming: Mutex::new(()),
         };
         for d in [&s.components, &s.meta, &s.compiled, &s.names] {
             fs::create_dir_all(d).map_err(|e| Error::io("create folder", d, e))?;
@@ -139,22 +148,36 @@ impl FunctionStore {
             .join(format!("{}-{}.cwasm", hex_of(digest), eng.compat))
     }
 
-    /// Validate, compile, store and name a component.
+    /// Validate, compile, store and name a component. `creator` owns a
+    /// new name; `allow` is asked about an existing one (before the work of
+    /// compiling, and again while the name is changed).
     pub async fn deploy(
         &self,
         eng: &RhEngine,
         artifacts: &Arc<crate::artifacts::ArtifactStore>,
         bytes: &[u8],
         name: &str,
+        creator: Option<&str>,
+        allow: &(dyn Fn(&Deployment) -> Result<()> + Sync),
     ) -> Result<Deployment> {
         crate::validate_name("function", name)?;
+        match self.deployment(name) {
+            Ok(d) => allow(&d)?,
+            Err(Error::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
         let loaded = self.store(eng, artifacts, bytes).await?;
         let digest = loaded.info.digest.clone();
+        let _naming = self.naming.lock().expect("naming lock poisoned");
         let mut dep = match self.deployment(name) {
-            Ok(d) => d,
+            Ok(d) => {
+                allow(&d)?;
+                d
+            }
             Err(Error::NotFound { .. }) => Deployment {
                 name: name.to_string(),
                 versions: Vec::new(),
+                creator: creator.map(str::to_string),
                 info: None,
             },
             Err(e) => return Err(e),
@@ -163,6 +186,7 @@ impl FunctionStore {
             dep.versions.push(Version {
                 digest: digest.clone(),
                 deployed_at: crate::names::now_rfc3339(),
+                deployed_by: creator.map(str::to_string),
             });
             let path = self.names.join(format!("{name}.json"));
             write_atomic(
@@ -172,6 +196,21 @@ impl FunctionStore {
         }
         dep.info = Some(loaded.info.clone());
         Ok(dep)
+    }
+
+    /// Forget a deployed name when `allow` says so. Its components stay:
+    /// recorded Runs name them.
+    pub fn remove(&self, name: &str, allow: &dyn Fn(&Deployment) -> Result<()>) -> Result<()> {
+        let _naming = self.naming.lock().expect("naming lock poisoned");
+        let dep = self.deployment(name)?;
+        allow(&dep)?;
+        let path = self.names.join(format!("{name}.json"));
+        fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+        self.names_seen
+            .lock()
+            .expect("names cache poisoned")
+            .remove(name);
+        Ok(())
     }
 
     /// Validate, compile and store a component by its digest, unnamed.
@@ -398,12 +437,7 @@ async fn inspect(
                 wasi: wasmtime_wasi::WasiCtx::builder().build(),
                 table: wasmtime::component::ResourceTable::new(),
                 limiter: Limiter::new(crate::Limits::default().memory),
-                artifacts: ArtifactCtx {
-                    store: artifacts.clone(),
-                    run: String::new(),
-                    upstream: Vec::new(),
-                    downstream: Vec::new(),
-                },
+                artifacts: ArtifactCtx::new(artifacts.clone(), String::new(), None),
             },
         );
         store.limiter(|s| &mut s.limiter);

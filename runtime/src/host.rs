@@ -7,6 +7,7 @@
 //! once), counts bytes against the Run's output cap, and hands the bytes to
 //! an optional observer (the CLI's terminal, a daemon's log stream).
 
+use crate::access::{Access, ObjectKind};
 use crate::artifacts::ArtifactStore;
 use crate::engine::bindings::rh::wasm::artifacts;
 use crate::record::ArtifactRef;
@@ -282,6 +283,24 @@ pub(crate) struct ArtifactCtx {
     pub run: String,
     pub upstream: Vec<ArtifactRef>,
     pub downstream: Vec<ArtifactRef>,
+    /// The user the Run acts for, when users are checked.
+    pub guard: Option<crate::access::Guard>,
+}
+
+impl ArtifactCtx {
+    pub fn new(
+        store: Arc<ArtifactStore>,
+        run: String,
+        guard: Option<crate::access::Guard>,
+    ) -> Self {
+        ArtifactCtx {
+            store,
+            run,
+            upstream: Vec::new(),
+            downstream: Vec::new(),
+            guard,
+        }
+    }
 }
 
 /// Everything a guest's Store holds.
@@ -310,6 +329,17 @@ fn push_unique(list: &mut Vec<ArtifactRef>, r: ArtifactRef) {
 impl artifacts::Host for HostState {
     fn load(&mut self, name: String) -> Result<Vec<u8>, String> {
         let a = &mut self.artifacts;
+        if let Some(g) = &a.guard {
+            let owner = a.store.get(&name).map_err(|e| e.to_string())?.creator;
+            g.require(
+                ObjectKind::Artifact,
+                &name,
+                owner.as_deref(),
+                Access::Read,
+                "loading it",
+            )
+            .map_err(|e| e.to_string())?;
+        }
         match a.store.load(&name) {
             Ok((bytes, r)) => {
                 push_unique(&mut a.upstream, r);
@@ -321,7 +351,19 @@ impl artifacts::Host for HostState {
 
     fn save(&mut self, name: String, data: Vec<u8>) -> Result<(), String> {
         let a = &mut self.artifacts;
-        match a.store.save(&name, &data, Some(&a.run)) {
+        let guard = a.guard.clone();
+        let allow = |art: &crate::Artifact| match &guard {
+            Some(g) => g.require(
+                ObjectKind::Artifact,
+                &art.name,
+                art.creator.as_deref(),
+                Access::Write,
+                "saving a new version",
+            ),
+            None => Ok(()),
+        };
+        let creator = guard.as_ref().map(|g| g.user.name.as_str());
+        match a.store.save(&name, &data, Some(&a.run), creator, &allow) {
             Ok(r) => {
                 push_unique(&mut a.downstream, r);
                 Ok(())

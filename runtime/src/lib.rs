@@ -43,6 +43,7 @@
 //! the executor (limits, cancellation), artifacts.
 #![deny(missing_docs)]
 
+mod access;
 mod ahead;
 mod artifacts;
 mod cache;
@@ -64,6 +65,7 @@ mod runs;
 mod runtime;
 mod scope;
 
+pub use access::{Access, ObjectKind, Share, User};
 pub use artifacts::{Artifact, ArtifactVersion, digest_of};
 pub use call::CallRequest;
 pub use commands::{CmdSpec, ExecRequest};

@@ -357,6 +357,33 @@ impl RunStore {
         claimed
     }
 
+    /// Delete a finished Run's folder when `may_remove` allows it, under
+    /// the name's lock: it leaves its name by one rename, so readers see
+    /// the whole Run or none.
+    pub fn remove(&self, name: &str, may_remove: &dyn Fn(&RunConfig) -> Result<()>) -> Result<()> {
+        crate::validate_run_name(name)?;
+        let lock_path = self.locks.join(name);
+        let lock = File::create(&lock_path).map_err(|e| Error::io("create", &lock_path, e))?;
+        flock(&lock, FlockOperation::LockExclusive)
+            .map_err(|e| Error::io("lock", &lock_path, e.into()))?;
+        let existing = self.load(name)?;
+        may_remove(&existing)?;
+        if !existing.status.is_terminal() {
+            return Err(Error::NotFinished {
+                run: name.to_string(),
+                status: existing.status,
+            });
+        }
+        let dir = self.dir(name);
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let trash = self
+            .runs
+            .join(format!(".trash-{name}-{}-{n}", std::process::id()));
+        fs::rename(&dir, &trash).map_err(|e| Error::io("rename", &dir, e))?;
+        drop(lock);
+        fs::remove_dir_all(&trash).map_err(|e| Error::io("remove", &trash, e))
+    }
+
     /// Record a Run's end: `config.json` replaced atomically, marker gone.
     pub fn finish(&self, config: &RunConfig) -> Result<()> {
         self.write_config(config)?;

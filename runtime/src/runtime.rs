@@ -8,6 +8,7 @@
 //! CLI call) are waited on by reading their `config.json`, and cancelled
 //! through a request file under `cancel/` that their process watches.
 
+use crate::access::{Access, Guard, ObjectKind, User};
 use crate::artifacts::{Artifact, ArtifactStore};
 use crate::call::{CallRequest, canonical_args};
 use crate::commands::ExecRequest;
@@ -174,6 +175,7 @@ struct Inner {
     functions: FunctionStore,
     runs: RunStore,
     artifacts: Arc<ArtifactStore>,
+    access: Arc<crate::access::AccessStore>,
     cache: crate::cache::Cache,
     active: Mutex<HashMap<String, Active>>,
     watcher: OnceLock<()>,
@@ -183,6 +185,8 @@ struct Inner {
 #[derive(Clone)]
 struct Target {
     deployment: String,
+    /// The deployed name's owner.
+    owner: Option<String>,
     desc: FunctionDesc,
     digest: String,
     loaded: Arc<Loaded>,
@@ -198,6 +202,8 @@ struct Started {
     cancel: Arc<Cancel>,
     done: watch::Sender<bool>,
     budget: Arc<OutputBudget>,
+    /// The user the Run acts for, when users are checked.
+    guard: Option<Guard>,
 }
 
 /// What a claimed Run will execute.
@@ -221,6 +227,8 @@ enum Begun {
 #[derive(Clone)]
 struct Prepared {
     target: Target,
+    /// The user the call acts for, when users are checked.
+    guard: Option<Guard>,
     args: Vec<u8>,
     input_digest: String,
     limits: Limits,
@@ -244,6 +252,7 @@ impl Runtime {
             functions: FunctionStore::open(&root)?,
             runs: RunStore::open(&root, runs_dir, opts.durable, opts.folders_ahead)?,
             artifacts: Arc::new(ArtifactStore::open(&root)?),
+            access: Arc::new(crate::access::AccessStore::open(&root)?),
             cache: crate::cache::Cache::open(&root)?,
             engine,
             opts,
@@ -283,9 +292,32 @@ impl Runtime {
     /// Validate, compile and store a component under `name`. Redeploying a
     /// name with other bytes makes a new version.
     pub async fn deploy(&self, bytes: &[u8], name: &str) -> Result<Deployment> {
+        self.deploy_as(bytes, name, None).await
+    }
+
+    /// Deploy as `user`: a new name becomes theirs; redeploying an existing
+    /// one needs write access to it.
+    pub async fn deploy_as(
+        &self,
+        bytes: &[u8],
+        name: &str,
+        user: Option<&User>,
+    ) -> Result<Deployment> {
         let i = &self.inner;
+        let guard = self.guard(user);
+        let allow = |d: &Deployment| match &guard {
+            Some(g) => g.require(
+                ObjectKind::Function,
+                &d.name,
+                d.creator.as_deref(),
+                Access::Write,
+                "redeploying it",
+            ),
+            None => Ok(()),
+        };
+        let creator = user.map(|u| u.name.as_str());
         i.functions
-            .deploy(&i.engine, &i.artifacts, bytes, name)
+            .deploy(&i.engine, &i.artifacts, bytes, name, creator, &allow)
             .await
     }
 
@@ -365,6 +397,7 @@ impl Runtime {
         let loaded = self.inner.functions.load(&self.inner.engine, &digest)?;
         Ok(Target {
             deployment: dep.name.clone(),
+            owner: dep.creator.clone(),
             desc: desc.clone(),
             digest,
             loaded,
@@ -379,9 +412,23 @@ impl Runtime {
             crate::validate_run_name(parent)?;
         }
         let target = self.resolve(&req.function)?;
+        let guard = self.guard(req.user.as_ref());
+        if let Some(g) = &guard {
+            g.require(
+                ObjectKind::Function,
+                &target.deployment,
+                target.owner.as_deref(),
+                Access::Read,
+                "calling it",
+            )?;
+            if let Some(parent) = &req.parent_run {
+                self.require_run(g, parent, Access::Write, "making Runs inside it")?;
+            }
+        }
         let args = canonical_args(&target.desc, &req.args)?;
         let limits = req.limits(&self.inner.opts.limits)?;
         Ok(Prepared {
+            guard,
             input_digest: crate::artifacts::digest_of(&args),
             target,
             args,
@@ -423,6 +470,7 @@ impl Runtime {
                 args: p.args.clone(),
             },
             replace,
+            p.guard.as_ref(),
         )
     }
 
@@ -434,7 +482,12 @@ impl Runtime {
     async fn find_or_begin(&self, req: &CallRequest, p: &Prepared) -> Result<Begun> {
         let name = req.run_name.as_deref().unwrap_or_default();
         match self.inner.runs.load(name) {
-            Ok(existing) => return Ok(Begun::Exists(Box::new(existing))),
+            Ok(existing) => {
+                if let Some(g) = &p.guard {
+                    self.may_use(g, &existing, Access::Read, "")?;
+                }
+                return Ok(Begun::Exists(Box::new(existing)));
+            }
             Err(Error::NotFound { .. }) => {}
             Err(e) => return Err(e),
         }
@@ -466,6 +519,7 @@ impl Runtime {
             req.observer.clone(),
             Work::CacheHit(Box::new(src), origin),
             replace,
+            p.guard.as_ref(),
         )
     }
 
@@ -494,8 +548,25 @@ impl Runtime {
         observer: Option<OutputObserver>,
         work: Work,
         replace: Option<&dyn Fn(&RunConfig) -> bool>,
+        guard: Option<&Guard>,
     ) -> Result<Begun> {
         let mut attempts = 0;
+        // A Run is replaced only by a user who may write it; its owner,
+        // when that is someone else, keeps write access to the new one.
+        let replaced_owner = std::cell::RefCell::new(None);
+        let may_replace = |c: &RunConfig| {
+            let allowed = replace.is_some_and(|pred| pred(c))
+                && guard.is_none_or(|g| {
+                    matches!(
+                        g.level(ObjectKind::Run, &c.name, c.creator.as_deref()),
+                        Ok(Some(Access::Write))
+                    )
+                });
+            if allowed {
+                *replaced_owner.borrow_mut() = c.creator.clone();
+            }
+            allowed
+        };
         loop {
             let name = match run_name {
                 Some(n) => n.to_string(),
@@ -503,11 +574,24 @@ impl Runtime {
             };
             let mut config = make_config(name);
             let claimed = match replace {
-                Some(pred) => self.inner.runs.replace(&mut config, Some(inputs), pred),
+                Some(_) => self
+                    .inner
+                    .runs
+                    .replace(&mut config, Some(inputs), may_replace),
                 None => self.inner.runs.claim(&mut config, Some(inputs)),
             };
             match claimed {
                 Ok(claimed) => {
+                    if let (Some(g), Some(owner)) = (guard, replaced_owner.borrow().as_deref())
+                        && owner != g.user.name
+                    {
+                        self.inner.access.grant(
+                            ObjectKind::Run,
+                            &config.name,
+                            owner,
+                            Access::Write,
+                        )?;
+                    }
                     let (done, rx) = watch::channel(false);
                     let cancel = Arc::new(Cancel::default());
                     let (budget, progress) = OutputBudget::new(limits.output);
@@ -533,13 +617,24 @@ impl Runtime {
                         cancel,
                         done,
                         budget,
+                        guard: guard.cloned(),
                     })));
                 }
                 Err(ClaimError::Exists(existing)) if run_name.is_none() && attempts < 8 => {
                     drop(existing);
                     attempts += 1;
                 }
-                Err(ClaimError::Exists(existing)) => return Ok(Begun::Exists(existing)),
+                Err(ClaimError::Exists(existing)) => {
+                    if let Some(g) = guard {
+                        let need = if replace.is_some() && existing.status.is_terminal() {
+                            Access::Write
+                        } else {
+                            Access::Read
+                        };
+                        self.may_use(g, &existing, need, "running it again")?;
+                    }
+                    return Ok(Begun::Exists(existing));
+                }
                 Err(ClaimError::Other(e)) => return Err(e),
             }
         }
@@ -567,14 +662,10 @@ impl Runtime {
             cancel,
             done,
             budget,
+            guard,
         } = s;
         let eng = &self.inner.engine;
-        let artifacts = ArtifactCtx {
-            store: self.inner.artifacts.clone(),
-            run: config.name.clone(),
-            upstream: Vec::new(),
-            downstream: Vec::new(),
-        };
+        let artifacts = ArtifactCtx::new(self.inner.artifacts.clone(), config.name.clone(), guard);
         let outcome = match &work {
             Work::Function { target, args } => {
                 let job = Job {
@@ -721,12 +812,31 @@ impl Runtime {
     /// Validate, compile and store a component by its digest without naming
     /// it (for commands given as files).
     pub async fn add_component(&self, bytes: &[u8]) -> Result<ComponentInfo> {
+        self.add_component_as(bytes, None).await
+    }
+
+    /// Add a component as `user`, who may then run it by digest.
+    pub async fn add_component_as(
+        &self,
+        bytes: &[u8],
+        user: Option<&User>,
+    ) -> Result<ComponentInfo> {
         let i = &self.inner;
-        Ok(i.functions
+        let info = i
+            .functions
             .store(&i.engine, &i.artifacts, bytes)
             .await?
             .info
-            .clone())
+            .clone();
+        if let Some(u) = user
+            && i.access
+                .granted(ObjectKind::Component, &info.digest, &u.name)?
+                .is_none()
+        {
+            i.access
+                .grant(ObjectKind::Component, &info.digest, &u.name, Access::Read)?;
+        }
+        Ok(info)
     }
 
     fn begin_exec(
@@ -743,18 +853,38 @@ impl Runtime {
         if let Some(parent) = &req.parent_run {
             crate::validate_run_name(parent)?;
         }
+        let guard = self.guard(req.user.as_ref());
+        if let (Some(g), Some(parent)) = (&guard, &req.parent_run) {
+            self.require_run(g, parent, Access::Write, "making Runs inside it")?;
+        }
         let limits = req.limits(&self.inner.opts.limits)?;
         let mut cmds = Vec::with_capacity(req.cmds.len());
         let mut records = Vec::with_capacity(req.cmds.len());
         for spec in &req.cmds {
             let digest = if spec.component.starts_with("sha256:") {
+                // A component by digest: whoever uploaded its bytes may run it.
+                if let Some(g) = &guard {
+                    g.require(
+                        ObjectKind::Component,
+                        &spec.component,
+                        None,
+                        Access::Read,
+                        "",
+                    )?;
+                }
                 spec.component.clone()
             } else {
-                self.inner
-                    .functions
-                    .deployment(&spec.component)?
-                    .digest()
-                    .to_string()
+                let dep = self.inner.functions.deployment(&spec.component)?;
+                if let Some(g) = &guard {
+                    g.require(
+                        ObjectKind::Function,
+                        &dep.name,
+                        dep.creator.as_deref(),
+                        Access::Read,
+                        "running it",
+                    )?;
+                }
+                dep.digest().to_string()
             };
             let loaded = self.inner.functions.load(&self.inner.engine, &digest)?;
             if loaded.info.kind != ComponentKind::Command {
@@ -795,6 +925,7 @@ impl Runtime {
                 keep_going: req.keep_going,
             }),
             replace,
+            guard.as_ref(),
         )
     }
 
@@ -864,13 +995,19 @@ impl Runtime {
         if !files.iter().all(|f| run.file(f).is_file()) {
             return false;
         }
+        // The caller, when users are checked, must be able to read every
+        // artifact the Run loaded: a hit gives only what they could have
+        // computed themselves.
         c.upstream_artifacts.iter().all(|a| {
-            self.inner
-                .artifacts
-                .get(&a.name)
-                .ok()
-                .and_then(|art| art.versions.last().map(|v| v.digest == a.digest))
-                .unwrap_or(false)
+            self.inner.artifacts.get(&a.name).ok().is_some_and(|art| {
+                art.versions.last().is_some_and(|v| v.digest == a.digest)
+                    && p.guard.as_ref().is_none_or(|g| {
+                        matches!(
+                            g.level(ObjectKind::Artifact, &art.name, art.creator.as_deref()),
+                            Ok(Some(_))
+                        )
+                    })
+            })
         })
     }
 
@@ -1065,6 +1202,70 @@ impl Runtime {
         }
     }
 
+    /// Refuse unless the guard's user has `need` on Run `name`.
+    fn require_run(&self, g: &Guard, name: &str, need: Access, doing: &str) -> Result<()> {
+        let run = self.inner.runs.load(name)?;
+        g.require(ObjectKind::Run, name, run.creator.as_deref(), need, doing)
+    }
+
+    /// Refuse to use an existing Run's name unless the user has `need` on
+    /// it; one they may not see is "taken", since names are the cluster's.
+    fn may_use(&self, g: &Guard, existing: &RunConfig, need: Access, doing: &str) -> Result<()> {
+        match g.require(
+            ObjectKind::Run,
+            &existing.name,
+            existing.creator.as_deref(),
+            need,
+            doing,
+        ) {
+            Err(Error::NotFound { .. }) => Err(Error::Forbidden {
+                message: format!(
+                    "the run name `{}` is taken by another user's Run; choose another",
+                    existing.name
+                ),
+            }),
+            other => other,
+        }
+    }
+
+    pub(crate) fn artifact_store(&self) -> &ArtifactStore {
+        &self.inner.artifacts
+    }
+
+    pub(crate) fn access_store(&self) -> &Arc<crate::access::AccessStore> {
+        &self.inner.access
+    }
+
+    pub(crate) fn delete_run(
+        &self,
+        name: &str,
+        check: &dyn Fn(Option<&str>) -> Result<()>,
+    ) -> Result<()> {
+        self.inner
+            .runs
+            .remove(name, &|c: &RunConfig| check(c.creator.as_deref()))
+    }
+
+    pub(crate) fn delete_function(
+        &self,
+        name: &str,
+        check: &dyn Fn(Option<&str>) -> Result<()>,
+    ) -> Result<()> {
+        self.inner
+            .functions
+            .remove(name, &|d: &Deployment| check(d.creator.as_deref()))
+    }
+
+    pub(crate) fn delete_artifact(
+        &self,
+        name: &str,
+        check: &dyn Fn(Option<&str>) -> Result<()>,
+    ) -> Result<()> {
+        self.inner
+            .artifacts
+            .remove(name, &|a: &Artifact| check(a.creator.as_deref()))
+    }
+
     /// Load a Run by name.
     pub fn run(&self, name: &str) -> Result<Run> {
         let config = self.inner.runs.load(name)?;
@@ -1217,7 +1418,9 @@ impl Runtime {
 
     /// Save an artifact from the host program (a version made by no Run).
     pub fn save_artifact(&self, name: &str, data: &[u8]) -> Result<ArtifactRef> {
-        self.inner.artifacts.save(name, data, None)
+        self.inner
+            .artifacts
+            .save(name, data, None, None, &|_: &Artifact| Ok(()))
     }
 
     /// Load an artifact's current version.
@@ -1247,7 +1450,38 @@ impl Runtime {
         name: &str,
         data: &[u8],
     ) -> Result<ArtifactRef> {
-        let r = self.save_artifact(name, data)?;
+        self.save_artifact_as(scope, name, data, None)
+    }
+
+    /// Save an artifact as `user`: a new name becomes theirs; a new version
+    /// of an existing one needs write access (and the scope, write access
+    /// to its Run).
+    pub fn save_artifact_as(
+        &self,
+        scope: Option<&str>,
+        name: &str,
+        data: &[u8],
+        user: Option<&User>,
+    ) -> Result<ArtifactRef> {
+        let guard = self.guard(user);
+        if let (Some(g), Some(s)) = (&guard, scope) {
+            self.require_run(g, s, Access::Write, "saving inside it")?;
+        }
+        let allow = |a: &Artifact| match &guard {
+            Some(g) => g.require(
+                ObjectKind::Artifact,
+                &a.name,
+                a.creator.as_deref(),
+                Access::Write,
+                "saving a new version",
+            ),
+            None => Ok(()),
+        };
+        let creator = user.map(|u| u.name.as_str());
+        let r = self
+            .inner
+            .artifacts
+            .save(name, data, None, creator, &allow)?;
         if let Some(s) = scope {
             crate::scope::record(self, s, "downstream", &r)?;
         }

@@ -68,16 +68,34 @@ pub(crate) fn record(rt: &Runtime, scope: &str, dir: &str, r: &ArtifactRef) -> R
 impl Runtime {
     /// Open a scope: a Run of type `context`, `running` until it ends.
     pub fn open_scope(&self, name: &str, parent: Option<&str>) -> Result<Scope> {
+        self.open_scope_as(name, parent, None)
+    }
+
+    /// Open a scope as `user`, who owns it (and needs write access to its
+    /// parent).
+    pub fn open_scope_as(
+        &self,
+        name: &str,
+        parent: Option<&str>,
+        user: Option<&crate::User>,
+    ) -> Result<Scope> {
         crate::validate_run_name(name)?;
         if let Some(p) = parent {
             crate::validate_run_name(p)?;
+            self.require(
+                user,
+                crate::ObjectKind::Run,
+                p,
+                crate::Access::Write,
+                "making Runs inside it",
+            )?;
         }
         let dir = self.root().join("scopes");
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("create folder", &dir, e))?;
         let mut config = RunConfig::function(name.to_string(), self.cluster().to_string());
         config.run_type = RunType::Context;
         config.parent_run = parent.map(str::to_string);
-        config.creator = None;
+        config.creator = user.map(|u| u.name.clone());
         self.claim_scope(&mut config)?;
         let path = journal(self, name);
         std::fs::write(&path, b"").map_err(|e| Error::io("create", &path, e))?;

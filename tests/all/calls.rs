@@ -274,6 +274,7 @@ fn every_guest_is_used_by_a_test() {
         include_str!("s3.rs"),
         include_str!("faults.rs"),
         include_str!("load.rs"),
+        include_str!("sharing.rs"),
     ]
     .concat();
     for g in GUESTS {

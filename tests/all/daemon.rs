@@ -34,7 +34,11 @@ impl Daemon {
         let dir = tmp();
         let root = root.unwrap_or_else(|| dir.path().join("root"));
         std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
-        let (child, addr) = spawn(dir.path(), &root, extra);
+        let (child, addr) = spawn(
+            dir.path(),
+            &root,
+            &[&["--token-file", "token"], extra].concat(),
+        );
         let d = Daemon {
             child,
             addr,
@@ -52,9 +56,70 @@ impl Daemon {
         d
     }
 
+    /// A daemon with users (`--users users.toml`), each made with `rh-wasm
+    /// users add` (`(name, admin)`), each with a cluster `cpu-NAME` in the
+    /// client's config that uses their token file `NAME.token`.
+    pub fn start_users(users: &[(&str, bool)]) -> Daemon {
+        let dir = tmp();
+        let root = dir.path().join("root");
+        for (name, admin) in users {
+            let token = format!("{name}.token");
+            let mut args = vec!["users", "add", "users.toml", name, "--token-file", &token];
+            if *admin {
+                args.push("--admin");
+            }
+            crate::util::rh_ok(dir.path(), &args);
+        }
+        let (child, addr) = spawn(dir.path(), &root, &["--users", "users.toml"]);
+        let d = Daemon {
+            child,
+            addr,
+            root,
+            dir,
+        };
+        for (name, _) in users {
+            d.rh_ok(&[
+                "cluster",
+                "add",
+                &format!("cpu-{name}"),
+                &format!("http://{}", d.addr),
+                "--token-file",
+                &format!("{name}.token"),
+            ]);
+        }
+        d
+    }
+
+    /// A user's token (of a daemon from [`Daemon::start_users`]).
+    pub fn user_token(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{name}.token")))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// A request as a user; the status code and the body as JSON (or as a
+    /// string when it is not JSON).
+    pub fn http_as(
+        &self,
+        user: &str,
+        method: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        let (status, text) = self.http(method, path, Some(&self.user_token(user)), body.as_bytes());
+        let v = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, v)
+    }
+
     /// Start again on the same root (after a kill or a stop).
     pub fn restart(&mut self) {
-        let (child, addr) = spawn(self.dir.path(), &self.root, &[]);
+        let (child, addr) = spawn(self.dir.path(), &self.root, &["--token-file", "token"]);
         self.child = child;
         self.addr = addr;
         self.rh_ok(&["cluster", "remove", "cpu"]);
@@ -189,14 +254,7 @@ impl Drop for Daemon {
 
 fn spawn(dir: &Path, root: &Path, extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--token-file",
-            "token",
-            "--root",
-        ])
+        .args(["serve", "--addr", "127.0.0.1:0", "--root"])
         .arg(root)
         .args(extra)
         .current_dir(dir)

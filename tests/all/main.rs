@@ -19,3 +19,4 @@ mod recovery;
 mod result_cache;
 mod s3;
 mod scopes;
+mod sharing;

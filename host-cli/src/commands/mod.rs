@@ -11,6 +11,7 @@ mod pull;
 mod runs;
 mod scope;
 mod serve;
+mod share;
 mod worker;
 
 pub use deploy::describe_deployment;
@@ -64,6 +65,31 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
             dest,
             endpoint,
         } => pull::push(&cluster, &run, &dest, endpoint.as_deref(), json).await,
+        Command::Share {
+            cluster,
+            name,
+            with,
+            access,
+            kind,
+        } => share::share(&cluster, &name, &with, Some(&access), kind.as_deref(), json).await,
+        Command::Unshare {
+            cluster,
+            name,
+            with,
+            kind,
+        } => share::share(&cluster, &name, &with, None, kind.as_deref(), json).await,
+        Command::Shares { cluster } => share::list(&cluster, json).await,
+        Command::Delete {
+            args,
+            cluster,
+            kind,
+        } => share::delete(&args, &cluster, &kind, json).await,
+        Command::Users(crate::cli::UsersCommand::Add {
+            file,
+            name,
+            token_file,
+            admin,
+        }) => share::add_user(&file, &name, &token_file, admin, json),
         Command::Cluster(c) => clusters::cluster(c, json),
         Command::Serve(a) => serve::serve(a).await,
         Command::Worker => worker::worker().await,

@@ -43,6 +43,7 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
         addr: a.addr,
         root,
         token,
+        users: a.users.clone(),
         name,
         grace,
         max_component: size("max-component", &a.max_component)?,

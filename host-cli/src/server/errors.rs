@@ -8,6 +8,7 @@ use rh_runtime::Error;
 pub fn status_of(e: &Error) -> StatusCode {
     match e {
         Error::NotFound { .. } => StatusCode::NOT_FOUND,
+        Error::Forbidden { .. } => StatusCode::FORBIDDEN,
         Error::RunExists { .. } | Error::RunMismatch { .. } | Error::NotFinished { .. } => {
             StatusCode::CONFLICT
         }

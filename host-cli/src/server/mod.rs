@@ -1,7 +1,11 @@
 //! `rh-wasm serve`: the host daemon, a thin HTTP layer over `rh-runtime`.
 //!
-//! HTTP/1.1 on hyper. Every request must carry the bearer token when one is
-//! set (and one must be set to listen beyond loopback). On SIGTERM or
+//! HTTP/1.1 on hyper. Every request must carry a bearer token when the
+//! daemon has one (`--token-file`) or has users (`--users`); one of them
+//! must be set to listen beyond loopback. With users, the token says who
+//! is asking, and each request is checked against what that user owns or
+//! was given (see `rh_runtime::access`); `SIGHUP` reads the users file
+//! again. On SIGTERM or
 //! ctrl-c the daemon stops accepting, lets running Runs finish for a grace
 //! period, cancels what is left, and exits with every Run terminal.
 
@@ -10,6 +14,7 @@ mod routes;
 
 pub use routes::answer;
 
+use crate::users::Users;
 use anyhow::{Context, Result, bail};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -18,7 +23,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use rh_runtime::{Runtime, RuntimeOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -28,6 +33,8 @@ pub struct ServeOptions {
     pub addr: SocketAddr,
     pub root: PathBuf,
     pub token: Option<String>,
+    /// The users file (`--users`), instead of one shared token.
+    pub users: Option<PathBuf>,
     pub name: String,
     pub grace: Duration,
     pub max_component: u64,
@@ -40,18 +47,38 @@ pub struct ServeOptions {
 /// State shared by every request.
 pub struct State {
     pub rt: Runtime,
-    pub token: Option<String>,
+    pub auth: Auth,
     pub max_component: u64,
     pub max_request: u64,
 }
 
+/// Who may send requests.
+pub enum Auth {
+    /// Anyone (loopback only).
+    Open,
+    /// Whoever has the one token: full access.
+    Token(String),
+    /// Users by token, each with their own access; the file to read again.
+    Users(PathBuf, RwLock<Arc<Users>>),
+}
+
 pub async fn serve(opts: ServeOptions) -> Result<()> {
-    if opts.token.is_none() && !opts.addr.ip().is_loopback() {
+    if opts.token.is_none() && opts.users.is_none() && !opts.addr.ip().is_loopback() {
         bail!(
-            "refusing to listen on {} without a token: pass --token-file, or listen on 127.0.0.1",
+            "refusing to listen on {} without a token: pass --token-file or --users, or listen on 127.0.0.1",
             opts.addr
         );
     }
+    let auth = match (&opts.users, &opts.token) {
+        (Some(_), Some(_)) => bail!("--users and --token-file do not go together"),
+        (Some(path), None) => {
+            let users = Users::load(path)?;
+            tracing::info!(users = users.len(), file = %path.display(), "users");
+            Auth::Users(path.clone(), RwLock::new(Arc::new(users)))
+        }
+        (None, Some(t)) => Auth::Token(t.clone()),
+        (None, None) => Auth::Open,
+    };
     let mut ropts = RuntimeOptions::new(&opts.root);
     if let Some(store) = opts.shared_store.clone() {
         ropts = ropts.shared_store(store);
@@ -79,14 +106,17 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
 
     let state = Arc::new(State {
         rt: rt.clone(),
-        token: opts.token.clone(),
+        auth,
         max_component: opts.max_component,
         max_request: opts.max_request,
     });
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("watching for SIGHUP")?;
     loop {
         tokio::select! {
+            _ = hangup.recv() => reload_users(&state),
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(x) => x,
@@ -130,6 +160,21 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Read the users file again; a file with errors is reported and the
+/// users known so far are kept.
+fn reload_users(state: &State) {
+    let Auth::Users(path, users) = &state.auth else {
+        return;
+    };
+    match Users::load(path) {
+        Ok(new) => {
+            tracing::info!(users = new.len(), file = %path.display(), "users read again");
+            *users.write().expect("users lock poisoned") = Arc::new(new);
+        }
+        Err(e) => tracing::error!("{e:#}; keeping the users read before"),
+    }
 }
 
 async fn shutdown_signal() {

@@ -2,14 +2,14 @@
 //! JSON (or a byte stream for logs, files and streaming calls). Documented in
 //! `docs/http-api.md`.
 
-use super::State;
 use super::errors::{from_runtime, json_response, respond};
+use super::{Auth, State};
 use crate::wire::{self, BoxBody, CallBody, FRAME_END, FRAME_STDERR, FRAME_STDOUT, frame, full};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use rh_runtime::{OutputKind, Run, RunHandle, RunStatus, Runtime};
+use rh_runtime::{Access, ObjectKind, OutputKind, Run, RunHandle, RunStatus, Runtime, User};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,79 +25,117 @@ pub async fn handle(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let resp = if !authorized(&state, &req) {
-        respond(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or wrong bearer token",
-        )
-    } else {
-        route(&state, req).await
+    let (resp, who) = match authenticate(&state, &req) {
+        None => (
+            respond(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or wrong bearer token",
+            ),
+            None,
+        ),
+        Some(user) => {
+            let who = user.as_ref().map(|u| u.name.clone());
+            (route(&state, user.as_ref(), req).await, who)
+        }
     };
     tracing::info!(
-        %peer, %method, %path, status = resp.status().as_u16(),
+        %peer, user = who.as_deref().unwrap_or("-"), %method, %path, status = resp.status().as_u16(),
         ms = started.elapsed().as_secs_f64() * 1000.0, "request"
     );
     Ok(resp)
 }
 
-fn authorized(state: &State, req: &Request<Incoming>) -> bool {
-    let Some(token) = &state.token else {
-        return true;
-    };
+/// Who is asking: `None` when the token is missing or wrong; `Some(None)`
+/// for full access (no users on this daemon); `Some(Some(user))` for a
+/// user, whose access is checked.
+fn authenticate(state: &State, req: &Request<Incoming>) -> Option<Option<User>> {
     let given = req
         .headers()
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    // Compare in time independent of where they differ.
-    let (a, b) = (given.as_bytes(), token.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    match &state.auth {
+        Auth::Open => Some(None),
+        Auth::Token(token) => {
+            // Compare in time independent of where they differ.
+            let (a, b) = (given.as_bytes(), token.as_bytes());
+            let same =
+                a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
+            same.then_some(None)
+        }
+        // Looked up by the token's sha256: nothing to learn from timing.
+        Auth::Users(_, users) => users
+            .read()
+            .expect("users lock poisoned")
+            .find(given)
+            .map(|u| Some(u.clone())),
+    }
 }
 
-async fn route(state: &State, req: Request<Incoming>) -> Resp {
+/// A JSON answer from a runtime result.
+fn answer_json<T: serde::Serialize>(r: rh_runtime::Result<T>) -> Resp {
+    match r {
+        Ok(v) => json_response(StatusCode::OK, &serde_json::to_value(v).unwrap_or_default()),
+        Err(e) => from_runtime(&e),
+    }
+}
+
+async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Resp {
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let m = req.method().clone();
+    let rt = &state.rt;
+    // Reading a Run needs read access to it.
+    let readable = |name: &str| rt.require(user, ObjectKind::Run, name, Access::Read, "");
     match (m, segs.as_slice()) {
         (Method::GET, ["v1", "health"]) => json_response(
             StatusCode::OK,
-            &serde_json::json!({ "ok": true, "cluster": state.rt.cluster(), "version": env!("CARGO_PKG_VERSION") }),
+            &serde_json::json!({
+                "ok": true, "cluster": rt.cluster(), "version": env!("CARGO_PKG_VERSION"),
+                "user": user.map(|u| &u.name), "admin": user.map(|u| u.admin),
+            }),
         ),
-        (Method::GET, ["v1", "functions"]) => match state.rt.deployments() {
+        (Method::GET, ["v1", "functions"]) => match rt.deployments() {
             Ok(d) => json_response(
                 StatusCode::OK,
                 &serde_json::Value::Array(
-                    d.iter().map(crate::commands::describe_deployment).collect(),
+                    d.iter()
+                        .filter(|d| {
+                            rt.can_see(user, ObjectKind::Function, &d.name, d.creator.as_deref())
+                        })
+                        .map(crate::commands::describe_deployment)
+                        .collect(),
                 ),
             ),
             Err(e) => from_runtime(&e),
         },
-        (Method::POST, ["v1", "functions"]) => deploy(state, &query, req).await,
-        (Method::POST, ["v1", "calls"]) => call(state, req).await,
+        (Method::POST, ["v1", "functions"]) => deploy(state, user, &query, req).await,
+        (Method::DELETE, ["v1", "functions", name]) => {
+            deleted(rt, user, ObjectKind::Function, name)
+        }
+        (Method::POST, ["v1", "calls"]) => call(state, user, req).await,
         (Method::POST, ["v1", "components"]) => match body(req, state.max_component).await {
-            Ok(bytes) => match state.rt.add_component(&bytes).await {
-                Ok(info) => json_response(
-                    StatusCode::OK,
-                    &serde_json::to_value(info).unwrap_or_default(),
-                ),
-                Err(e) => from_runtime(&e),
-            },
+            Ok(bytes) => answer_json(rt.add_component_as(&bytes, user).await),
             Err(r) => r,
         },
-        (Method::POST, ["v1", "exec"]) => exec(state, req).await,
-        (Method::GET, ["v1", "artifacts"]) => match state.rt.artifacts() {
-            Ok(a) => json_response(StatusCode::OK, &serde_json::to_value(a).unwrap_or_default()),
-            Err(e) => from_runtime(&e),
-        },
-        (Method::GET, ["v1", "artifacts", name]) => match state.rt.artifact(name) {
-            Ok(a) => json_response(StatusCode::OK, &serde_json::to_value(a).unwrap_or_default()),
-            Err(e) => from_runtime(&e),
-        },
+        (Method::POST, ["v1", "exec"]) => exec(state, user, req).await,
+        (Method::GET, ["v1", "artifacts"]) => answer_json(rt.artifacts().map(|all| {
+            all.into_iter()
+                .filter(|a| rt.can_see(user, ObjectKind::Artifact, &a.name, a.creator.as_deref()))
+                .collect::<Vec<_>>()
+        })),
+        (Method::GET, ["v1", "artifacts", name]) => answer_json(
+            rt.require(user, ObjectKind::Artifact, name, Access::Read, "")
+                .and_then(|()| rt.artifact(name)),
+        ),
         (Method::GET, ["v1", "artifacts", name, "data"]) => {
-            match state.rt.artifact_bytes(name, param(&query, "version")) {
+            match rt
+                .require(user, ObjectKind::Artifact, name, Access::Read, "")
+                .and_then(|()| rt.artifact_bytes(name, param(&query, "version")))
+            {
                 Ok((b, _)) => Response::builder()
                     .status(StatusCode::OK)
                     .header("content-type", "application/octet-stream")
@@ -109,17 +147,14 @@ async fn route(state: &State, req: Request<Incoming>) -> Resp {
         (Method::POST, ["v1", "artifacts", name]) => {
             let name = name.to_string();
             match body(req, state.max_component).await {
-                Ok(bytes) => match state
-                    .rt
-                    .save_artifact_in(param(&query, "scope"), &name, &bytes)
-                {
-                    Ok(r) => {
-                        json_response(StatusCode::OK, &serde_json::to_value(r).unwrap_or_default())
-                    }
-                    Err(e) => from_runtime(&e),
-                },
+                Ok(bytes) => {
+                    answer_json(rt.save_artifact_as(param(&query, "scope"), &name, &bytes, user))
+                }
                 Err(r) => r,
             }
+        }
+        (Method::DELETE, ["v1", "artifacts", name]) => {
+            deleted(rt, user, ObjectKind::Artifact, name)
         }
         (Method::POST, ["v1", "scopes"]) => match body(req, state.max_request).await {
             Ok(b) => {
@@ -127,7 +162,7 @@ async fn route(state: &State, req: Request<Incoming>) -> Resp {
                 let Some(name) = v["name"].as_str() else {
                     return respond(StatusCode::BAD_REQUEST, "bad_input", "a scope needs a name");
                 };
-                match state.rt.open_scope(name, v["parent_run"].as_str()) {
+                match rt.open_scope_as(name, v["parent_run"].as_str(), user) {
                     Ok(s) => json_response(
                         StatusCode::OK,
                         &serde_json::json!({ "run_name": s.name(), "status": "running" }),
@@ -139,6 +174,9 @@ async fn route(state: &State, req: Request<Incoming>) -> Resp {
         },
         (Method::POST, ["v1", "scopes", name, "end"]) => {
             let name = name.to_string();
+            if let Err(e) = rt.require(user, ObjectKind::Run, &name, Access::Write, "ending it") {
+                return from_runtime(&e);
+            }
             match body(req, state.max_request).await {
                 Ok(b) => {
                     let v: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
@@ -146,7 +184,7 @@ async fn route(state: &State, req: Request<Incoming>) -> Resp {
                         Some(m) => Err(m.to_string()),
                         None => Ok(()),
                     };
-                    match state.rt.end_scope(&name, outcome) {
+                    match rt.end_scope(&name, outcome) {
                         Ok(run) => json_response(StatusCode::OK, &answer(&run)),
                         Err(e) => from_runtime(&e),
                     }
@@ -154,32 +192,39 @@ async fn route(state: &State, req: Request<Incoming>) -> Resp {
                 Err(r) => r,
             }
         }
-        (Method::GET, ["v1", "lineage", name]) => match state.rt.lineage(name) {
-            Ok(t) => json_response(StatusCode::OK, &serde_json::to_value(t).unwrap_or_default()),
-            Err(e) => from_runtime(&e),
-        },
-        (Method::GET, ["v1", "runs"]) => match state.rt.runs() {
-            Ok(r) => json_response(StatusCode::OK, &serde_json::to_value(r).unwrap_or_default()),
-            Err(e) => from_runtime(&e),
-        },
-        (Method::GET, ["v1", "runs", name]) => match state.rt.run(name) {
-            Ok(r) => json_response(
-                StatusCode::OK,
-                &serde_json::to_value(r.config()).unwrap_or_default(),
-            ),
-            Err(e) => from_runtime(&e),
-        },
-        (Method::GET, ["v1", "runs", name, "result"]) => match state.rt.run(name) {
-            Ok(r) => json_response(StatusCode::OK, &answer(&r)),
-            Err(e) => from_runtime(&e),
-        },
-        (Method::GET, ["v1", "runs", name, "wait"]) => match state.rt.wait(name).await {
-            Ok(r) => json_response(StatusCode::OK, &answer(&r)),
-            Err(e) => from_runtime(&e),
-        },
+        (Method::GET, ["v1", "lineage", name]) => answer_json(rt.lineage_as(name, user)),
+        (Method::GET, ["v1", "runs"]) => answer_json(rt.runs().map(|all| {
+            all.into_iter()
+                .filter(|c| rt.can_see(user, ObjectKind::Run, &c.name, c.creator.as_deref()))
+                .collect::<Vec<_>>()
+        })),
+        (Method::GET, ["v1", "runs", name]) => answer_json(
+            readable(name)
+                .and_then(|()| rt.run(name))
+                .map(|r| r.config().clone()),
+        ),
+        (Method::GET, ["v1", "runs", name, "result"]) => {
+            match readable(name).and_then(|()| rt.run(name)) {
+                Ok(r) => json_response(StatusCode::OK, &answer(&r)),
+                Err(e) => from_runtime(&e),
+            }
+        }
+        (Method::GET, ["v1", "runs", name, "wait"]) => {
+            if let Err(e) = readable(name) {
+                return from_runtime(&e);
+            }
+            match rt.wait(name).await {
+                Ok(r) => json_response(StatusCode::OK, &answer(&r)),
+                Err(e) => from_runtime(&e),
+            }
+        }
         (Method::POST, ["v1", "runs", name, "cancel"]) => {
-            let before = state.rt.run(name).map(|r| r.status());
-            match (before, state.rt.cancel(name).await) {
+            if let Err(e) = rt.require(user, ObjectKind::Run, name, Access::Write, "cancelling it")
+            {
+                return from_runtime(&e);
+            }
+            let before = rt.run(name).map(|r| r.status());
+            match (before, rt.cancel(name).await) {
                 (Ok(before), Ok(r)) => {
                     let mut v = answer(&r);
                     v["was"] = serde_json::json!(before);
@@ -188,11 +233,24 @@ async fn route(state: &State, req: Request<Incoming>) -> Resp {
                 (Err(e), _) | (_, Err(e)) => from_runtime(&e),
             }
         }
-        (Method::GET, ["v1", "runs", name, "logs"]) => logs(state, name, &query),
-        (Method::GET, ["v1", "runs", name, "files"]) => files(state, name),
+        (Method::DELETE, ["v1", "runs", name]) => deleted(rt, user, ObjectKind::Run, name),
+        (Method::GET, ["v1", "runs", name, "logs"]) => match readable(name) {
+            Ok(()) => logs(state, name, &query),
+            Err(e) => from_runtime(&e),
+        },
+        (Method::GET, ["v1", "runs", name, "files"]) => match readable(name) {
+            Ok(()) => files(state, name),
+            Err(e) => from_runtime(&e),
+        },
         (Method::GET, ["v1", "runs", name, "files", rest @ ..]) if !rest.is_empty() => {
-            file(state, name, &rest.join("/"))
+            match readable(name) {
+                Ok(()) => file(state, name, &rest.join("/")),
+                Err(e) => from_runtime(&e),
+            }
         }
+        (Method::GET, ["v1", "shares"]) => answer_json(rt.shares(user)),
+        (Method::POST, ["v1", "shares"]) => share(state, user, req, true).await,
+        (Method::POST, ["v1", "shares", "remove"]) => share(state, user, req, false).await,
         (_, ["v1", ..]) => respond(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -203,6 +261,111 @@ async fn route(state: &State, req: Request<Incoming>) -> Resp {
             "not_found",
             &format!("no route {path} (the API is under /v1)"),
         ),
+    }
+}
+
+/// Delete an object; answers what was deleted.
+fn deleted(rt: &Runtime, user: Option<&User>, kind: ObjectKind, name: &str) -> Resp {
+    match rt.delete(user, kind, name) {
+        Ok(()) => json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "deleted": name, "kind": kind }),
+        ),
+        Err(e) => from_runtime(&e),
+    }
+}
+
+/// The body of `POST /v1/shares` and `/v1/shares/remove`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShareBody {
+    name: String,
+    #[serde(default)]
+    kind: Option<String>,
+    user: String,
+    #[serde(default)]
+    access: Option<String>,
+}
+
+/// Grant (or, with `grant` false, take back) a user's access to an object.
+async fn share(state: &State, user: Option<&User>, req: Request<Incoming>, grant: bool) -> Resp {
+    let Auth::Users(_, users) = &state.auth else {
+        return respond(
+            StatusCode::BAD_REQUEST,
+            "no_users",
+            "this daemon has no users to share with: start it with --users FILE",
+        );
+    };
+    let bytes = match body(req, state.max_request).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let b: ShareBody = match serde_json::from_slice(&bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            return respond(
+                StatusCode::BAD_REQUEST,
+                "bad_input",
+                &format!("the share request is not valid: {e}"),
+            );
+        }
+    };
+    let rt = &state.rt;
+    if let Err(e) = rh_runtime::validate_name("user", &b.user) {
+        return from_runtime(&e);
+    }
+    let known = users.read().expect("users lock poisoned").has(&b.user);
+    if grant && !known {
+        return respond(
+            StatusCode::BAD_REQUEST,
+            "unknown_user",
+            &format!("no user `{}` on this cluster", b.user),
+        );
+    }
+    let kind = match which_kind(rt, user, &b.name, b.kind.as_deref()) {
+        Ok(k) => k,
+        Err(e) => return from_runtime(&e),
+    };
+    let done = if grant {
+        let access = match b.access.as_deref().unwrap_or("read").parse::<Access>() {
+            Ok(a) => a,
+            Err(e) => return from_runtime(&e),
+        };
+        rt.share(user, kind, &b.name, &b.user, access)
+            .map(|()| serde_json::json!({ "kind": kind, "name": b.name, "user": b.user, "access": access }))
+    } else {
+        rt.unshare(user, kind, &b.name, &b.user).map(
+            |had| serde_json::json!({ "kind": kind, "name": b.name, "user": b.user, "removed": had }),
+        )
+    };
+    answer_json(done)
+}
+
+/// The kind of object `name` is: as given, or the one kind of that name
+/// the user may see.
+fn which_kind(
+    rt: &Runtime,
+    user: Option<&User>,
+    name: &str,
+    given: Option<&str>,
+) -> rh_runtime::Result<ObjectKind> {
+    if let Some(k) = given {
+        return k.parse();
+    }
+    match rt.kinds_of(user, name).as_slice() {
+        [] => Err(rh_runtime::Error::NotFound {
+            what: "function, run or artifact",
+            name: name.to_string(),
+        }),
+        [k] => Ok(*k),
+        several => Err(rh_runtime::Error::Invalid(format!(
+            "`{name}` names a {}; say which with --kind",
+            several
+                .iter()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+                .join(" and a ")
+        ))),
     }
 }
 
@@ -243,7 +406,7 @@ fn too_large(max: u64) -> Resp {
     )
 }
 
-async fn deploy(state: &State, query: &str, req: Request<Incoming>) -> Resp {
+async fn deploy(state: &State, user: Option<&User>, query: &str, req: Request<Incoming>) -> Resp {
     let Some(name) = param(query, "name").filter(|n| !n.is_empty()) else {
         return respond(
             StatusCode::BAD_REQUEST,
@@ -256,7 +419,7 @@ async fn deploy(state: &State, query: &str, req: Request<Incoming>) -> Resp {
         Ok(b) => b,
         Err(r) => return r,
     };
-    match state.rt.deploy(&bytes, &name).await {
+    match state.rt.deploy_as(&bytes, &name, user).await {
         Ok(d) => json_response(StatusCode::OK, &crate::commands::describe_deployment(&d)),
         Err(e) => from_runtime(&e),
     }
@@ -282,7 +445,7 @@ pub fn answer(run: &Run) -> serde_json::Value {
     v
 }
 
-async fn call(state: &State, req: Request<Incoming>) -> Resp {
+async fn call(state: &State, user: Option<&User>, req: Request<Incoming>) -> Resp {
     let bytes = match body(req, state.max_request).await {
         Ok(b) => b,
         Err(r) => return r,
@@ -297,7 +460,10 @@ async fn call(state: &State, req: Request<Incoming>) -> Resp {
             );
         }
     };
-    let r = b.to_request();
+    let mut r = b.to_request();
+    if let Some(u) = user {
+        r = r.user(u.clone());
+    }
     let rt = &state.rt;
     if b.mode == "call" && b.cache.unwrap_or(rt.caches_by_default()) {
         return cached_call(rt.clone(), r, b.stream).await;
@@ -344,7 +510,7 @@ async fn call(state: &State, req: Request<Incoming>) -> Resp {
     stream_call(rt.clone(), handle)
 }
 
-async fn exec(state: &State, req: Request<Incoming>) -> Resp {
+async fn exec(state: &State, user: Option<&User>, req: Request<Incoming>) -> Resp {
     let bytes = match body(req, state.max_request).await {
         Ok(b) => b,
         Err(r) => return r,
@@ -359,7 +525,11 @@ async fn exec(state: &State, req: Request<Incoming>) -> Resp {
             );
         }
     };
-    let handle = match state.rt.start_exec(b.to_request()) {
+    let mut r = b.to_request();
+    if let Some(u) = user {
+        r = r.user(u.clone());
+    }
+    let handle = match state.rt.start_exec(r) {
         Ok(h) => h,
         Err(e) => return from_runtime(&e),
     };

@@ -1,0 +1,554 @@
+//! Who may do what: owners, users and shares.
+//!
+//! Every function, Run and artifact has an owner, its `creator`: the user
+//! who deployed the name, made the Run, or saved the artifact's first
+//! version. The owner may grant other users `read` access (call the
+//! function, read the Run, load the artifact) or `write` access (also
+//! cancel, delete, redeploy or save a new version). Grants live in
+//! `<root>/access/shares.json`, replaced atomically under a lock, so they
+//! never change a Run's record.
+//!
+//! Checks apply only to callers named as a [`User`]: a runtime embedded
+//! without users, or a call made with no user, has full access, as before.
+//! A user who may not see an object is told it does not exist, exactly as
+//! when it does not; a user who may see it but not change it is refused
+//! with [`Error::Forbidden`].
+
+use crate::{Error, Result, Runtime};
+use rustix::fs::{FlockOperation, flock};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// A user, as a daemon with users knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The user's name, recorded as `creator` of what they make.
+    pub name: String,
+    /// An administrator sees and may change everything.
+    pub admin: bool,
+}
+
+impl User {
+    /// A user without administrator rights.
+    pub fn new(name: impl Into<String>) -> User {
+        User {
+            name: name.into(),
+            admin: false,
+        }
+    }
+}
+
+/// A level of access, `read` below `write`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// Call a function, read a Run, load an artifact.
+    Read,
+    /// Also cancel, delete, redeploy, save a new version.
+    Write,
+}
+
+impl std::fmt::Display for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Access::Read => "read",
+            Access::Write => "write",
+        })
+    }
+}
+
+impl std::str::FromStr for Access {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Access> {
+        match s {
+            "read" => Ok(Access::Read),
+            "write" => Ok(Access::Write),
+            other => Err(Error::Invalid(format!(
+                "unknown access `{other}` (read or write)"
+            ))),
+        }
+    }
+}
+
+/// What kind of object a name is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    /// A deployed name.
+    Function,
+    /// A Run.
+    Run,
+    /// A named artifact.
+    Artifact,
+    /// An unnamed component added for command Runs, by digest: whoever
+    /// uploaded its bytes may run it.
+    Component,
+}
+
+impl ObjectKind {
+    /// The kinds a user names when sharing or deleting.
+    pub const NAMED: [ObjectKind; 3] =
+        [ObjectKind::Function, ObjectKind::Run, ObjectKind::Artifact];
+
+    fn what(self) -> &'static str {
+        match self {
+            ObjectKind::Function => "deployed function",
+            ObjectKind::Run => "run",
+            ObjectKind::Artifact => "artifact",
+            ObjectKind::Component => "component",
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ObjectKind::Function => "function",
+            ObjectKind::Run => "run",
+            ObjectKind::Artifact => "artifact",
+            ObjectKind::Component => "component",
+        })
+    }
+}
+
+impl std::str::FromStr for ObjectKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<ObjectKind> {
+        match s {
+            "function" => Ok(ObjectKind::Function),
+            "run" => Ok(ObjectKind::Run),
+            "artifact" => Ok(ObjectKind::Artifact),
+            other => Err(Error::Invalid(format!(
+                "unknown kind `{other}` (function, run or artifact)"
+            ))),
+        }
+    }
+}
+
+/// One grant: `user` has `access` to the object `kind`/`name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    /// The object's kind.
+    pub kind: ObjectKind,
+    /// The object's name.
+    pub name: String,
+    /// Who was granted access.
+    pub user: String,
+    /// What they may do.
+    pub access: Access,
+}
+
+type Key = (ObjectKind, String);
+type Index = HashMap<Key, Vec<(String, Access)>>;
+
+/// A file's inode, modification time (s, ns) and length.
+type Stamp = (u64, i64, i64, u64);
+
+pub(crate) struct AccessStore {
+    path: PathBuf,
+    lock: PathBuf,
+    seen: Mutex<Option<(Stamp, Arc<Index>)>>,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path)
+        .ok()
+        .map(|m| (m.ino(), m.mtime(), m.mtime_nsec(), m.len()))
+}
+
+impl AccessStore {
+    pub fn open(root: &Path) -> Result<AccessStore> {
+        let dir = root.join("access");
+        fs::create_dir_all(&dir).map_err(|e| Error::io("create folder", &dir, e))?;
+        Ok(AccessStore {
+            path: dir.join("shares.json"),
+            lock: dir.join(".shares.lock"),
+            seen: Mutex::new(None),
+        })
+    }
+
+    fn read(&self) -> Result<Vec<Share>> {
+        match fs::read(&self.path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|source| Error::Corrupt {
+                path: self.path.clone(),
+                source,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Error::io("read", &self.path, e)),
+        }
+    }
+
+    /// Every grant, by object. Parsed once per version of the file (it is
+    /// replaced by rename, so a change is a new inode): one `statx` a check.
+    fn index(&self) -> Result<Arc<Index>> {
+        let now = stamp(&self.path);
+        let mut seen = self.seen.lock().expect("shares cache poisoned");
+        if let (Some(now), Some((at, index))) = (now, seen.as_ref())
+            && *at == now
+        {
+            return Ok(index.clone());
+        }
+        let mut index = Index::new();
+        for s in self.read()? {
+            index
+                .entry((s.kind, s.name))
+                .or_default()
+                .push((s.user, s.access));
+        }
+        let index = Arc::new(index);
+        if let Some(now) = now {
+            *seen = Some((now, index.clone()));
+        }
+        Ok(index)
+    }
+
+    /// What `user` was granted on an object.
+    pub fn granted(&self, kind: ObjectKind, name: &str, user: &str) -> Result<Option<Access>> {
+        Ok(self
+            .index()?
+            .get(&(kind, name.to_string()))
+            .and_then(|v| v.iter().find(|(u, _)| u == user).map(|(_, a)| *a)))
+    }
+
+    /// Change the grants under the lock, and write them back atomically.
+    fn update<R>(&self, change: impl FnOnce(&mut Vec<Share>) -> R) -> Result<R> {
+        let lock = File::create(&self.lock).map_err(|e| Error::io("create", &self.lock, e))?;
+        flock(&lock, FlockOperation::LockExclusive)
+            .map_err(|e| Error::io("lock", &self.lock, e.into()))?;
+        let mut shares = self.read()?;
+        let r = change(&mut shares);
+        shares.sort_by(|a, b| {
+            (a.kind as u8, &a.name, &a.user).cmp(&(b.kind as u8, &b.name, &b.user))
+        });
+        let bytes =
+            serde_json::to_vec_pretty(&shares).map_err(|e| Error::Invalid(e.to_string()))?;
+        let tmp = self.path.with_extension("json.tmp");
+        crate::runs::write_file(&tmp, &bytes, false)?;
+        fs::rename(&tmp, &self.path).map_err(|e| Error::io("rename", &self.path, e))?;
+        Ok(r)
+    }
+
+    pub fn grant(&self, kind: ObjectKind, name: &str, user: &str, access: Access) -> Result<()> {
+        self.update(|shares| {
+            shares.retain(|s| !(s.kind == kind && s.name == name && s.user == user));
+            shares.push(Share {
+                kind,
+                name: name.to_string(),
+                user: user.to_string(),
+                access,
+            });
+        })
+    }
+
+    /// Remove one user's grant, or (with `user` None) every grant on the
+    /// object; whether there was any.
+    pub fn revoke(&self, kind: ObjectKind, name: &str, user: Option<&str>) -> Result<bool> {
+        if !self.index()?.contains_key(&(kind, name.to_string())) {
+            return Ok(false);
+        }
+        self.update(|shares| {
+            let before = shares.len();
+            shares.retain(|s| {
+                !(s.kind == kind && s.name == name && user.is_none_or(|u| s.user == u))
+            });
+            shares.len() != before
+        })
+    }
+
+    pub fn all(&self) -> Result<Vec<Share>> {
+        self.read()
+    }
+}
+
+/// The access of `user` to an object owned by `owner` with `granted`.
+pub(crate) fn level(user: &User, owner: Option<&str>, granted: Option<Access>) -> Option<Access> {
+    if user.admin || owner == Some(user.name.as_str()) {
+        Some(Access::Write)
+    } else {
+        granted
+    }
+}
+
+/// The error for an object that `user` may not see: the same as for one
+/// that does not exist.
+pub(crate) fn hidden(kind: ObjectKind, name: &str) -> Error {
+    Error::NotFound {
+        what: kind.what(),
+        name: name.to_string(),
+    }
+}
+
+fn forbidden(user: &User, kind: ObjectKind, name: &str, doing: &str) -> Error {
+    Error::Forbidden {
+        message: format!(
+            "user `{}` has read access to {kind} `{name}`; {doing} needs write access",
+            user.name
+        ),
+    }
+}
+
+/// A check for a user's access, carried by a Run so its guest's artifact
+/// calls are checked as that user.
+#[derive(Clone)]
+pub(crate) struct Guard {
+    pub user: User,
+    pub access: Arc<AccessStore>,
+}
+
+impl Guard {
+    pub fn level(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        owner: Option<&str>,
+    ) -> Result<Option<Access>> {
+        if self.user.admin || owner == Some(self.user.name.as_str()) {
+            return Ok(Some(Access::Write));
+        }
+        self.access.granted(kind, name, &self.user.name)
+    }
+
+    /// Refuse unless the user has `need` on the object; `doing` names the
+    /// act for the error.
+    pub fn require(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        owner: Option<&str>,
+        need: Access,
+        doing: &str,
+    ) -> Result<()> {
+        match self.level(kind, name, owner)? {
+            None => Err(hidden(kind, name)),
+            Some(Access::Read) if need == Access::Write => {
+                Err(forbidden(&self.user, kind, name, doing))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+impl Runtime {
+    pub(crate) fn guard(&self, user: Option<&User>) -> Option<Guard> {
+        user.map(|u| Guard {
+            user: u.clone(),
+            access: self.access_store().clone(),
+        })
+    }
+
+    /// The owner (`creator`) of an object; `NotFound` when there is none
+    /// of that name. Objects made without a user have no owner: only
+    /// administrators reach them when users are checked.
+    pub fn owner(&self, kind: ObjectKind, name: &str) -> Result<Option<String>> {
+        match kind {
+            ObjectKind::Function => Ok(self.deployment(name)?.creator),
+            ObjectKind::Run => Ok(self.run(name)?.config().creator.clone()),
+            ObjectKind::Artifact => Ok(self.artifact(name)?.creator),
+            ObjectKind::Component => {
+                self.component(name)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// What `user` may do to an object: `None` when they may not see it.
+    pub fn access(&self, user: &User, kind: ObjectKind, name: &str) -> Result<Option<Access>> {
+        let owner = self.owner(kind, name)?;
+        Ok(level(
+            user,
+            owner.as_deref(),
+            self.access_store().granted(kind, name, &user.name)?,
+        ))
+    }
+
+    /// Refuse unless `user` (when there is one) has `need` on the object:
+    /// `NotFound` when they may not see it (as when it does not exist),
+    /// `Forbidden` when they may only read it. `doing` names the act.
+    pub fn require(
+        &self,
+        user: Option<&User>,
+        kind: ObjectKind,
+        name: &str,
+        need: Access,
+        doing: &str,
+    ) -> Result<()> {
+        let owner = self.owner(kind, name)?;
+        match self.guard(user) {
+            Some(g) => g.require(kind, name, owner.as_deref(), need, doing),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `user` may see an object whose owner is already known (for
+    /// filtering lists without reading each object again).
+    pub fn can_see(
+        &self,
+        user: Option<&User>,
+        kind: ObjectKind,
+        name: &str,
+        owner: Option<&str>,
+    ) -> bool {
+        match self.guard(user) {
+            Some(g) => matches!(g.level(kind, name, owner), Ok(Some(_))),
+            None => true,
+        }
+    }
+
+    /// Grant `with` access to an object. Only its owner (or an
+    /// administrator) may; `by` None is the embedding program itself.
+    pub fn share(
+        &self,
+        by: Option<&User>,
+        kind: ObjectKind,
+        name: &str,
+        with: &str,
+        access: Access,
+    ) -> Result<()> {
+        crate::validate_name("user", with)?;
+        let owner = self.check_owner(by, kind, name, "share")?;
+        if owner.as_deref() == Some(with) {
+            return Err(Error::Invalid(format!(
+                "`{with}` owns {kind} `{name}` already"
+            )));
+        }
+        self.access_store().grant(kind, name, with, access)
+    }
+
+    /// Take back what `with` was granted on an object; whether they had
+    /// anything. Only its owner (or an administrator) may.
+    pub fn unshare(
+        &self,
+        by: Option<&User>,
+        kind: ObjectKind,
+        name: &str,
+        with: &str,
+    ) -> Result<bool> {
+        crate::validate_name("user", with)?;
+        self.check_owner(by, kind, name, "unshare")?;
+        self.access_store().revoke(kind, name, Some(with))
+    }
+
+    /// The object's owner, once `by` is known to be it (or an admin).
+    fn check_owner(
+        &self,
+        by: Option<&User>,
+        kind: ObjectKind,
+        name: &str,
+        doing: &str,
+    ) -> Result<Option<String>> {
+        let owner = self.owner(kind, name)?;
+        if let Some(g) = self.guard(by)
+            && !g.user.admin
+            && owner.as_deref() != Some(g.user.name.as_str())
+        {
+            // Those who may see it learn whose it is; others, nothing.
+            g.require(kind, name, owner.as_deref(), Access::Read, doing)?;
+            return Err(Error::Forbidden {
+                message: format!(
+                    "only the owner of {kind} `{name}` ({}) can {doing} it",
+                    owner.as_deref().unwrap_or("an administrator")
+                ),
+            });
+        }
+        Ok(owner)
+    }
+
+    /// The grants `user` may know of: those on what they own and those
+    /// given to them (every grant for an administrator or no user).
+    pub fn shares(&self, user: Option<&User>) -> Result<Vec<Share>> {
+        let all = self.access_store().all()?;
+        let Some(u) = user.filter(|u| !u.admin) else {
+            return Ok(all);
+        };
+        let mut owners: HashMap<Key, Option<String>> = HashMap::new();
+        let mut out = Vec::new();
+        for s in all {
+            let owner = owners
+                .entry((s.kind, s.name.clone()))
+                .or_insert_with(|| self.owner(s.kind, &s.name).ok().flatten());
+            if s.user == u.name || owner.as_deref() == Some(u.name.as_str()) {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The named kinds of object called `name` that `user` may see.
+    pub fn kinds_of(&self, user: Option<&User>, name: &str) -> Vec<ObjectKind> {
+        ObjectKind::NAMED
+            .into_iter()
+            .filter(|&k| match self.owner(k, name) {
+                Ok(owner) => self.can_see(user, k, name, owner.as_deref()),
+                Err(_) => false,
+            })
+            .collect()
+    }
+
+    /// Delete a finished Run, a deployed name or an artifact; needs write
+    /// access. A Run still running is refused (cancel it first). Deleting
+    /// a name keeps the component and artifact bytes the recorded Runs
+    /// refer to; it removes every grant on the object.
+    pub fn delete(&self, user: Option<&User>, kind: ObjectKind, name: &str) -> Result<()> {
+        let guard = self.guard(user);
+        let check = |owner: Option<&str>| match &guard {
+            Some(g) => g.require(kind, name, owner, Access::Write, "deleting it"),
+            None => Ok(()),
+        };
+        match kind {
+            ObjectKind::Run => self.delete_run(name, &check)?,
+            ObjectKind::Function => self.delete_function(name, &check)?,
+            ObjectKind::Artifact => self.delete_artifact(name, &check)?,
+            ObjectKind::Component => {
+                return Err(Error::Invalid("components are not deleted by name".into()));
+            }
+        }
+        self.access_store().revoke(kind, name, None)?;
+        Ok(())
+    }
+}
+
+impl Runtime {
+    /// Lineage as `user` sees it: only the Runs and artifacts they may
+    /// see appear in it; the object itself must be one of them.
+    pub fn lineage_as(&self, name: &str, user: Option<&User>) -> Result<crate::LineageNode> {
+        let Some(g) = self.guard(user) else {
+            return self.lineage(name);
+        };
+        let runs = self
+            .runs()?
+            .into_iter()
+            .filter(|c| {
+                matches!(
+                    g.level(ObjectKind::Run, &c.name, c.creator.as_deref()),
+                    Ok(Some(_))
+                )
+            })
+            .collect();
+        let mut node = crate::lineage::Graph::new(runs, self.artifact_store()).of(name)?;
+        let visible = |n: &crate::LineageNode| match n.kind {
+            "artifact" => self.artifact(&n.name).ok().is_some_and(|a| {
+                matches!(
+                    g.level(ObjectKind::Artifact, &n.name, a.creator.as_deref()),
+                    Ok(Some(_))
+                )
+            }),
+            _ => true, // Runs were chosen above.
+        };
+        if !visible(&node) {
+            return Err(hidden(ObjectKind::Artifact, name));
+        }
+        fn prune(n: &mut crate::LineageNode, keep: &dyn Fn(&crate::LineageNode) -> bool) {
+            n.upstream.retain(|c| keep(c));
+            n.downstream.retain(|c| keep(c));
+            for c in n.upstream.iter_mut().chain(n.downstream.iter_mut()) {
+                prune(c, keep);
+            }
+        }
+        prune(&mut node, &visible);
+        Ok(node)
+    }
+}
