@@ -10,13 +10,12 @@
 
 use crate::executor::{Cancel, Job, Outcome, classify, meter};
 use crate::functions::Loaded;
-use crate::host::{HostState, Limiter, OutputKind, OutputObserver, Sink};
+use crate::host::{HostState, OutputKind, OutputObserver, Sink};
 use crate::record::CmdRecord;
 use crate::{Error, Limits};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::Store;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx};
 
 /// One command of a command Run.
@@ -213,14 +212,8 @@ pub(crate) async fn run(
         if let Err(e) = wasi.preopened_dir(&scratch, "/", FsPerms::ReadWrite) {
             return finish(Err(Error::engine(e)), consumed, artifacts);
         }
-        let state = HostState {
-            wasi: wasi.build(),
-            table: wasmtime::component::ResourceTable::new(),
-            limiter: Limiter::new(limits.memory),
-            artifacts,
-        };
-        let mut store = Store::new(&eng.engine, state);
-        store.limiter(|s| &mut s.limiter);
+        let mut store =
+            HostState::new(wasi.build(), limits.memory, artifacts).into_store(&eng.engine);
         let left = budget.saturating_sub(consumed);
         let setup = meter(eng, &mut store, left);
         let ended = match setup {

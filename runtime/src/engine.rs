@@ -53,12 +53,24 @@ impl Default for EngineOptions {
 
 pub(crate) struct RhEngine {
     pub engine: Engine,
+    /// One permit per instance slot of the pool: a Run beyond them waits
+    /// for a slot instead of failing to instantiate.
+    pub slots: std::sync::Arc<tokio::sync::Semaphore>,
     pub linker: Linker<HostState>,
     pub compat: String,
     pub options: EngineOptions,
 }
 
 impl RhEngine {
+    /// Wait for a free instance slot.
+    pub async fn slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the slots are never closed")
+    }
+
     pub fn new(options: EngineOptions) -> Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
@@ -94,6 +106,7 @@ impl RhEngine {
         let compat = format!("{:016x}", h.finish());
         Ok(RhEngine {
             engine,
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(n as usize)),
             linker,
             compat,
             options,

@@ -11,8 +11,8 @@
 use crate::engine::{CallError, RhEngine};
 use crate::functions::Loaded;
 use crate::host::{
-    ArtifactCtx, HostState, Limiter, MemoryLimitExceeded, OutputBudget, OutputKind,
-    OutputLimitExceeded, OutputObserver, Sink,
+    ArtifactCtx, HostState, MemoryLimitExceeded, OutputBudget, OutputKind, OutputLimitExceeded,
+    OutputObserver, Sink,
 };
 use crate::record::ArtifactRef;
 use crate::{Error, Limits};
@@ -99,14 +99,8 @@ pub(crate) async fn call_function(
     .allow_tcp(false)
     .allow_udp(false)
     .allow_ip_name_lookup(false);
-    let state = HostState {
-        wasi: wasi.build(),
-        table: wasmtime::component::ResourceTable::new(),
-        limiter: Limiter::new(job.limits.memory),
-        artifacts: job.artifacts,
-    };
-    let mut store = Store::new(&eng.engine, state);
-    store.limiter(|s| &mut s.limiter);
+    let mut store =
+        HostState::new(wasi.build(), job.limits.memory, job.artifacts).into_store(&eng.engine);
     let fuel = job.limits.fuel.unwrap_or(u64::MAX);
     let setup = meter(eng, &mut store, fuel);
     let result = match setup {
@@ -235,14 +229,12 @@ pub(crate) async fn bare_call(
         .pre
         .as_ref()
         .ok_or_else(|| Error::Invalid("not a function".into()))?;
-    let state = HostState {
-        wasi: WasiCtx::builder().build(),
-        table: wasmtime::component::ResourceTable::new(),
-        limiter: Limiter::new(Limits::default().memory),
-        artifacts: ArtifactCtx::new(artifacts.clone(), String::new(), None),
-    };
-    let mut store = Store::new(&eng.engine, state);
-    store.limiter(|s| &mut s.limiter);
+    let mut store = HostState::new(
+        WasiCtx::builder().build(),
+        Limits::default().memory,
+        ArtifactCtx::new(artifacts.clone(), String::new(), None),
+    )
+    .into_store(&eng.engine);
     meter(eng, &mut store, u64::MAX).map_err(Error::engine)?;
     let guest = pre
         .instantiate_async(&mut store)

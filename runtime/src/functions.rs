@@ -14,7 +14,7 @@
 //! call never compiles or links.
 
 use crate::engine::{FunctionInfo, GuestPre, RhEngine};
-use crate::host::{ArtifactCtx, HostState, Limiter};
+use crate::host::{ArtifactCtx, HostState};
 use crate::runs::write_file;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,6 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use wasmtime::Store;
 use wasmtime::component::Component;
 use wasmtime_wasi::p2::bindings::CommandPre;
 
@@ -431,16 +430,13 @@ async fn inspect(
     let is_command = exports.iter().any(|e| e.starts_with("wasi:cli/run@0.2"));
     if is_function {
         let pre = link(eng, component)?;
-        let mut store = Store::new(
-            &eng.engine,
-            HostState {
-                wasi: wasmtime_wasi::WasiCtx::builder().build(),
-                table: wasmtime::component::ResourceTable::new(),
-                limiter: Limiter::new(crate::Limits::default().memory),
-                artifacts: ArtifactCtx::new(artifacts.clone(), String::new(), None),
-            },
-        );
-        store.limiter(|s| &mut s.limiter);
+        let _slot = eng.slot().await;
+        let mut store = HostState::new(
+            wasmtime_wasi::WasiCtx::builder().build(),
+            crate::Limits::default().memory,
+            ArtifactCtx::new(artifacts.clone(), String::new(), None),
+        )
+        .into_store(&eng.engine);
         if eng.options.metering {
             store.set_fuel(10_000_000_000).map_err(Error::engine)?;
             store

@@ -311,6 +311,34 @@ pub(crate) struct HostState {
     pub artifacts: ArtifactCtx,
 }
 
+/// The most handles (streams, files, pollables...) a guest may hold at
+/// once. Each lives in host memory outside the guest's memory limit, so
+/// without a cap a guest could grow the host by ~150 bytes a handle
+/// (Wasmtime's default cap, 100,000, let one Run add 15 MiB).
+pub(crate) const MAX_HANDLES: usize = 10_000;
+
+impl HostState {
+    pub fn new(wasi: WasiCtx, memory: u64, artifacts: ArtifactCtx) -> HostState {
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HANDLES);
+        HostState {
+            wasi,
+            table,
+            limiter: Limiter::new(memory),
+            artifacts,
+        }
+    }
+
+    /// A Store for one guest instance, its memory, tables and handles
+    /// limited.
+    pub fn into_store(self, engine: &wasmtime::Engine) -> wasmtime::Store<HostState> {
+        let mut store = wasmtime::Store::new(engine, self);
+        store.limiter(|s| &mut s.limiter);
+        store.set_max_component_handles(MAX_HANDLES);
+        store
+    }
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {

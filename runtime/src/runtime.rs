@@ -666,8 +666,24 @@ impl Runtime {
         } = s;
         let eng = &self.inner.engine;
         let artifacts = ArtifactCtx::new(self.inner.artifacts.clone(), config.name.clone(), guard);
-        let outcome = match &work {
-            Work::Function { target, args } => {
+        // A Run that executes guest code waits for a free instance slot
+        // (its timeout starts once it has one); a cancel ends the wait.
+        let slot = match &work {
+            Work::CacheHit(..) => Ok(None),
+            _ => tokio::select! {
+                biased;
+                () = cancel.cancelled() => Err(Error::Cancelled { run: config.name.clone() }),
+                slot = eng.slot() => Ok(Some(slot)),
+            },
+        };
+        let outcome = match (&work, slot) {
+            (_, Err(e)) => executor::Outcome {
+                result: Err(e),
+                fuel_consumed: 0,
+                upstream: Vec::new(),
+                downstream: Vec::new(),
+            },
+            (Work::Function { target, args }, Ok(_slot)) => {
                 let job = Job {
                     run: &config.name,
                     fn_name: &target.desc.name,
@@ -681,7 +697,7 @@ impl Runtime {
                 };
                 executor::call_function(eng, &target.loaded, job, &cancel).await
             }
-            Work::Commands(cmds) => {
+            (Work::Commands(cmds), Ok(_slot)) => {
                 let name = config.name.clone();
                 let job = Job {
                     run: &name,
@@ -696,7 +712,7 @@ impl Runtime {
                 };
                 crate::commands::run(eng, cmds, &claimed.dir, job, &cancel, &mut config.cmds).await
             }
-            Work::CacheHit(source, origin) => {
+            (Work::CacheHit(source, origin), Ok(_)) => {
                 config.cache_hit =
                     Some(origin.clone().unwrap_or_else(|| source.name().to_string()));
                 copy_hit(source, claimed.stdout, claimed.stderr, observer.as_ref())
@@ -1342,6 +1358,7 @@ impl Runtime {
     pub async fn bare_call(&self, function: &str, args: &serde_json::Value) -> Result<Vec<u8>> {
         let target = self.resolve(function)?;
         let args = canonical_args(&target.desc, args)?;
+        let _slot = self.inner.engine.slot().await;
         executor::bare_call(
             &self.inner.engine,
             &self.inner.artifacts,

@@ -5,17 +5,8 @@
 //! runs the full size. The figures are printed (`--nocapture` shows them).
 
 use crate::daemon::Daemon;
+use crate::util::rss_kib;
 use std::time::{Duration, Instant};
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
 
 #[test]
 fn many_concurrent_calls_all_complete_whole_and_apart() {

@@ -189,3 +189,19 @@ pub fn tokio() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// A field of `/proc/PID/status` in KiB: `VmRSS` (now) or `VmHWM` (peak).
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// A process's resident memory, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS")
+}

@@ -77,3 +77,16 @@ fn recurse(depth: u64) -> u64 {
     }
     down(depth)
 }
+
+/// Opens `count` handles on stdout and keeps every one: each is an entry in
+/// the host's resource table. Returns how many it got (it traps when the
+/// host refuses one).
+#[rh_guest::function]
+fn handles(count: u64) -> u64 {
+    let mut kept = 0;
+    for _ in 0..count {
+        std::mem::forget(wasip2::cli::stdout::get_stdout());
+        kept += 1;
+    }
+    kept
+}
