@@ -9,7 +9,11 @@ use std::net::TcpStream;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-const TOKEN: &str = "fuzz-token";
+/// An administrator's token, and a plain user's: the requests built from
+/// the input use one or the other, so both the routes and the access
+/// checks are reached.
+const TOKEN: &str = "fuzz-admin-token";
+const USER_TOKEN: &str = "fuzz-user-token";
 
 fn daemon() -> std::net::SocketAddr {
     static ADDR: OnceLock<std::net::SocketAddr> = OnceLock::new();
@@ -21,7 +25,8 @@ fn daemon() -> std::net::SocketAddr {
         let root = tempfile::tempdir().unwrap().keep();
         std::thread::spawn(move || {
             let tk = tokio::runtime::Runtime::new().unwrap();
-            tk.block_on(rh_wasm::serve_for_fuzzing(port, root, TOKEN.into()))
+            let users = [("admin", TOKEN, true), ("user", USER_TOKEN, false)];
+            tk.block_on(rh_wasm::serve_for_fuzzing(port, root, &users))
                 .unwrap();
         });
         for _ in 0..500 {
@@ -49,7 +54,8 @@ fuzz_target!(|data: &[u8]| {
     // Half the inputs get a valid request line and token, so the fuzzer
     // reaches the routes rather than only the HTTP parser.
     let mut req = Vec::new();
-    if data.first().is_some_and(|b| b % 2 == 0) {
+    if let Some(b) = data.first().filter(|b| *b % 2 == 0) {
+        let token = if b % 4 == 0 { TOKEN } else { USER_TOKEN };
         let text = String::from_utf8_lossy(&data[1..]);
         let (head, body) = text.split_once('\n').unwrap_or((&text, ""));
         let mut parts = head.splitn(2, ' ');
@@ -66,7 +72,7 @@ fuzz_target!(|data: &[u8]| {
             .collect();
         write!(
             req,
-            "{method} /{} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} /{} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
             path.trim_start_matches('/'),
             body.len()
         )

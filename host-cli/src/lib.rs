@@ -47,20 +47,28 @@ pub fn run() -> ExitCode {
     }
 }
 
-/// Serve the daemon's API on `addr` with a root at `root` and bearer token
-/// `token`, until the process ends. For the fuzz targets, which send it
-/// arbitrary requests in-process.
+/// Serve the daemon's API on `addr` with a root at `root` and the users
+/// `(name, token, admin)`, until the process ends. For the fuzz targets,
+/// which send it arbitrary requests in-process.
 #[doc(hidden)]
 pub async fn serve_for_fuzzing(
     addr: std::net::SocketAddr,
     root: std::path::PathBuf,
-    token: String,
+    users: &[(&str, &str, bool)],
 ) -> anyhow::Result<()> {
+    let dir = root.with_extension("users");
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("users.toml");
+    for (name, token, admin) in users {
+        let token_file = dir.join(format!("{name}.token"));
+        std::fs::write(&token_file, token)?;
+        users::add(&file, name, &token_file, *admin)?;
+    }
     server::serve(server::ServeOptions {
         addr,
         root,
-        token: Some(token),
-        users: None,
+        token: None,
+        users: Some(file),
         name: "fuzz".into(),
         grace: std::time::Duration::from_secs(1),
         max_component: 64 << 20,

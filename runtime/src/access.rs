@@ -498,14 +498,7 @@ impl Runtime {
             Some(g) => g.require(kind, name, owner, Access::Write, "deleting it"),
             None => Ok(()),
         };
-        match kind {
-            ObjectKind::Run => self.delete_run(name, &check)?,
-            ObjectKind::Function => self.delete_function(name, &check)?,
-            ObjectKind::Artifact => self.delete_artifact(name, &check)?,
-            ObjectKind::Component => {
-                return Err(Error::Invalid("components are not deleted by name".into()));
-            }
-        }
+        self.remove_object(kind, name, &check)?;
         self.access_store().revoke(kind, name, None)?;
         Ok(())
     }

@@ -1252,34 +1252,29 @@ impl Runtime {
         &self.inner.access
     }
 
-    pub(crate) fn delete_run(
+    /// Remove a finished Run, a deployed name or an artifact's name, when
+    /// `check` allows it for the object's owner.
+    pub(crate) fn remove_object(
         &self,
+        kind: ObjectKind,
         name: &str,
         check: &dyn Fn(Option<&str>) -> Result<()>,
     ) -> Result<()> {
-        self.inner
-            .runs
-            .remove(name, &|c: &RunConfig| check(c.creator.as_deref()))
-    }
-
-    pub(crate) fn delete_function(
-        &self,
-        name: &str,
-        check: &dyn Fn(Option<&str>) -> Result<()>,
-    ) -> Result<()> {
-        self.inner
-            .functions
-            .remove(name, &|d: &Deployment| check(d.creator.as_deref()))
-    }
-
-    pub(crate) fn delete_artifact(
-        &self,
-        name: &str,
-        check: &dyn Fn(Option<&str>) -> Result<()>,
-    ) -> Result<()> {
-        self.inner
-            .artifacts
-            .remove(name, &|a: &Artifact| check(a.creator.as_deref()))
+        let i = &self.inner;
+        match kind {
+            ObjectKind::Run => i
+                .runs
+                .remove(name, &|c: &RunConfig| check(c.creator.as_deref())),
+            ObjectKind::Function => i
+                .functions
+                .remove(name, &|d: &Deployment| check(d.creator.as_deref())),
+            ObjectKind::Artifact => i
+                .artifacts
+                .remove(name, &|a: &Artifact| check(a.creator.as_deref())),
+            ObjectKind::Component => {
+                Err(Error::Invalid("components are not deleted by name".into()))
+            }
+        }
     }
 
     /// Load a Run by name.
@@ -1512,6 +1507,31 @@ impl Runtime {
         name: &str,
         version: Option<&str>,
     ) -> Result<(Vec<u8>, ArtifactRef)> {
+        self.load_artifact_as(scope, name, version, None)
+    }
+
+    /// Load an artifact as `user`: it needs read access to the artifact
+    /// (and the scope, write access to its Run).
+    pub fn load_artifact_as(
+        &self,
+        scope: Option<&str>,
+        name: &str,
+        version: Option<&str>,
+        user: Option<&User>,
+    ) -> Result<(Vec<u8>, ArtifactRef)> {
+        if let Some(g) = self.guard(user) {
+            let art = self.inner.artifacts.get(name)?;
+            g.require(
+                ObjectKind::Artifact,
+                name,
+                art.creator.as_deref(),
+                Access::Read,
+                "",
+            )?;
+            if let Some(s) = scope {
+                self.require_run(&g, s, Access::Write, "loading inside it")?;
+            }
+        }
         let out = self.artifact_bytes(name, version)?;
         if let Some(s) = scope {
             crate::scope::record(self, s, "upstream", &out.1)?;

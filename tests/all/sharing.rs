@@ -32,6 +32,14 @@ fn refused(d: &Daemon, user: &str, args: &[&str]) -> String {
     d.rh_err(&a, 2)
 }
 
+/// `rh-wasm ARGS --cluster cpu-USER`, however it ends.
+fn run_as(d: &Daemon, user: &str, args: &[&str]) -> std::process::Output {
+    let cluster = format!("cpu-{user}");
+    let mut a = args.to_vec();
+    a.extend_from_slice(&["--cluster", &cluster]);
+    d.rh(&a)
+}
+
 fn deploy_testkit(d: &Daemon, user: &str) {
     let p = guest("testkit");
     d.rh_ok(&[
@@ -390,24 +398,15 @@ fn a_guest_works_with_artifacts_as_its_caller_and_cache_hits_give_away_nothing()
     assert_eq!(art["creator"], "alice", "{art}");
 
     // Bob's guest can neither read nor overwrite it, and he cannot see it.
-    let out = d.rh(&[
-        "call",
-        "testkit/load_art",
-        "\"secret\"",
-        "--cluster",
-        "cpu-bob",
-    ]);
+    let out = run_as(&d, "bob", &["call", "testkit/load_art", "\"secret\""]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no artifact named `secret`"), "{err}");
-    let out = d.rh(&[
-        "call",
-        "testkit/save_art",
-        "\"secret\"",
-        "\"bob's\"",
-        "--cluster",
-        "cpu-bob",
-    ]);
+    let out = run_as(
+        &d,
+        "bob",
+        &["call", "testkit/save_art", "\"secret\"", "\"bob's\""],
+    );
     assert_eq!(out.status.code(), Some(1));
     let (status, _) = d.http_as("bob", "GET", "/v1/artifacts/secret/data", &Value::Null);
     assert_eq!(status, 404);
@@ -428,15 +427,17 @@ fn a_guest_works_with_artifacts_as_its_caller_and_cache_hits_give_away_nothing()
         &["call", "testkit/load_art", "\"secret\"", "--cache"],
     );
     assert_eq!(v["result"], "alice's v1");
-    let out = d.rh(&[
-        "--json",
-        "call",
-        "testkit/load_art",
-        "\"secret\"",
-        "--cache",
-        "--cluster",
-        "cpu-bob",
-    ]);
+    let out = run_as(
+        &d,
+        "bob",
+        &[
+            "--json",
+            "call",
+            "testkit/load_art",
+            "\"secret\"",
+            "--cache",
+        ],
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["status"], "error", "{v}");
     assert!(v.get("result").is_none());
@@ -456,14 +457,11 @@ fn a_guest_works_with_artifacts_as_its_caller_and_cache_hits_give_away_nothing()
         &["call", "testkit/load_art", "\"secret\"", "--cache"],
     );
     assert_eq!(v["result"], "alice's v1");
-    let out = d.rh(&[
-        "call",
-        "testkit/save_art",
-        "\"secret\"",
-        "\"bob's\"",
-        "--cluster",
-        "cpu-bob",
-    ]);
+    let out = run_as(
+        &d,
+        "bob",
+        &["call", "testkit/save_art", "\"secret\"", "\"bob's\""],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("saving a new version needs write access"),
@@ -807,9 +805,34 @@ fn commands_scopes_and_uploads_are_checked_too() {
     let (status, v) = d.http_as("bob", "POST", "/v1/scopes/ctx/end", &json!({}));
     assert_eq!(status, 403, "{v}");
     assert_eq!(d.config("ctx")["status"], "running");
+    // What Bob loads cannot be recorded in Alice's scope; what she loads is.
+    let (status, _) = d.http_as("alice", "POST", "/v1/artifacts/notes", &json!("hers"));
+    assert_eq!(status, 200);
+    d.rh_ok(&["share", "cpu-alice", "notes", "--with", "bob"]);
+    let (status, _) = d.http_as(
+        "bob",
+        "GET",
+        "/v1/artifacts/notes/data?scope=ctx",
+        &Value::Null,
+    );
+    assert_eq!(status, 403);
+    let (status, data) = d.http_as(
+        "alice",
+        "GET",
+        "/v1/artifacts/notes/data?scope=ctx",
+        &Value::Null,
+    );
+    assert_eq!((status, data), (200, json!("hers")));
     let (status, _) = d.http_as("alice", "POST", "/v1/scopes/ctx/end", &json!({}));
     assert_eq!(status, 200);
-    assert_eq!(d.config("ctx")["status"], "completed");
+    let ctx = d.config("ctx");
+    assert_eq!(ctx["status"], "completed");
+    assert_eq!(ctx["upstream_artifacts"][0]["name"], "notes", "{ctx}");
+    assert_eq!(
+        ctx["upstream_artifacts"].as_array().unwrap().len(),
+        1,
+        "{ctx}"
+    );
 }
 
 #[test]

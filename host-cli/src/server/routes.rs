@@ -132,9 +132,7 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
                 .and_then(|()| rt.artifact(name)),
         ),
         (Method::GET, ["v1", "artifacts", name, "data"]) => {
-            match rt
-                .require(user, ObjectKind::Artifact, name, Access::Read, "")
-                .and_then(|()| rt.artifact_bytes(name, param(&query, "version")))
+            match rt.load_artifact_as(param(&query, "scope"), name, param(&query, "version"), user)
             {
                 Ok((b, _)) => Response::builder()
                     .status(StatusCode::OK)
