@@ -142,7 +142,7 @@ pub struct Share {
 }
 
 type Key = (ObjectKind, String);
-type Index = HashMap<Key, Vec<(String, Access)>>;
+pub(crate) type Index = HashMap<Key, Vec<(String, Access)>>;
 
 /// A file's inode, modification time (s, ns) and length.
 type Stamp = (u64, i64, i64, u64);
@@ -184,7 +184,7 @@ impl AccessStore {
 
     /// Every grant, by object. Parsed once per version of the file (it is
     /// replaced by rename, so a change is a new inode): one `statx` a check.
-    fn index(&self) -> Result<Arc<Index>> {
+    pub fn index(&self) -> Result<Arc<Index>> {
         let now = stamp(&self.path);
         let mut seen = self.seen.lock().expect("shares cache poisoned");
         if let (Some(now), Some((at, index))) = (now, seen.as_ref())
@@ -398,6 +398,29 @@ impl Runtime {
         }
     }
 
+    /// A test of what `user` may see, with the grants read once: for
+    /// filtering a long list (of Runs, say) by `(kind, name, owner)`.
+    pub fn visibility(
+        &self,
+        user: Option<&User>,
+    ) -> Result<impl Fn(ObjectKind, &str, Option<&str>) -> bool + use<>> {
+        let index = match user {
+            Some(u) if !u.admin => Some((u.clone(), self.access_store().index()?)),
+            _ => None,
+        };
+        Ok(
+            move |kind: ObjectKind, name: &str, owner: Option<&str>| match &index {
+                None => true,
+                Some((u, index)) => {
+                    owner == Some(u.name.as_str())
+                        || index
+                            .get(&(kind, name.to_string()))
+                            .is_some_and(|v| v.iter().any(|(who, _)| *who == u.name))
+                }
+            },
+        )
+    }
+
     /// Grant `with` access to an object. Only its owner (or an
     /// administrator) may; `by` None is the embedding program itself.
     pub fn share(
@@ -511,15 +534,11 @@ impl Runtime {
         let Some(g) = self.guard(user) else {
             return self.lineage(name);
         };
+        let sees = self.visibility(user)?;
         let runs = self
             .runs()?
             .into_iter()
-            .filter(|c| {
-                matches!(
-                    g.level(ObjectKind::Run, &c.name, c.creator.as_deref()),
-                    Ok(Some(_))
-                )
-            })
+            .filter(|c| sees(ObjectKind::Run, &c.name, c.creator.as_deref()))
             .collect();
         let mut node = crate::lineage::Graph::new(runs, self.artifact_store()).of(name)?;
         let visible = |n: &crate::LineageNode| match n.kind {

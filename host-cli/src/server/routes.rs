@@ -98,19 +98,17 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
                 "user": user.map(|u| &u.name), "admin": user.map(|u| u.admin),
             }),
         ),
-        (Method::GET, ["v1", "functions"]) => match rt.deployments() {
-            Ok(d) => json_response(
+        (Method::GET, ["v1", "functions"]) => match (rt.deployments(), rt.visibility(user)) {
+            (Ok(d), Ok(sees)) => json_response(
                 StatusCode::OK,
                 &serde_json::Value::Array(
                     d.iter()
-                        .filter(|d| {
-                            rt.can_see(user, ObjectKind::Function, &d.name, d.creator.as_deref())
-                        })
+                        .filter(|d| sees(ObjectKind::Function, &d.name, d.creator.as_deref()))
                         .map(crate::commands::describe_deployment)
                         .collect(),
                 ),
             ),
-            Err(e) => from_runtime(&e),
+            (Err(e), _) | (_, Err(e)) => from_runtime(&e),
         },
         (Method::POST, ["v1", "functions"]) => deploy(state, user, &query, req).await,
         (Method::DELETE, ["v1", "functions", name]) => {
@@ -122,10 +120,12 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
             Err(r) => r,
         },
         (Method::POST, ["v1", "exec"]) => exec(state, user, req).await,
-        (Method::GET, ["v1", "artifacts"]) => answer_json(rt.artifacts().map(|all| {
-            all.into_iter()
-                .filter(|a| rt.can_see(user, ObjectKind::Artifact, &a.name, a.creator.as_deref()))
-                .collect::<Vec<_>>()
+        (Method::GET, ["v1", "artifacts"]) => answer_json(rt.visibility(user).and_then(|sees| {
+            Ok(rt
+                .artifacts()?
+                .into_iter()
+                .filter(|a| sees(ObjectKind::Artifact, &a.name, a.creator.as_deref()))
+                .collect::<Vec<_>>())
         })),
         (Method::GET, ["v1", "artifacts", name]) => answer_json(
             rt.require(user, ObjectKind::Artifact, name, Access::Read, "")
@@ -191,10 +191,12 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
             }
         }
         (Method::GET, ["v1", "lineage", name]) => answer_json(rt.lineage_as(name, user)),
-        (Method::GET, ["v1", "runs"]) => answer_json(rt.runs().map(|all| {
-            all.into_iter()
-                .filter(|c| rt.can_see(user, ObjectKind::Run, &c.name, c.creator.as_deref()))
-                .collect::<Vec<_>>()
+        (Method::GET, ["v1", "runs"]) => answer_json(rt.visibility(user).and_then(|sees| {
+            Ok(rt
+                .runs()?
+                .into_iter()
+                .filter(|c| sees(ObjectKind::Run, &c.name, c.creator.as_deref()))
+                .collect::<Vec<_>>())
         })),
         (Method::GET, ["v1", "runs", name]) => answer_json(
             readable(name)
