@@ -367,7 +367,8 @@ impl Runtime {
 
     /// Refuse unless `user` (when there is one) has `need` on the object:
     /// `NotFound` when they may not see it (as when it does not exist),
-    /// `Forbidden` when they may only read it. `doing` names the act.
+    /// `Forbidden` when they may only read it. `doing` names the act. With
+    /// no user there is nothing to check (not even that the object exists).
     pub fn require(
         &self,
         user: Option<&User>,
@@ -376,9 +377,8 @@ impl Runtime {
         need: Access,
         doing: &str,
     ) -> Result<()> {
-        let owner = self.owner(kind, name)?;
         match self.guard(user) {
-            Some(g) => g.require(kind, name, owner.as_deref(), need, doing),
+            Some(g) => g.require(kind, name, self.owner(kind, name)?.as_deref(), need, doing),
             None => Ok(()),
         }
     }
