@@ -564,3 +564,124 @@ impl Runtime {
         Ok(node)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_share_and_users_get_what_they_were_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = Runtime::open(dir.path()).unwrap();
+        let (alice, bob) = (User::new("alice"), User::new("bob"));
+        let admin = User {
+            name: "ops".into(),
+            admin: true,
+        };
+        let art = ObjectKind::Artifact;
+        rt.save_artifact_as(None, "model", b"v1", Some(&alice))
+            .unwrap();
+        assert_eq!(rt.owner(art, "model").unwrap().as_deref(), Some("alice"));
+        assert_eq!(
+            rt.access(&alice, art, "model").unwrap(),
+            Some(Access::Write)
+        );
+        assert_eq!(rt.access(&bob, art, "model").unwrap(), None);
+        assert_eq!(
+            rt.access(&admin, art, "model").unwrap(),
+            Some(Access::Write)
+        );
+
+        // Unseen: as if it did not exist, for reading and for writing.
+        let e = rt
+            .load_artifact_as(None, "model", None, Some(&bob))
+            .unwrap_err();
+        assert_eq!(e.to_string(), "no artifact named `model`");
+        let e = rt
+            .save_artifact_as(None, "model", b"x", Some(&bob))
+            .unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+        // Only the owner (or an admin) shares; a stranger learns nothing.
+        let e = rt
+            .share(Some(&bob), art, "model", "bob", Access::Read)
+            .unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+
+        rt.share(Some(&alice), art, "model", "bob", Access::Read)
+            .unwrap();
+        assert_eq!(
+            rt.load_artifact_as(None, "model", None, Some(&bob))
+                .unwrap()
+                .0,
+            b"v1"
+        );
+        let e = rt
+            .save_artifact_as(None, "model", b"x", Some(&bob))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "user `bob` has read access to artifact `model`; saving a new version needs write access"
+        );
+        let e = rt
+            .share(Some(&bob), art, "model", "carol", Access::Read)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "only the owner of artifact `model` (alice) can share it"
+        );
+        let e = rt
+            .share(Some(&alice), art, "model", "alice", Access::Read)
+            .unwrap_err();
+        assert_eq!(e.to_string(), "`alice` owns artifact `model` already");
+        assert_eq!(
+            rt.artifact("model").unwrap().versions.len(),
+            1,
+            "nothing saved"
+        );
+
+        // Write access: a new version, still Alice's name.
+        rt.share(Some(&alice), art, "model", "bob", Access::Write)
+            .unwrap();
+        rt.save_artifact_as(None, "model", b"v2", Some(&bob))
+            .unwrap();
+        let a = rt.artifact("model").unwrap();
+        assert_eq!(a.creator.as_deref(), Some("alice"));
+        assert_eq!(a.versions[1].saved_by.as_deref(), Some("bob"));
+        let grant = Share {
+            kind: art,
+            name: "model".into(),
+            user: "bob".into(),
+            access: Access::Write,
+        };
+        assert_eq!(rt.shares(Some(&alice)).unwrap(), [grant.clone()]);
+        assert_eq!(rt.shares(Some(&bob)).unwrap(), [grant]);
+        assert!(rt.shares(Some(&User::new("carol"))).unwrap().is_empty());
+        assert_eq!(rt.kinds_of(Some(&bob), "model"), [ObjectKind::Artifact]);
+        assert!(rt.kinds_of(Some(&User::new("carol")), "model").is_empty());
+
+        // Taken back, and gone with the object.
+        assert!(rt.unshare(Some(&alice), art, "model", "bob").unwrap());
+        assert!(!rt.unshare(Some(&alice), art, "model", "bob").unwrap());
+        assert_eq!(rt.access(&bob, art, "model").unwrap(), None);
+        rt.share(Some(&admin), art, "model", "bob", Access::Read)
+            .unwrap();
+        let e = rt.delete(Some(&bob), art, "model").unwrap_err();
+        assert!(
+            e.to_string().contains("deleting it needs write access"),
+            "{e}"
+        );
+        rt.delete(Some(&alice), art, "model").unwrap();
+        assert!(
+            rt.shares(None).unwrap().is_empty(),
+            "its grants went with it"
+        );
+        rt.save_artifact_as(None, "model", b"new", Some(&User::new("carol")))
+            .unwrap();
+        assert_eq!(rt.access(&bob, art, "model").unwrap(), None);
+        // Without a user, the embedding program may do all.
+        assert_eq!(
+            rt.load_artifact_as(None, "model", None, None).unwrap().0,
+            b"new"
+        );
+    }
+}
