@@ -653,7 +653,10 @@ mod tests {
             user: "bob".into(),
             access: Access::Write,
         };
-        assert_eq!(rt.shares(Some(&alice)).unwrap(), std::slice::from_ref(&grant));
+        assert_eq!(
+            rt.shares(Some(&alice)).unwrap(),
+            std::slice::from_ref(&grant)
+        );
         assert_eq!(rt.shares(Some(&bob)).unwrap(), [grant]);
         assert!(rt.shares(Some(&User::new("carol"))).unwrap().is_empty());
         assert_eq!(rt.kinds_of(Some(&bob), "model"), [ObjectKind::Artifact]);

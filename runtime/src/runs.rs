@@ -580,13 +580,23 @@ impl RunStore {
         Ok(true)
     }
 
+    /// Remove a dead host's half-made folders (`.tmp-<host>-…`) and the
+    /// Runs it was deleting or replacing (`.trash-<run>-<pid>-<n>`).
     fn remove_temp_folders(&self, host: &str) {
         let prefix = format!(".tmp-{host}-");
+        let pid = host.split('-').next().unwrap_or_default();
+        let trash_of_host = |n: &str| {
+            n.strip_prefix(".trash-").is_some_and(|rest| {
+                let mut parts = rest.rsplitn(3, '-');
+                let (_n, p) = (parts.next(), parts.next());
+                p == Some(pid)
+            })
+        };
         if let Ok(entries) = fs::read_dir(&self.runs) {
             for e in entries.flatten() {
                 if e.file_name()
                     .to_str()
-                    .is_some_and(|n| n.starts_with(&prefix))
+                    .is_some_and(|n| n.starts_with(&prefix) || trash_of_host(n))
                 {
                     let _ = fs::remove_dir_all(e.path());
                 }
@@ -816,7 +826,7 @@ mod tests {
     }
 
     #[test]
-    fn a_dead_hosts_spares_and_prepared_folders_are_removed() {
+    fn a_dead_hosts_spares_prepared_folders_and_trash_are_removed() {
         let d = tempfile::tempdir().unwrap();
         let id = {
             let store = RunStore::open(d.path(), d.path().join("runs"), false, 2).unwrap();
@@ -827,9 +837,19 @@ mod tests {
             assert!(!entries(&d.path().join("hosts"), &host.id).is_empty());
             host.id.clone()
         };
+        // A Run this host was deleting when it died, and one another host is.
+        let pid = id.split('-').next().unwrap();
+        let ours = d.path().join(format!("runs/.trash-a-b-run-{pid}-7"));
+        let theirs = d.path().join("runs/.trash-a-b-run-1-7");
+        for t in [&ours, &theirs] {
+            fs::create_dir_all(t).unwrap();
+            fs::write(t.join(STDOUT), b"x").unwrap();
+        }
         // The store is dropped, its lock with it: the host is dead.
         RunStore::open(d.path(), d.path().join("runs"), false, 0).unwrap();
         assert!(entries(&d.path().join("hosts"), &id).is_empty());
+        assert!(!ours.exists(), "the dead host's trash is removed");
+        assert!(theirs.exists(), "another host's is not");
         assert_eq!(
             load_config(&d.path().join("runs/one")).unwrap().status,
             RunStatus::Completed
