@@ -369,10 +369,15 @@ struct Daemon {
 
 impl Daemon {
     fn start(root: &Path) -> (Daemon, Duration) {
+        Self::start_with(root, &[])
+    }
+
+    fn start_with(root: &Path, extra: &[&str]) -> (Daemon, Duration) {
         let t = Instant::now();
         let mut child = Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
             .args(["serve", "--addr", "127.0.0.1:0", "--root"])
             .arg(root)
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -444,13 +449,27 @@ async fn connect(addr: &str) -> Sender {
 }
 
 async fn request(s: &mut Sender, addr: &str, method: &str, path: &str, body: Bytes) -> Value {
+    request_as(s, addr, None, method, path, body).await
+}
+
+/// A request with a bearer token when given.
+async fn request_as(
+    s: &mut Sender,
+    addr: &str,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Bytes,
+) -> Value {
     s.ready().await.unwrap();
-    let req = Request::builder()
+    let mut req = Request::builder()
         .method(method)
         .uri(path)
-        .header("host", addr)
-        .body(Full::new(body))
-        .unwrap();
+        .header("host", addr);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = req.body(Full::new(body)).unwrap();
     let resp = s.send_request(req).await.unwrap();
     let status = resp.status();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
@@ -464,6 +483,94 @@ async fn request(s: &mut Sender, addr: &str, method: &str, path: &str, body: Byt
 
 async fn post(s: &mut Sender, addr: &str, path: &str, body: &Value) -> Value {
     request(s, addr, "POST", path, Bytes::from(body.to_string())).await
+}
+
+/// What access checks cost: calls by a user to a function shared with them,
+/// on a daemon with users, interleaved call by call with plain calls on a
+/// daemon without users started the same way (a fresh root each).
+fn users_figures(
+    tk: &tokio::runtime::Runtime,
+    work: &Path,
+    guests: &Path,
+    calls: usize,
+    rows: &mut Vec<Row>,
+) {
+    let dir = work.join("users");
+    std::fs::create_dir_all(&dir).unwrap();
+    for user in ["alice", "bob"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
+            .args(["users", "add", "users.toml", user, "--token-file"])
+            .arg(format!("{user}.token"))
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let token = |u: &str| {
+        std::fs::read_to_string(dir.join(format!("{u}.token")))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let (alice, bob) = (token("alice"), token("bob"));
+    let users = dir.join("users.toml");
+    let (d, _) = Daemon::start_with(&dir.join("root"), &["--users", users.to_str().unwrap()]);
+    let (plain, _) = Daemon::start(&dir.join("plain"));
+    tk.block_on(async {
+        let mut a = connect(&plain.addr).await;
+        let mut b = connect(&d.addr).await;
+        let bytes = Bytes::from(std::fs::read(guests.join("summer.wasm")).unwrap());
+        let path = "/v1/functions?name=summer";
+        request(&mut a, &plain.addr, "POST", path, bytes.clone()).await;
+        request_as(&mut b, &d.addr, Some(&alice), "POST", path, bytes).await;
+        let share = json!({"name": "summer", "user": "bob", "access": "read"});
+        let body = Bytes::from(share.to_string());
+        request_as(&mut b, &d.addr, Some(&alice), "POST", "/v1/shares", body).await;
+        let call = Bytes::from(json!({"function": "summer", "args": [1, 2]}).to_string());
+        let warm = (calls / 10).max(50);
+        let (mut without, mut with) = (Vec::new(), Vec::new());
+        for i in 0..warm + calls {
+            let t = Instant::now();
+            let v = request(&mut a, &plain.addr, "POST", "/v1/calls", call.clone()).await;
+            let l0 = t.elapsed();
+            let t = Instant::now();
+            let w = request_as(
+                &mut b,
+                &d.addr,
+                Some(&bob),
+                "POST",
+                "/v1/calls",
+                call.clone(),
+            )
+            .await;
+            let l1 = t.elapsed();
+            assert_eq!((&v["result"], &w["result"]), (&json!(3), &json!(3)), "{w}");
+            if i >= warm {
+                without.push(l0);
+                with.push(l1);
+            }
+        }
+        rows.push(Row::latency(
+            "recorded call over HTTP, no users (beside the next)",
+            &without,
+            "reported",
+            None,
+        ));
+        let mut r = Row::latency(
+            "recorded call over HTTP as a user (value: x no users)",
+            &with,
+            "reported",
+            None,
+        );
+        r.value = Some((us(pct(&with, 0.5)) / us(pct(&without, 0.5)), "x"));
+        rows.push(r);
+    });
+    d.stop();
+    plain.stop();
 }
 
 fn now_us() -> u128 {
@@ -839,6 +946,7 @@ fn main() {
         let (d, _) = Daemon::start(&droot);
         let idle_fresh = d.rss_kib();
         tk.block_on(daemon_figures(&d, &rt, &guests, o.calls, &mut rows, bare));
+        users_figures(&tk, work.path(), &guests, o.calls, &mut rows);
 
         // Restart on the same root, then the first call (precompiled copy).
         d.stop();
