@@ -264,15 +264,6 @@ impl AccessStore {
     }
 }
 
-/// The access of `user` to an object owned by `owner` with `granted`.
-pub(crate) fn level(user: &User, owner: Option<&str>, granted: Option<Access>) -> Option<Access> {
-    if user.admin || owner == Some(user.name.as_str()) {
-        Some(Access::Write)
-    } else {
-        granted
-    }
-}
-
 /// The error for an object that `user` may not see: the same as for one
 /// that does not exist.
 pub(crate) fn hidden(kind: ObjectKind, name: &str) -> Error {
@@ -300,6 +291,8 @@ pub(crate) struct Guard {
 }
 
 impl Guard {
+    /// What the user may do to an object owned by `owner`: everything as
+    /// its owner or an admin, else what they were granted.
     pub fn level(
         &self,
         kind: ObjectKind,
@@ -310,6 +303,11 @@ impl Guard {
             return Ok(Some(Access::Write));
         }
         self.access.granted(kind, name, &self.user.name)
+    }
+
+    /// Whether the user has at least `need` on the object.
+    pub fn has(&self, kind: ObjectKind, name: &str, owner: Option<&str>, need: Access) -> bool {
+        matches!(self.level(kind, name, owner), Ok(Some(a)) if a >= need)
     }
 
     /// Refuse unless the user has `need` on the object; `doing` names the
@@ -330,6 +328,18 @@ impl Guard {
             Some(_) => Ok(()),
         }
     }
+}
+
+/// [`Guard::require`] when there is a user to check; `Ok` otherwise.
+pub(crate) fn require_if(
+    guard: Option<&Guard>,
+    kind: ObjectKind,
+    name: &str,
+    owner: Option<&str>,
+    need: Access,
+    doing: &str,
+) -> Result<()> {
+    guard.map_or(Ok(()), |g| g.require(kind, name, owner, need, doing))
 }
 
 impl Runtime {
@@ -358,11 +368,11 @@ impl Runtime {
     /// What `user` may do to an object: `None` when they may not see it.
     pub fn access(&self, user: &User, kind: ObjectKind, name: &str) -> Result<Option<Access>> {
         let owner = self.owner(kind, name)?;
-        Ok(level(
-            user,
-            owner.as_deref(),
-            self.access_store().granted(kind, name, &user.name)?,
-        ))
+        let g = Guard {
+            user: user.clone(),
+            access: self.access_store().clone(),
+        };
+        g.level(kind, name, owner.as_deref())
     }
 
     /// Refuse unless `user` (when there is one) has `need` on the object:
@@ -393,7 +403,7 @@ impl Runtime {
         owner: Option<&str>,
     ) -> bool {
         match self.guard(user) {
-            Some(g) => matches!(g.level(kind, name, owner), Ok(Some(_))),
+            Some(g) => g.has(kind, name, owner, Access::Read),
             None => true,
         }
     }
@@ -517,9 +527,15 @@ impl Runtime {
     /// refer to; it removes every grant on the object.
     pub fn delete(&self, user: Option<&User>, kind: ObjectKind, name: &str) -> Result<()> {
         let guard = self.guard(user);
-        let check = |owner: Option<&str>| match &guard {
-            Some(g) => g.require(kind, name, owner, Access::Write, "deleting it"),
-            None => Ok(()),
+        let check = |owner: Option<&str>| {
+            require_if(
+                guard.as_ref(),
+                kind,
+                name,
+                owner,
+                Access::Write,
+                "deleting it",
+            )
         };
         self.remove_object(kind, name, &check)?;
         self.access_store().revoke(kind, name, None)?;
@@ -543,9 +559,11 @@ impl Runtime {
         let mut node = crate::lineage::Graph::new(runs, self.artifact_store()).of(name)?;
         let visible = |n: &crate::LineageNode| match n.kind {
             "artifact" => self.artifact(&n.name).ok().is_some_and(|a| {
-                matches!(
-                    g.level(ObjectKind::Artifact, &n.name, a.creator.as_deref()),
-                    Ok(Some(_))
+                g.has(
+                    ObjectKind::Artifact,
+                    &n.name,
+                    a.creator.as_deref(),
+                    Access::Read,
                 )
             }),
             _ => true, // Runs were chosen above.

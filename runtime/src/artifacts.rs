@@ -84,37 +84,32 @@ impl ArtifactStore {
         }
     }
 
-    /// The current version's bytes.
-    pub fn load(&self, name: &str) -> Result<(Vec<u8>, ArtifactRef)> {
+    /// The bytes of the current version, or of the version whose digest is
+    /// (or starts with) `version`, once `allow` accepts the artifact.
+    pub fn load(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        allow: &dyn Fn(&Artifact) -> Result<()>,
+    ) -> Result<(Vec<u8>, ArtifactRef)> {
         let art = self.get(name)?;
-        let v = art.versions.last().ok_or_else(|| Error::NotFound {
-            what: "artifact",
-            name: name.to_string(),
-        })?;
-        let path = self.blob(&v.digest);
-        let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
-        Ok((
-            bytes,
-            ArtifactRef {
+        allow(&art)?;
+        let v = match version {
+            None => art.versions.last().ok_or_else(|| Error::NotFound {
+                what: "artifact",
                 name: name.to_string(),
-                digest: v.digest.clone(),
-            },
-        ))
-    }
-
-    /// The bytes of one stored version.
-    pub fn load_version(&self, name: &str, digest: &str) -> Result<(Vec<u8>, ArtifactRef)> {
-        let art = self.get(name)?;
-        let v = art
-            .versions
-            .iter()
-            .find(|v| {
-                v.digest == digest || v.digest.trim_start_matches("sha256:").starts_with(digest)
-            })
-            .ok_or_else(|| Error::NotFound {
-                what: "artifact version",
-                name: format!("{name}@{digest}"),
-            })?;
+            })?,
+            Some(digest) => art
+                .versions
+                .iter()
+                .find(|v| {
+                    v.digest == digest || v.digest.trim_start_matches("sha256:").starts_with(digest)
+                })
+                .ok_or_else(|| Error::NotFound {
+                    what: "artifact version",
+                    name: format!("{name}@{digest}"),
+                })?,
+        };
         let path = self.blob(&v.digest);
         let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
         Ok((

@@ -357,18 +357,17 @@ fn push_unique(list: &mut Vec<ArtifactRef>, r: ArtifactRef) {
 impl artifacts::Host for HostState {
     fn load(&mut self, name: String) -> Result<Vec<u8>, String> {
         let a = &mut self.artifacts;
-        if let Some(g) = &a.guard {
-            let owner = a.store.get(&name).map_err(|e| e.to_string())?.creator;
-            g.require(
+        let allow = |art: &crate::Artifact| {
+            crate::access::require_if(
+                a.guard.as_ref(),
                 ObjectKind::Artifact,
-                &name,
-                owner.as_deref(),
+                &art.name,
+                art.creator.as_deref(),
                 Access::Read,
                 "loading it",
             )
-            .map_err(|e| e.to_string())?;
-        }
-        match a.store.load(&name) {
+        };
+        match a.store.load(&name, None, &allow) {
             Ok((bytes, r)) => {
                 push_unique(&mut a.upstream, r);
                 Ok(bytes)
@@ -380,15 +379,15 @@ impl artifacts::Host for HostState {
     fn save(&mut self, name: String, data: Vec<u8>) -> Result<(), String> {
         let a = &mut self.artifacts;
         let guard = a.guard.clone();
-        let allow = |art: &crate::Artifact| match &guard {
-            Some(g) => g.require(
+        let allow = |art: &crate::Artifact| {
+            crate::access::require_if(
+                guard.as_ref(),
                 ObjectKind::Artifact,
                 &art.name,
                 art.creator.as_deref(),
                 Access::Write,
                 "saving a new version",
-            ),
-            None => Ok(()),
+            )
         };
         let creator = guard.as_ref().map(|g| g.user.name.as_str());
         match a.store.save(&name, &data, Some(&a.run), creator, &allow) {

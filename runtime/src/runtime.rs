@@ -8,7 +8,7 @@
 //! CLI call) are waited on by reading their `config.json`, and cancelled
 //! through a request file under `cancel/` that their process watches.
 
-use crate::access::{Access, Guard, ObjectKind, User};
+use crate::access::{Access, Guard, ObjectKind, User, require_if};
 use crate::artifacts::{Artifact, ArtifactStore};
 use crate::call::{CallRequest, canonical_args};
 use crate::commands::ExecRequest;
@@ -305,15 +305,15 @@ impl Runtime {
     ) -> Result<Deployment> {
         let i = &self.inner;
         let guard = self.guard(user);
-        let allow = |d: &Deployment| match &guard {
-            Some(g) => g.require(
+        let allow = |d: &Deployment| {
+            require_if(
+                guard.as_ref(),
                 ObjectKind::Function,
                 &d.name,
                 d.creator.as_deref(),
                 Access::Write,
                 "redeploying it",
-            ),
-            None => Ok(()),
+            )
         };
         let creator = user.map(|u| u.name.as_str());
         i.functions
@@ -557,9 +557,11 @@ impl Runtime {
         let may_replace = |c: &RunConfig| {
             let allowed = replace.is_some_and(|pred| pred(c))
                 && guard.is_none_or(|g| {
-                    matches!(
-                        g.level(ObjectKind::Run, &c.name, c.creator.as_deref()),
-                        Ok(Some(Access::Write))
+                    g.has(
+                        ObjectKind::Run,
+                        &c.name,
+                        c.creator.as_deref(),
+                        Access::Write,
                     )
                 });
             if allowed {
@@ -1018,9 +1020,11 @@ impl Runtime {
             self.inner.artifacts.get(&a.name).ok().is_some_and(|art| {
                 art.versions.last().is_some_and(|v| v.digest == a.digest)
                     && p.guard.as_ref().is_none_or(|g| {
-                        matches!(
-                            g.level(ObjectKind::Artifact, &art.name, art.creator.as_deref()),
-                            Ok(Some(_))
+                        g.has(
+                            ObjectKind::Artifact,
+                            &art.name,
+                            art.creator.as_deref(),
+                            Access::Read,
                         )
                     })
             })
@@ -1437,7 +1441,7 @@ impl Runtime {
 
     /// Load an artifact's current version.
     pub fn load_artifact(&self, name: &str) -> Result<(Vec<u8>, ArtifactRef)> {
-        self.inner.artifacts.load(name)
+        self.artifact_bytes(name, None)
     }
 
     /// Claim the folder of a scope's Run (no execution behind it).
@@ -1479,15 +1483,15 @@ impl Runtime {
         if let (Some(g), Some(s)) = (&guard, scope) {
             self.require_run(g, s, Access::Write, "saving inside it")?;
         }
-        let allow = |a: &Artifact| match &guard {
-            Some(g) => g.require(
+        let allow = |a: &Artifact| {
+            require_if(
+                guard.as_ref(),
                 ObjectKind::Artifact,
                 &a.name,
                 a.creator.as_deref(),
                 Access::Write,
                 "saving a new version",
-            ),
-            None => Ok(()),
+            )
         };
         let creator = user.map(|u| u.name.as_str());
         let r = self
@@ -1519,20 +1523,24 @@ impl Runtime {
         version: Option<&str>,
         user: Option<&User>,
     ) -> Result<(Vec<u8>, ArtifactRef)> {
-        if let Some(g) = self.guard(user) {
-            let art = self.inner.artifacts.get(name)?;
-            g.require(
-                ObjectKind::Artifact,
-                name,
-                art.creator.as_deref(),
-                Access::Read,
-                "",
-            )?;
-            if let Some(s) = scope {
-                self.require_run(&g, s, Access::Write, "loading inside it")?;
+        let guard = self.guard(user);
+        let allow = |a: &Artifact| match &guard {
+            Some(g) => {
+                g.require(
+                    ObjectKind::Artifact,
+                    name,
+                    a.creator.as_deref(),
+                    Access::Read,
+                    "",
+                )?;
+                match scope {
+                    Some(s) => self.require_run(g, s, Access::Write, "loading inside it"),
+                    None => Ok(()),
+                }
             }
-        }
-        let out = self.artifact_bytes(name, version)?;
+            None => Ok(()),
+        };
+        let out = self.inner.artifacts.load(name, version, &allow)?;
         if let Some(s) = scope {
             crate::scope::record(self, s, "upstream", &out.1)?;
         }
@@ -1556,10 +1564,7 @@ impl Runtime {
         name: &str,
         version: Option<&str>,
     ) -> Result<(Vec<u8>, ArtifactRef)> {
-        match version {
-            None => self.inner.artifacts.load(name),
-            Some(d) => self.inner.artifacts.load_version(name, d),
-        }
+        self.inner.artifacts.load(name, version, &|_| Ok(()))
     }
 
     /// What produced an artifact (its current version) or a Run, and what

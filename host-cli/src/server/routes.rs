@@ -296,19 +296,9 @@ async fn share(state: &State, user: Option<&User>, req: Request<Incoming>, grant
             "this daemon has no users to share with: start it with --users FILE",
         );
     };
-    let bytes = match body(req, state.max_request).await {
+    let b: ShareBody = match json_body(req, state.max_request, "share").await {
         Ok(b) => b,
         Err(r) => return r,
-    };
-    let b: ShareBody = match serde_json::from_slice(&bytes) {
-        Ok(b) => b,
-        Err(e) => {
-            return respond(
-                StatusCode::BAD_REQUEST,
-                "bad_input",
-                &format!("the share request is not valid: {e}"),
-            );
-        }
     };
     let rt = &state.rt;
     if let Err(e) = rh_runtime::validate_name("user", &b.user) {
@@ -398,6 +388,22 @@ async fn body(req: Request<Incoming>, max: u64) -> Result<Bytes, Resp> {
     }
 }
 
+/// A JSON request body up to `max` bytes, or the answer refusing it.
+async fn json_body<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+    max: u64,
+    what: &str,
+) -> Result<T, Resp> {
+    let bytes = body(req, max).await?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        respond(
+            StatusCode::BAD_REQUEST,
+            "bad_input",
+            &format!("the {what} request is not valid JSON: {e}"),
+        )
+    })
+}
+
 fn too_large(max: u64) -> Resp {
     respond(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -446,19 +452,9 @@ pub fn answer(run: &Run) -> serde_json::Value {
 }
 
 async fn call(state: &State, user: Option<&User>, req: Request<Incoming>) -> Resp {
-    let bytes = match body(req, state.max_request).await {
+    let b: CallBody = match json_body(req, state.max_request, "call").await {
         Ok(b) => b,
         Err(r) => return r,
-    };
-    let b: CallBody = match serde_json::from_slice(&bytes) {
-        Ok(b) => b,
-        Err(e) => {
-            return respond(
-                StatusCode::BAD_REQUEST,
-                "bad_input",
-                &format!("the call request is not valid JSON: {e}"),
-            );
-        }
     };
     let mut r = b.to_request();
     if let Some(u) = user {
@@ -511,19 +507,9 @@ async fn call(state: &State, user: Option<&User>, req: Request<Incoming>) -> Res
 }
 
 async fn exec(state: &State, user: Option<&User>, req: Request<Incoming>) -> Resp {
-    let bytes = match body(req, state.max_request).await {
+    let b: crate::wire::ExecBody = match json_body(req, state.max_request, "exec").await {
         Ok(b) => b,
         Err(r) => return r,
-    };
-    let b: crate::wire::ExecBody = match serde_json::from_slice(&bytes) {
-        Ok(b) => b,
-        Err(e) => {
-            return respond(
-                StatusCode::BAD_REQUEST,
-                "bad_input",
-                &format!("the exec request is not valid JSON: {e}"),
-            );
-        }
     };
     let mut r = b.to_request();
     if let Some(u) = user {
