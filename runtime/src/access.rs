@@ -273,6 +273,21 @@ pub(crate) fn hidden(kind: ObjectKind, name: &str) -> Error {
     }
 }
 
+/// Taking a name that another user's object holds: the answer says only
+/// that the name is taken (names are the cluster's), nothing about the
+/// object, and the same whatever kind of answer the check gave.
+pub(crate) fn taken(e: Error, kind: ObjectKind, name: &str) -> Error {
+    match e {
+        Error::NotFound { .. } => Error::Forbidden {
+            message: format!(
+                "the {} name `{name}` is taken by another user; choose another",
+                kind.what()
+            ),
+        },
+        e => e,
+    }
+}
+
 fn forbidden(user: &User, kind: ObjectKind, name: &str, doing: &str) -> Error {
     Error::Forbidden {
         message: format!(
@@ -526,6 +541,10 @@ impl Runtime {
     /// a name keeps the component and artifact bytes the recorded Runs
     /// refer to; it removes every grant on the object.
     pub fn delete(&self, user: Option<&User>, kind: ObjectKind, name: &str) -> Result<()> {
+        // Checked first so that only those who may delete it learn more
+        // (that a Run is still running); checked again under the store's
+        // lock, where the grants go.
+        self.require(user, kind, name, Access::Write, "deleting it")?;
         let guard = self.guard(user);
         let check = |owner: Option<&str>| {
             require_if(
@@ -535,7 +554,11 @@ impl Runtime {
                 owner,
                 Access::Write,
                 "deleting it",
-            )
+            )?;
+            // Grants go first: a crash before the object goes leaves it
+            // with no grants (closed), never grants for whatever next takes
+            // the name. Again after, for a share made in between.
+            self.access_store().revoke(kind, name, None).map(|_| ())
         };
         self.remove_object(kind, name, &check)?;
         self.access_store().revoke(kind, name, None)?;
@@ -610,7 +633,8 @@ mod tests {
             Some(Access::Write)
         );
 
-        // Unseen: as if it did not exist, for reading and for writing.
+        // Unseen: as if it did not exist for reading; for writing, the name
+        // is taken and nothing more is said.
         let e = rt
             .load_artifact_as(None, "model", None, Some(&bob))
             .unwrap_err();
@@ -618,7 +642,10 @@ mod tests {
         let e = rt
             .save_artifact_as(None, "model", b"x", Some(&bob))
             .unwrap_err();
-        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "the artifact name `model` is taken by another user; choose another"
+        );
         // Only the owner (or an admin) shares; a stranger learns nothing.
         let e = rt
             .share(Some(&bob), art, "model", "bob", Access::Read)

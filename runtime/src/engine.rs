@@ -12,7 +12,7 @@
 use crate::host::HostState;
 use crate::{Error, Result};
 use std::hash::{Hash, Hasher};
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// Host bindings of world `rh:wasm/guest`.
@@ -59,6 +59,10 @@ pub(crate) struct RhEngine {
     pub linker: Linker<HostState>,
     pub compat: String,
     pub options: EngineOptions,
+    /// Compiles that may run at once: each takes every core for seconds
+    /// (Cranelift compiles functions in parallel), so more at once only
+    /// queue for the same cores and hold more memory.
+    pub compiles: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl RhEngine {
@@ -91,6 +95,7 @@ impl RhEngine {
             // memset the whole kept-resident MiB: halves the bare call here.
             .pagemap_scan(wasmtime::Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        crate::background::lower_compile_threads();
         let engine = Engine::new(&config).map_err(Error::engine)?;
 
         let mut linker = Linker::<HostState>::new(&engine);
@@ -110,6 +115,28 @@ impl RhEngine {
             linker,
             compat,
             options,
+            compiles: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
         })
+    }
+
+    /// Compile a component on a background thread, one compile at a time:
+    /// compiling an 18 MB component takes seconds of CPU, which must not
+    /// stall the async workers that answer every other request.
+    pub async fn compile(&self, bytes: std::sync::Arc<[u8]>) -> Result<(Component, Vec<u8>)> {
+        let _permit = self
+            .compiles
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the compile permits are never closed");
+        let engine = self.engine.clone();
+        crate::background::run(move || {
+            let component = Component::new(&engine, &bytes).map_err(|e| Error::BadComponent {
+                message: format!("{e:#}"),
+            })?;
+            let cwasm = component.serialize().map_err(Error::engine)?;
+            Ok((component, cwasm))
+        })
+        .await
     }
 }

@@ -231,30 +231,31 @@ impl FunctionStore {
                     .into(),
             });
         }
-        let digest = crate::artifacts::digest_of(bytes);
+        // Hashing and compiling megabytes happen off the async workers.
+        let shared: Arc<[u8]> = Arc::from(bytes);
+        let digest = {
+            let b = shared.clone();
+            crate::background::run(move || Ok(crate::artifacts::digest_of(&b))).await?
+        };
         let loaded = match self.load(eng, &digest) {
             Ok(l) => l,
             Err(Error::NotFound { .. }) => {
-                let component =
-                    Component::new(&eng.engine, bytes).map_err(|e| Error::BadComponent {
-                        message: format!("{e:#}"),
-                    })?;
+                let (component, cwasm) = eng.compile(shared.clone()).await?;
                 let (info, pre, command) =
                     inspect(eng, artifacts, &component, &digest, bytes.len()).await?;
                 // Store the component, its description and its native code;
                 // the component file last, since its presence means "deployed".
-                let cwasm = component.serialize().map_err(Error::engine)?;
                 let cpath = self.compiled_path(eng, &digest);
-                write_atomic(&cpath, &cwasm)?;
                 let mpath = self.meta.join(format!("{}.json", hex_of(&digest)));
-                write_atomic(
-                    &mpath,
-                    &serde_json::to_vec_pretty(&info).map_err(|e| Error::Invalid(e.to_string()))?,
-                )?;
-                write_atomic(
-                    &self.components.join(format!("{}.wasm", hex_of(&digest))),
-                    bytes,
-                )?;
+                let wpath = self.components.join(format!("{}.wasm", hex_of(&digest)));
+                let meta =
+                    serde_json::to_vec_pretty(&info).map_err(|e| Error::Invalid(e.to_string()))?;
+                crate::background::run(move || {
+                    write_atomic(&cpath, &cwasm)?;
+                    write_atomic(&mpath, &meta)?;
+                    write_atomic(&wpath, &shared)
+                })
+                .await?;
                 let loaded = Arc::new(Loaded { info, pre, command });
                 self.loaded
                     .lock()

@@ -2,7 +2,8 @@
 //!
 //! A name becomes a folder or file name on disk, so the rule is strict and
 //! checked before anything is written: letters, digits, `-`, `_`, `.`; at
-//! most 128 bytes; never `.` or `..`. Automatic Run names are
+//! most 128 bytes; never starting with `.` (the stores keep their own
+//! working files under such names, and lists skip them). Automatic Run names are
 //! `<fn>_<UTC timestamp with microseconds>`; a process-wide clock that never
 //! repeats a microsecond keeps them unique among concurrent calls, and the
 //! atomic folder claim of the run store settles the rare clash between
@@ -33,8 +34,8 @@ pub fn validate_name(what: &'static str, name: &str) -> Result<()> {
         Some("it is empty")
     } else if name.len() > MAX_NAME_LEN {
         Some("it is longer than 128 bytes")
-    } else if name == "." || name == ".." {
-        Some("`.` and `..` are not names")
+    } else if name.starts_with('.') {
+        Some("a name may not start with `.`")
     } else if !name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
@@ -118,13 +119,16 @@ mod tests {
 
     #[test]
     fn rule() {
-        for ok in ["a", "my_fn_run", "A-1.2_b", &"x".repeat(128), "..."] {
+        for ok in ["a", "my_fn_run", "A-1.2_b", &"x".repeat(128), "a..."] {
             validate_run_name(ok).unwrap();
         }
         for bad in [
             "",
             ".",
             "..",
+            "...",
+            ".hidden",
+            ".trash-x",
             "a/b",
             "a b",
             "é",

@@ -205,13 +205,17 @@ impl RemoteStore {
             )));
         }
         let name = run.name().to_string();
+        // Every file is opened through the folder's handle, which follows
+        // no symlink, and is sent from the descriptor it was hashed from.
+        let folder = crate::RunDir::open(dir)?;
         let mut files = Vec::new();
-        for rel in run.paths()? {
-            let (size, sha256) = hash_file(&dir.join(&rel))?;
+        for rel in folder.files()? {
+            let f = folder.open_file(&rel)?;
+            let (size, digest) = crate::folder::hash_reader(f, &dir.join(&rel))?;
             files.push(ManifestFile {
                 path: rel,
                 size,
-                sha256,
+                sha256: digest.trim_start_matches("sha256:").to_string(),
             });
         }
         let manifest = Manifest {
@@ -240,7 +244,8 @@ impl RemoteStore {
                 continue;
             }
             let key = self.key(&format!("{name}/blobs/{}", f.sha256));
-            self.put_file(&dir.join(&f.path), &key, f.size, &mut |n| {
+            let file = folder.open_file(&f.path)?;
+            self.put_file(file, &dir.join(&f.path), &key, f.size, &mut |n| {
                 progress(done + n, total)
             })
             .await?;
@@ -262,12 +267,14 @@ impl RemoteStore {
 
     async fn put_file(
         &self,
+        file: std::fs::File,
         path: &Path,
         key: &ObjPath,
         size: u64,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<()> {
-        let mut file = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
+        // Exactly the bytes that were hashed, even if the file grew since.
+        let mut file = file.take(size);
         if size < MULTIPART_AT {
             let mut bytes = Vec::with_capacity(size as usize);
             file.read_to_end(&mut bytes)
@@ -433,23 +440,6 @@ impl RemoteStore {
         }
         Ok(t)
     }
-}
-
-/// Size and hex sha256 of a file, read in chunks.
-fn hash_file(path: &Path) -> Result<(u64, String)> {
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf).map_err(|e| Error::io("read", path, e))?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((n, hex::encode(h.finalize())))
 }
 
 #[cfg(test)]

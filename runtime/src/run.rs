@@ -1,6 +1,7 @@
 //! A Run as seen after the fact ([`Run`]), and a Run being executed
 //! ([`RunHandle`]).
 
+use crate::folder::RunDir;
 use crate::record::{RunConfig, RunStatus};
 use crate::runs::{self, INPUTS, RESULT, STDERR, STDOUT};
 use crate::{Error, Result, Runtime};
@@ -16,8 +17,17 @@ pub struct Run {
     result: Option<std::sync::Arc<[u8]>>,
 }
 
+/// Read one of the Run files the host writes (never through a symlink).
 fn read(path: PathBuf) -> Result<Vec<u8>> {
-    std::fs::read(&path).map_err(|e| Error::io("read", path, e))
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&path)
+        .map_err(|e| Error::io("read", &path, e))?;
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut f, &mut out).map_err(|e| Error::io("read", path, e))?;
+    Ok(out)
 }
 
 impl Run {
@@ -136,14 +146,20 @@ impl Run {
     }
 
     /// Every file of the Run with its size and digest; see [`Run::paths`].
+    /// Each file is read in chunks through the same descriptor that was
+    /// checked, so the digest is of the file listed. This reads every byte:
+    /// [`Runtime::run_files`](crate::Runtime::run_files) remembers the
+    /// answer for a finished Run.
     pub fn files(&self) -> Result<Vec<RunFile>> {
-        self.paths()?
+        let dir = RunDir::open(&self.dir)?;
+        dir.files()?
             .into_iter()
             .map(|p| {
-                let bytes = read(self.dir.join(&p))?;
+                let f = dir.open_file(&p)?;
+                let (size, digest) = crate::folder::hash_reader(f, &self.dir.join(&p))?;
                 Ok(RunFile {
-                    size: bytes.len() as u64,
-                    digest: crate::digest_of(&bytes),
+                    size,
+                    digest,
                     path: p,
                 })
             })
@@ -152,50 +168,38 @@ impl Run {
 
     /// The paths of the Run's files, relative to its folder: the five Run
     /// files that exist, then a command Run's `scratch/` tree, sorted. Only
-    /// regular files count: a symlink a guest made in its scratch dir is
-    /// never followed, so nothing outside the folder is ever listed.
+    /// regular files count, and no symlink is followed anywhere in a path
+    /// (see [`RunDir`]), so nothing outside the folder is ever listed.
     pub fn paths(&self) -> Result<Vec<String>> {
-        let is_file =
-            |rel: &str| std::fs::symlink_metadata(self.dir.join(rel)).is_ok_and(|m| m.is_file());
-        let mut out: Vec<String> = [crate::runs::CONFIG, INPUTS, RESULT, STDOUT, STDERR]
-            .into_iter()
-            .filter(|f| is_file(f))
-            .map(str::to_string)
-            .collect();
-        let scratch = self.dir.join("scratch");
-        if std::fs::symlink_metadata(&scratch).is_ok_and(|m| m.is_dir()) {
-            let mut found = Vec::new();
-            let mut stack = vec![String::from("scratch")];
-            while let Some(rel) = stack.pop() {
-                let dir = self.dir.join(&rel);
-                let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("read", &dir, e))?;
-                for e in entries.flatten() {
-                    let Ok(n) = e.file_name().into_string() else {
-                        continue;
-                    };
-                    let child = format!("{rel}/{n}");
-                    match std::fs::symlink_metadata(self.dir.join(&child)) {
-                        Ok(m) if m.is_dir() => stack.push(child),
-                        Ok(m) if m.is_file() => found.push(child),
-                        _ => {}
-                    }
-                }
-            }
-            found.sort();
-            out.extend(found);
-        }
-        Ok(out)
+        RunDir::open(&self.dir)?.files()
     }
 
-    /// The bytes of one of [`Run::paths`]; any other path is `NotFound`.
-    pub fn read_file(&self, rel: &str) -> Result<Vec<u8>> {
-        if !self.paths()?.iter().any(|p| p == rel) {
-            return Err(Error::NotFound {
-                what: "file of this run",
-                name: rel.to_string(),
+    /// Open one of [`Run::paths`] for reading, with its size. A path through
+    /// a symlink, or to anything but a regular file, is `NotFound`; so is
+    /// every file of a Run still running (`NotFinished`), whose guest may be
+    /// changing them.
+    pub fn open_file(&self, rel: &str) -> Result<(std::fs::File, u64)> {
+        if !self.config.status.is_terminal() {
+            return Err(Error::NotFinished {
+                run: self.config.name.clone(),
+                status: self.config.status,
             });
         }
-        read(self.dir.join(rel))
+        let f = RunDir::open(&self.dir)?.open_file(rel)?;
+        let len = f
+            .metadata()
+            .map_err(|e| Error::io("stat", self.dir.join(rel), e))?
+            .len();
+        Ok((f, len))
+    }
+
+    /// The bytes of one of [`Run::paths`]; see [`Run::open_file`].
+    pub fn read_file(&self, rel: &str) -> Result<Vec<u8>> {
+        let (mut f, len) = self.open_file(rel)?;
+        let mut out = Vec::with_capacity(len.min(64 << 20) as usize);
+        std::io::Read::read_to_end(&mut f, &mut out)
+            .map_err(|e| Error::io("read", self.dir.join(rel), e))?;
+        Ok(out)
     }
 
     /// Read the record again from disk.

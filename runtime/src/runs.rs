@@ -367,13 +367,13 @@ impl RunStore {
         flock(&lock, FlockOperation::LockExclusive)
             .map_err(|e| Error::io("lock", &lock_path, e.into()))?;
         let existing = self.load(name)?;
-        may_remove(&existing)?;
         if !existing.status.is_terminal() {
             return Err(Error::NotFinished {
                 run: name.to_string(),
                 status: existing.status,
             });
         }
+        may_remove(&existing)?;
         let dir = self.dir(name);
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let trash = self

@@ -19,7 +19,7 @@ use crate::functions::{
 };
 use crate::host::{ArtifactCtx, OutputBudget, OutputKind, OutputObserver};
 use crate::record::{ArtifactRef, CmdRecord, FunctionRef, RunConfig, RunError, RunStatus, RunType};
-use crate::run::{Run, RunHandle};
+use crate::run::{Run, RunFile, RunHandle};
 use crate::runs::{ClaimError, Claimed, RESULT, RunStore};
 use crate::{Error, Limits, Result};
 use std::collections::HashMap;
@@ -179,14 +179,24 @@ struct Inner {
     cache: crate::cache::Cache,
     active: Mutex<HashMap<String, Active>>,
     watcher: OnceLock<()>,
+    /// The files of finished Runs, hashed once: see [`Runtime::run_files`].
+    file_lists: Mutex<HashMap<String, FileList>>,
 }
+
+/// Which Run a remembered file list belongs to: a Run replaced or deleted
+/// and made again under the same name has another folder or other times.
+type FolderStamp = (u64, u64, Option<String>, Option<String>);
+
+/// A finished Run's files, and which Run they are of.
+type FileList = (FolderStamp, Arc<Vec<RunFile>>);
+
+/// How many finished Runs' file lists are remembered.
+const FILE_LISTS: usize = 4096;
 
 /// The function a call resolves to.
 #[derive(Clone)]
 struct Target {
     deployment: String,
-    /// The deployed name's owner.
-    owner: Option<String>,
     desc: FunctionDesc,
     digest: String,
     loaded: Arc<Loaded>,
@@ -258,10 +268,13 @@ impl Runtime {
             opts,
             active: Mutex::new(HashMap::new()),
             watcher: OnceLock::new(),
+            file_lists: Mutex::new(HashMap::new()),
         };
-        Ok(Runtime {
+        let rt = Runtime {
             inner: Arc::new(inner),
-        })
+        };
+        crate::scope::sweep_journals(&rt);
+        Ok(rt)
     }
 
     /// The root folder.
@@ -314,6 +327,7 @@ impl Runtime {
                 Access::Write,
                 "redeploying it",
             )
+            .map_err(|e| crate::access::taken(e, ObjectKind::Function, &d.name))
         };
         let creator = user.map(|u| u.name.as_str());
         i.functions
@@ -354,12 +368,24 @@ impl Runtime {
         self.inner.functions.info(digest)
     }
 
-    fn resolve(&self, function: &str) -> Result<Target> {
+    /// The function a call names, for `guard`'s user when users are
+    /// checked: a deployed name they may not read answers exactly like a
+    /// missing one, before anything about it (its kind, its exports) shows.
+    fn resolve(&self, function: &str, guard: Option<&Guard>) -> Result<Target> {
         let (dep_name, fn_name) = match function.split_once('/') {
             Some((d, f)) => (d, Some(f)),
             None => (function, None),
         };
         let dep = self.inner.functions.deployment(dep_name)?;
+        if let Some(g) = guard {
+            g.require(
+                ObjectKind::Function,
+                &dep.name,
+                dep.creator.as_deref(),
+                Access::Read,
+                "calling it",
+            )?;
+        }
         let info = dep.info.clone().expect("deployment carries its info");
         if info.kind == ComponentKind::Command {
             return Err(Error::Invalid(format!(
@@ -397,7 +423,6 @@ impl Runtime {
         let loaded = self.inner.functions.load(&self.inner.engine, &digest)?;
         Ok(Target {
             deployment: dep.name.clone(),
-            owner: dep.creator.clone(),
             desc: desc.clone(),
             digest,
             loaded,
@@ -411,19 +436,10 @@ impl Runtime {
         if let Some(parent) = &req.parent_run {
             crate::validate_run_name(parent)?;
         }
-        let target = self.resolve(&req.function)?;
         let guard = self.guard(req.user.as_ref());
-        if let Some(g) = &guard {
-            g.require(
-                ObjectKind::Function,
-                &target.deployment,
-                target.owner.as_deref(),
-                Access::Read,
-                "calling it",
-            )?;
-            if let Some(parent) = &req.parent_run {
-                self.require_run(g, parent, Access::Write, "making Runs inside it")?;
-            }
+        let target = self.resolve(&req.function, guard.as_ref())?;
+        if let (Some(g), Some(parent)) = (&guard, &req.parent_run) {
+            self.require_run(g, parent, Access::Write, "making Runs inside it")?;
         }
         let args = canonical_args(&target.desc, &req.args)?;
         let limits = req.limits(&self.inner.opts.limits)?;
@@ -1010,7 +1026,10 @@ impl Runtime {
             return false;
         }
         let files = [RESULT, crate::runs::STDOUT, crate::runs::STDERR];
-        if !files.iter().all(|f| run.file(f).is_file()) {
+        if !files
+            .iter()
+            .all(|f| std::fs::symlink_metadata(run.file(f)).is_ok_and(|m| m.is_file()))
+        {
             return false;
         }
         // The caller, when users are checked, must be able to read every
@@ -1287,6 +1306,44 @@ impl Runtime {
         Ok(Run::from_parts(self.inner.runs.dir(name), config))
     }
 
+    /// Every file of the finished Run `name` with its size and digest
+    /// ([`Run::files`]), read and hashed once and then remembered: a
+    /// finished Run's files do not change. `NotFinished` while it runs.
+    /// This reads whole files: call it off the async workers.
+    pub fn run_files(&self, name: &str) -> Result<Arc<Vec<RunFile>>> {
+        let run = self.run(name)?;
+        if !run.status().is_terminal() {
+            return Err(Error::NotFinished {
+                run: name.to_string(),
+                status: run.status(),
+            });
+        }
+        let meta =
+            std::fs::symlink_metadata(run.path()).map_err(|e| Error::io("stat", run.path(), e))?;
+        let stamp: FolderStamp = {
+            use std::os::unix::fs::MetadataExt;
+            (
+                meta.dev(),
+                meta.ino(),
+                run.config().start_time.clone(),
+                run.config().end_time.clone(),
+            )
+        };
+        let lists = &self.inner.file_lists;
+        if let Some((s, list)) = lists.lock().expect("file lists").get(name)
+            && *s == stamp
+        {
+            return Ok(list.clone());
+        }
+        let list = Arc::new(run.files()?);
+        let mut lists = lists.lock().expect("file lists");
+        if lists.len() >= FILE_LISTS {
+            lists.clear();
+        }
+        lists.insert(name.to_string(), (stamp, list.clone()));
+        Ok(list)
+    }
+
     /// A handle on an existing Run.
     pub fn handle(&self, name: &str) -> Result<RunHandle> {
         self.inner.runs.load(name)?;
@@ -1355,7 +1412,7 @@ impl Runtime {
     /// against. For benchmarks.
     #[doc(hidden)]
     pub async fn bare_call(&self, function: &str, args: &serde_json::Value) -> Result<Vec<u8>> {
-        let target = self.resolve(function)?;
+        let target = self.resolve(function, None)?;
         let args = canonical_args(&target.desc, args)?;
         let _slot = self.inner.engine.slot().await;
         executor::bare_call(
@@ -1445,10 +1502,16 @@ impl Runtime {
     }
 
     /// Claim the folder of a scope's Run (no execution behind it).
-    pub(crate) fn claim_scope(&self, config: &mut RunConfig) -> Result<()> {
+    pub(crate) fn claim_scope(&self, config: &mut RunConfig, user: Option<&User>) -> Result<()> {
         match self.inner.runs.claim(config, None) {
             Ok(_) => Ok(()),
-            Err(ClaimError::Exists(c)) => Err(self.exists_error(&c, "")),
+            Err(ClaimError::Exists(c)) => {
+                // Another user's Run says only that the name is taken.
+                if let Some(g) = self.guard(user) {
+                    self.may_use(&g, &c, Access::Read, "")?;
+                }
+                Err(self.exists_error(&c, ""))
+            }
             Err(ClaimError::Other(e)) => Err(e),
         }
     }
@@ -1492,6 +1555,7 @@ impl Runtime {
                 Access::Write,
                 "saving a new version",
             )
+            .map_err(|e| crate::access::taken(e, ObjectKind::Artifact, &a.name))
         };
         let creator = user.map(|u| u.name.as_str());
         let r = self
@@ -1576,7 +1640,9 @@ impl Runtime {
     /// Mark Runs of dead host processes `error` / `interrupted` now (also
     /// done on open). Returns how many.
     pub fn recover(&self) -> Result<usize> {
-        self.inner.runs.recover()
+        let n = self.inner.runs.recover()?;
+        crate::scope::sweep_journals(self);
+        Ok(n)
     }
 
     /// Watch `cancel/` for requests from other processes while this process
@@ -1695,15 +1761,25 @@ fn copy_hit(
     mut stderr: std::fs::File,
     observer: Option<&OutputObserver>,
 ) -> executor::Outcome {
+    // Streamed in chunks, through a descriptor that follows no symlink:
+    // the source may be large, and may come from another cluster.
     let copy = |from: &str, to: &mut std::fs::File, kind: OutputKind| -> Result<()> {
-        let bytes = std::fs::read(source.file(from))
-            .map_err(|e| Error::io("read", source.file(from), e))?;
-        std::io::Write::write_all(to, &bytes)
-            .map_err(|e| Error::io("write", source.file(from), e))?;
-        if let Some(obs) = observer {
-            obs(kind, &bytes);
+        use std::io::{Read, Write};
+        let (mut f, _) = source.open_file(from)?;
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = f
+                .read(&mut buf)
+                .map_err(|e| Error::io("read", source.file(from), e))?;
+            if n == 0 {
+                return Ok(());
+            }
+            to.write_all(&buf[..n])
+                .map_err(|e| Error::io("write", source.file(from), e))?;
+            if let Some(obs) = observer {
+                obs(kind, &buf[..n]);
+            }
         }
-        Ok(())
     };
     let result = copy(crate::runs::STDOUT, &mut stdout, OutputKind::Stdout)
         .and_then(|()| copy(crate::runs::STDERR, &mut stderr, OutputKind::Stderr))

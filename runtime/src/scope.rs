@@ -41,6 +41,26 @@ pub(crate) fn journal(rt: &Runtime, name: &str) -> PathBuf {
     rt.root().join("scopes").join(format!("{name}.jsonl"))
 }
 
+/// Remove the journals of scopes that have ended without being ended
+/// (their host died, and recovery marked them `interrupted`) or whose Run
+/// is gone; an open scope's journal is kept.
+pub(crate) fn sweep_journals(rt: &Runtime) {
+    let Ok(entries) = std::fs::read_dir(rt.root().join("scopes")) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(name) = file.to_str().and_then(|f| f.strip_suffix(".jsonl")) else {
+            continue;
+        };
+        let open = crate::validate_run_name(name).is_ok()
+            && rt.run(name).is_ok_and(|r| !r.status().is_terminal());
+        if !open {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Add what a scope loaded (`upstream`) or saved (`downstream`).
 pub(crate) fn record(rt: &Runtime, scope: &str, dir: &str, r: &ArtifactRef) -> Result<()> {
     crate::validate_run_name(scope)?;
@@ -96,7 +116,7 @@ impl Runtime {
         config.run_type = RunType::Context;
         config.parent_run = parent.map(str::to_string);
         config.creator = user.map(|u| u.name.clone());
-        self.claim_scope(&mut config)?;
+        self.claim_scope(&mut config, user)?;
         let path = journal(self, name);
         std::fs::write(&path, b"").map_err(|e| Error::io("create", &path, e))?;
         Ok(Scope {

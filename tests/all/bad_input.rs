@@ -99,13 +99,33 @@ fn each_bad_input_is_refused_and_changes_nothing() {
     );
 
     // Invalid run names.
-    for bad in ["../evil", "a b", "..", ".", "x/y", &"n".repeat(129)] {
+    for bad in [
+        "../evil",
+        "a b",
+        "..",
+        ".",
+        "x/y",
+        &"n".repeat(129),
+        ".hidden",
+    ] {
         refused(
             dir,
             &["call", "summer", "1", "2", "--run-name", bad],
             "invalid run name",
         );
     }
+    // Names starting with `.` would be hidden from every list: refused for
+    // functions and artifacts too, and nothing is stored.
+    refused(
+        dir,
+        &[
+            "deploy",
+            guest("summer").to_str().unwrap(),
+            "--name",
+            ".hidden",
+        ],
+        "may not start with `.`",
+    );
     refused(dir, &["show", "local", "../rh"], "invalid run name");
     // A name in use.
     refused(

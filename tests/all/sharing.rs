@@ -414,8 +414,13 @@ fn a_guest_works_with_artifacts_as_its_caller_and_cache_hits_give_away_nothing()
     assert_eq!(list, json!([]));
     let e = refused(&d, "bob", &["artifacts", "get", "secret"]);
     assert!(e.contains("no artifact named `secret`"), "{e}");
+    // Saving under her name: taken, and nothing more is said.
     let (status, v) = d.http_as("bob", "POST", "/v1/artifacts/secret", &json!("bob's"));
-    assert_eq!(status, 404, "{v}");
+    assert_eq!(status, 403, "{v}");
+    assert_eq!(
+        v["error"]["message"],
+        "the artifact name `secret` is taken by another user; choose another"
+    );
     let (_, data) = d.http_as("alice", "GET", "/v1/artifacts/secret/data", &Value::Null);
     assert_eq!(data, "alice's v1", "the artifact is unchanged");
 

@@ -149,15 +149,46 @@ pub async fn push(
     Ok(ExitCode::SUCCESS)
 }
 
-/// A private folder to stage a daemon's Run in before it goes up.
+/// A private folder to stage a daemon's Run in before it goes up. Staging
+/// folders that a killed push left behind (their process is gone) are
+/// removed first.
 fn tempfile_dir() -> Result<PathBuf> {
-    let d = std::env::temp_dir().join(format!(
-        "rh-wasm-push-{}-{}",
+    let tmp = std::env::temp_dir();
+    if let Ok(entries) = std::fs::read_dir(&tmp) {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(STAGE))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            if !process_alive(pid) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let d = tmp.join(format!(
+        "{STAGE}{}-{}",
         std::process::id(),
         rh_runtime::auto_run_name("stage")
     ));
     std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
     Ok(d)
+}
+
+/// The prefix of push staging folders in the temp dir.
+const STAGE: &str = "rh-wasm-push-";
+
+fn process_alive(pid: i32) -> bool {
+    rustix::process::Pid::from_raw(pid).is_some_and(|p| {
+        !matches!(
+            rustix::process::test_kill_process(p),
+            Err(rustix::io::Errno::SRCH)
+        )
+    })
 }
 
 pub async fn pull(

@@ -40,8 +40,22 @@ pub fn respond(status: StatusCode, kind: &str, message: &str) -> Response<BoxBod
     json_response(status, &error_json(kind, message))
 }
 
+/// The answer for a runtime error. A failure of the daemon itself (a
+/// file it could not read or write, a damaged record) names paths on the
+/// host: those go to the log, and the client is told only what failed.
 pub fn from_runtime(e: &Error) -> Response<BoxBody> {
-    respond(status_of(e), e.kind(), &e.to_string())
+    let status = status_of(e);
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!("{e}");
+        let message = match e {
+            Error::Io { op, source, .. } => {
+                format!("the daemon failed to {op} one of its files ({source}); see its log")
+            }
+            _ => format!("internal error ({}); see the daemon's log", e.kind()),
+        };
+        return respond(status, e.kind(), &message);
+    }
+    respond(status, e.kind(), &e.to_string())
 }
 
 pub fn json_response(status: StatusCode, v: &serde_json::Value) -> Response<BoxBody> {

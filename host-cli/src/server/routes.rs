@@ -132,8 +132,18 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
                 .and_then(|()| rt.artifact(name)),
         ),
         (Method::GET, ["v1", "artifacts", name, "data"]) => {
-            match rt.load_artifact_as(param(&query, "scope"), name, param(&query, "version"), user)
-            {
+            // Reading and hashing an artifact is file work: off the workers.
+            let (rt2, scope, version) = (
+                rt.clone(),
+                owned(param(&query, "scope")),
+                owned(param(&query, "version")),
+            );
+            let (name, user) = (name.to_string(), user.cloned());
+            let loaded = blocking(move || {
+                rt2.load_artifact_as(scope.as_deref(), &name, version.as_deref(), user.as_ref())
+            })
+            .await;
+            match loaded {
                 Ok((b, _)) => Response::builder()
                     .status(StatusCode::OK)
                     .header("content-type", "application/octet-stream")
@@ -146,7 +156,14 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
             let name = name.to_string();
             match body(req, state.max_component).await {
                 Ok(bytes) => {
-                    answer_json(rt.save_artifact_as(param(&query, "scope"), &name, &bytes, user))
+                    let (rt2, scope, user) =
+                        (rt.clone(), owned(param(&query, "scope")), user.cloned());
+                    answer_json(
+                        blocking(move || {
+                            rt2.save_artifact_as(scope.as_deref(), &name, &bytes, user.as_ref())
+                        })
+                        .await,
+                    )
                 }
                 Err(r) => r,
             }
@@ -239,12 +256,12 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
             Err(e) => from_runtime(&e),
         },
         (Method::GET, ["v1", "runs", name, "files"]) => match readable(name) {
-            Ok(()) => files(state, name),
+            Ok(()) => files(state, name).await,
             Err(e) => from_runtime(&e),
         },
         (Method::GET, ["v1", "runs", name, "files", rest @ ..]) if !rest.is_empty() => {
             match readable(name) {
-                Ok(()) => file(state, name, &rest.join("/")),
+                Ok(()) => file(state, name, &rest.join("/")).await,
                 Err(e) => from_runtime(&e),
             }
         }
@@ -661,12 +678,13 @@ fn logs(state: &State, name: &str, query: &str) -> Resp {
                 }
             }
         } else if let Ok(run) = rt.run(&name) {
-            let bytes = match kind {
-                OutputKind::Stdout => run.stdout(),
-                OutputKind::Stderr => run.stderr(),
-            };
-            if let Ok(b) = bytes {
-                let _ = tx.send(Bytes::from(b)).await;
+            // Up to the output cap: read in chunks on the blocking pool.
+            let file = run.file(match kind {
+                OutputKind::Stdout => "stdout",
+                OutputKind::Stderr => "stderr",
+            });
+            if let Ok(f) = std::fs::File::open(file) {
+                rh_runtime::background::spawn(move || send_chunks(f, u64::MAX, &tx));
             }
         }
     });
@@ -677,41 +695,75 @@ fn logs(state: &State, name: &str, query: &str) -> Resp {
         .expect("a valid response")
 }
 
-fn files(state: &State, name: &str) -> Resp {
-    let run = match state.rt.run(name) {
-        Ok(r) => r,
-        Err(e) => return from_runtime(&e),
-    };
-    if !run.status().is_terminal() {
-        return respond(
-            StatusCode::CONFLICT,
-            "not_finished",
-            &format!(
-                "run `{name}` is still {}; wait for it before pulling",
-                run.status()
-            ),
-        );
-    }
-    match run.files() {
-        Ok(list) => json_response(
-            StatusCode::OK,
-            &serde_json::json!({ "run_name": name, "files": list }),
-        ),
-        Err(e) => from_runtime(&e),
+/// Send up to `len` bytes of `f` down a response body, in chunks, from a
+/// background thread; stops when the client goes away.
+fn send_chunks(f: std::fs::File, len: u64, tx: &tokio::sync::mpsc::Sender<Bytes>) {
+    use std::io::Read;
+    let mut f = f.take(len);
+    loop {
+        let mut buf = vec![0u8; 256 << 10];
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                buf.truncate(n);
+                if tx.blocking_send(Bytes::from(buf)).is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 
-fn file(state: &State, name: &str, path: &str) -> Resp {
+fn owned(s: Option<&str>) -> Option<String> {
+    s.map(str::to_string)
+}
+
+/// Work that reads or hashes whole files runs on lowered background
+/// threads, never on the async workers that answer every other request.
+use rh_runtime::background::run as blocking;
+
+/// A Run file asked for while the Run runs: its guest may be changing it.
+fn not_finished(e: &rh_runtime::Error) -> Resp {
+    match e {
+        rh_runtime::Error::NotFinished { run, status } => respond(
+            StatusCode::CONFLICT,
+            "not_finished",
+            &format!("run `{run}` is still {status}; wait for it before pulling"),
+        ),
+        e => from_runtime(e),
+    }
+}
+
+async fn files(state: &State, name: &str) -> Resp {
+    let rt = state.rt.clone();
+    let owned = name.to_string();
+    match blocking(move || rt.run_files(&owned)).await {
+        Ok(list) => json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "run_name": name, "files": *list }),
+        ),
+        Err(e) => not_finished(&e),
+    }
+}
+
+/// One file, streamed in chunks from the descriptor that was checked: no
+/// symlink is followed, and a Run still running is `409 not_finished`.
+async fn file(state: &State, name: &str, path: &str) -> Resp {
     let run = match state.rt.run(name) {
         Ok(r) => r,
         Err(e) => return from_runtime(&e),
     };
-    match run.read_file(path) {
-        Ok(b) => Response::builder()
-            .status(StatusCode::OK)
-            .header("content-type", "application/octet-stream")
-            .body(full(b))
-            .expect("a valid response"),
-        Err(e) => from_runtime(&e),
-    }
+    let owned = path.to_string();
+    let (f, len) = match blocking(move || run.open_file(&owned)).await {
+        Ok(x) => x,
+        Err(e) => return not_finished(&e),
+    };
+    let (tx, body) = wire::channel(4);
+    rh_runtime::background::spawn(move || send_chunks(f, len, &tx));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/octet-stream")
+        .header("content-length", len)
+        .body(body)
+        .expect("a valid response")
 }

@@ -1,5 +1,7 @@
 //! A command for the tests of command Runs: `exit N`, `spin`, `say TEXT`,
-//! `read PATH` (prints the file or fails), `write PATH TEXT`, `env`.
+//! `read PATH` (prints the file or fails), `write PATH TEXT`, `env`, and
+//! `race MS`, which swaps folders and symlinks pointing out of its scratch
+//! folder for MS milliseconds, to attack the host's readers of Run folders.
 //!
 //! WASI 0.2's `exit` carries success or failure only, so any non-zero code
 //! reaches the host as 1.
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
                 ExitCode::from(4)
             }
         },
+        "race" => race(arg(1).parse().unwrap_or(1000)),
         "env" => {
             println!("{} vars", std::env::vars().count());
             ExitCode::SUCCESS
@@ -54,4 +57,60 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// What `race` makes: each name is swapped between a real folder holding
+/// decoys at the same paths and a symlink out of the sandbox's view, to the
+/// host's `/` (`d`), its `/proc/self` (`p`) and the folder holding every
+/// Run (`r`).
+const RACERS: [(&str, &str); 3] = [
+    ("d", "../../../../../../../../../../../../../../../.."),
+    (
+        "p",
+        "../../../../../../../../../../../../../../../../proc/self",
+    ),
+    ("r", "../.."),
+];
+
+fn race(ms: u64) -> ExitCode {
+    use wasip2::filesystem::preopens::get_directories;
+    let Some((root, _)) = get_directories().into_iter().next() else {
+        eprintln!("no preopened folder");
+        return ExitCode::from(5);
+    };
+    let decoys = [
+        "etc/passwd",
+        "environ",
+        "cmdline",
+        "proc/self/environ",
+        "victim/result.json",
+        "secret.txt",
+    ];
+    for (name, target) in RACERS {
+        for f in decoys {
+            let path = format!("/{name}/{f}");
+            let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("/");
+            let _ = std::fs::create_dir_all(dir);
+            let _ = std::fs::write(&path, "decoy\n");
+        }
+        if let Err(e) = root.symlink_at(target, &format!("{name}.link")) {
+            eprintln!("symlink {name}: {e:?}");
+        }
+        // Absolute targets too, where the host allows making them.
+        let _ = root.symlink_at("/proc/self", &format!("{name}.abs"));
+    }
+    println!("racing");
+    let _ = std::io::stdout().flush();
+    let start = std::time::Instant::now();
+    let mut swaps = 0u64;
+    while start.elapsed().as_millis() < u128::from(ms) {
+        for (name, _) in RACERS {
+            let _ = std::fs::rename(format!("/{name}"), "/hold");
+            let _ = std::fs::rename(format!("/{name}.link"), format!("/{name}"));
+            let _ = std::fs::rename("/hold", format!("/{name}.link"));
+        }
+        swaps += 1;
+    }
+    println!("swapped {swaps} times");
+    ExitCode::SUCCESS
 }
