@@ -307,6 +307,19 @@ pub struct ServeArgs {
     /// Largest other request (call arguments).
     #[arg(long, default_value = "16MiB")]
     pub max_request: String,
+    /// How long a new connection may take to send its first request's
+    /// headers before it is closed.
+    #[arg(long, default_value = "10s")]
+    pub header_timeout: String,
+    /// How long a connection may wait between requests (after an answer
+    /// ends, until the next request's headers are in) before it is closed.
+    /// A request being answered is never cut.
+    #[arg(long, default_value = "60s")]
+    pub idle_timeout: String,
+    /// Most connections open at once; more wait to be accepted (default:
+    /// half the open-file limit, at most 512).
+    #[arg(long)]
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -76,6 +76,11 @@ pub async fn serve_for_fuzzing(
         cache: false,
         durable: false,
         shared_store: None,
+        connections: server::Limits {
+            header_timeout: std::time::Duration::from_secs(10),
+            idle_timeout: std::time::Duration::from_secs(60),
+            max_connections: server::default_max_connections(),
+        },
     })
     .await
 }

@@ -16,6 +16,7 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let connections = connection_limits(&a)?;
     let root = match a.root {
         Some(r) => r,
         None => std::path::PathBuf::from(
@@ -30,8 +31,10 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
     let size = |flag: &str, v: &str| {
         rh_runtime::parse_size(v).map_err(|e| UsageError(format!("--{flag} {e}")))
     };
-    let grace =
-        rh_runtime::parse_duration(&a.grace).map_err(|e| UsageError(format!("--grace {e}")))?;
+    let duration = |flag: &str, v: &str| {
+        rh_runtime::parse_duration(v).map_err(|e| UsageError(format!("--{flag} {e}")))
+    };
+    let grace = duration("grace", &a.grace)?;
     let name = a.name.unwrap_or_else(|| {
         rustix::system::uname()
             .nodename()
@@ -54,7 +57,37 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
             Some(url) => Some(rh_runtime::RemoteStore::open(url, a.endpoint.as_deref())?),
             None => None,
         },
+        connections,
     })
     .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--header-timeout`, `--idle-timeout` and `--max-connections`.
+fn connection_limits(a: &ServeArgs) -> Result<server::Limits, UsageError> {
+    let timeout = |flag: &str, v: &str| match rh_runtime::parse_duration(v) {
+        Ok(d) if d.is_zero() => Err(UsageError(format!("--{flag} must be more than 0"))),
+        Ok(d) => Ok(d),
+        Err(e) => Err(UsageError(format!("--{flag} {e}"))),
+    };
+    let max_connections = match a.max_connections {
+        Some(0) => return Err(UsageError("--max-connections must be at least 1".into())),
+        Some(n) => n,
+        None => server::default_max_connections(),
+    };
+    // Past the open-file limit, the cap is never reached: accepting fails
+    // first (and backs off).
+    if let Some(fds) = server::open_file_limit()
+        && u64::try_from(max_connections).is_ok_and(|n| n >= fds)
+    {
+        tracing::warn!(
+            "--max-connections {max_connections} is not below the open-file limit ({fds}): \
+             the daemon may run out of descriptors before it reaches it"
+        );
+    }
+    Ok(server::Limits {
+        header_timeout: timeout("header-timeout", &a.header_timeout)?,
+        idle_timeout: timeout("idle-timeout", &a.idle_timeout)?,
+        max_connections,
+    })
 }

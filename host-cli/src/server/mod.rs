@@ -5,13 +5,15 @@
 //! must be set to listen beyond loopback. With users, the token says who
 //! is asking, and each request is checked against what that user owns or
 //! was given (see `rh_runtime::access`); `SIGHUP` reads the users file
-//! again. On SIGTERM or
+//! again. Connections are capped and timed out (`conn`). On SIGTERM or
 //! ctrl-c the daemon stops accepting, lets running Runs finish for a grace
 //! period, cancels what is left, and exits with every Run terminal.
 
+mod conn;
 mod errors;
 mod routes;
 
+pub use conn::{Limits, default_max_connections, open_file_limit};
 pub use routes::answer;
 
 use crate::users::Users;
@@ -42,6 +44,8 @@ pub struct ServeOptions {
     pub cache: bool,
     pub durable: bool,
     pub shared_store: Option<rh_runtime::RemoteStore>,
+    /// Timeouts and the cap on connections.
+    pub connections: Limits,
 }
 
 /// State shared by every request.
@@ -114,17 +118,28 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     let mut shutdown = std::pin::pin!(shutdown_signal());
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("watching for SIGHUP")?;
+    let limits = opts.connections;
+    let mut acceptor = conn::Acceptor::new(listener, limits.max_connections);
     loop {
         tokio::select! {
             _ = hangup.recv() => reload_users(&state),
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(x) => x,
-                    Err(e) => { tracing::warn!("accept: {e}"); continue; }
-                };
+            (stream, peer, slot) = acceptor.next() => {
                 let _ = stream.set_nodelay(true);
+                let timer = conn::Timer::new();
                 let state = state.clone();
-                let svc = service_fn(move |req| routes::handle(state.clone(), peer, req));
+                let svc = {
+                    let timer = timer.clone();
+                    service_fn(move |req| {
+                        let request = timer.begin();
+                        let answer = routes::handle(state.clone(), peer, req);
+                        async move {
+                            let resp = answer.await?;
+                            Ok::<_, std::convert::Infallible>(
+                                resp.map(|body| conn::held(body, request)),
+                            )
+                        }
+                    })
+                };
                 // A client may shut its side down once the request is sent
                 // and still expects the answer (found by the http fuzz target).
                 let conn = http1::Builder::new()
@@ -132,15 +147,21 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
                     .serve_connection(TokioIo::new(stream), svc);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!("connection from {peer}: {e}");
+                    tokio::select! {
+                        done = conn => if let Err(e) = done {
+                            tracing::debug!("connection from {peer}: {e}");
+                        },
+                        () = timer.expired(limits) => {
+                            tracing::debug!("connection from {peer}: timed out waiting for a request");
+                        }
                     }
+                    drop(slot);
                 });
             }
             () = &mut shutdown => break,
         }
     }
-    drop(listener);
+    drop(acceptor);
     tracing::info!("shutting down: no new connections");
     let active = rt.active_runs();
     if !active.is_empty() {
