@@ -8,6 +8,7 @@ mod cache;
 mod calls;
 mod cancel;
 mod daemon;
+mod disk;
 mod embed;
 mod escape;
 mod exec;
