@@ -320,6 +320,14 @@ pub struct ServeArgs {
     /// half the open-file limit, at most 512).
     #[arg(long)]
     pub max_connections: Option<usize>,
+    /// Disk space a command Run's scratch folder may take: the default, and
+    /// the most an `exec` may ask for.
+    #[arg(long, default_value = "1GiB")]
+    pub scratch_limit: String,
+    /// Free disk space to keep: no Run starts while less is free (default
+    /// 1GiB, or 5% of a disk under 20GiB; 0: no check).
+    #[arg(long)]
+    pub disk_reserve: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -333,6 +341,10 @@ pub struct ExecArgs {
     /// Run the later commands even after one fails.
     #[arg(long)]
     pub keep_going: bool,
+    /// Disk space the Run's scratch folder may take (`32MiB`; at most, and
+    /// by default, the cluster's limit).
+    #[arg(long)]
+    pub scratch_limit: Option<String>,
     /// Name, cluster and limits (fuel and timeout cover all the commands).
     #[command(flatten)]
     pub run: RunArgs,

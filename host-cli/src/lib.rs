@@ -73,6 +73,8 @@ pub async fn serve_for_fuzzing(
         grace: std::time::Duration::from_secs(1),
         max_component: 64 << 20,
         max_request: 1 << 20,
+        scratch_limit: rh_runtime::Limits::DEFAULT_SCRATCH,
+        disk_reserve: None,
         cache: false,
         durable: false,
         shared_store: None,

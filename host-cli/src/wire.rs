@@ -112,6 +112,9 @@ pub struct ExecBody {
     pub memory: Option<u64>,
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// The scratch limit, in bytes.
+    #[serde(default)]
+    pub scratch: Option<u64>,
     #[serde(default)]
     pub stream: bool,
     #[serde(default)]
@@ -147,6 +150,7 @@ impl ExecBody {
             fuel: req.fuel,
             memory: req.memory,
             timeout_ms: req.timeout.map(|t| t.as_millis() as u64),
+            scratch: req.scratch,
             stream,
             creator: req.creator.clone(),
             parent_run: req.parent_run.clone(),
@@ -177,6 +181,9 @@ impl ExecBody {
         }
         if let Some(t) = self.timeout_ms {
             r = r.timeout(std::time::Duration::from_millis(t));
+        }
+        if let Some(s) = self.scratch {
+            r = r.scratch(s);
         }
         if let Some(c) = &self.creator {
             r = r.creator(c.clone());

@@ -151,7 +151,9 @@ impl CallRequest {
     }
 
     pub(crate) fn limits(&self, defaults: &Limits) -> Result<Limits> {
-        defaults.with(self.fuel, self.memory, self.timeout)
+        Ok(defaults
+            .with(self.fuel, self.memory, self.timeout)?
+            .without_scratch())
     }
 }
 

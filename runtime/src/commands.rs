@@ -5,9 +5,13 @@
 //! stderr (one output cap for the whole Run), and one directory of the host:
 //! the Run's own `scratch/`, preopened as `/`, shared by the Run's commands
 //! so one can leave files for the next. The Run's fuel budget and timeout
-//! cover all of its commands together. A non-zero exit ends the Run in
-//! `error` (kind `exit_code`) and skips the rest, unless `keep_going`.
+//! cover all of its commands together, and so does its scratch limit: the
+//! folder is watched while the commands run (see `disk`), and a Run whose
+//! folder grows past the limit ends in `error` (kind `disk_limit`), its
+//! files kept as they were. A non-zero exit ends the Run in `error` (kind
+//! `exit_code`) and skips the rest, unless `keep_going`.
 
+use crate::disk::ScratchWatch;
 use crate::executor::{Cancel, Job, Outcome, classify, meter};
 use crate::functions::Loaded;
 use crate::host::{HostState, OutputKind, OutputObserver, Sink};
@@ -44,6 +48,9 @@ pub struct ExecRequest {
     pub memory: Option<u64>,
     /// Wall-clock timeout for all the commands together.
     pub timeout: Option<Duration>,
+    /// Cap on the disk space of the Run's scratch folder, in bytes; at most
+    /// the cluster's (its default).
+    pub scratch: Option<u64>,
     /// Run the later commands even after one exits non-zero.
     pub keep_going: bool,
     /// Replace a finished Run of the same name.
@@ -78,6 +85,7 @@ impl ExecRequest {
             fuel: None,
             memory: None,
             timeout: None,
+            scratch: None,
             keep_going: false,
             rerun: false,
             parent_run: None,
@@ -117,6 +125,12 @@ impl ExecRequest {
         self
     }
 
+    /// Set the scratch limit, in bytes.
+    pub fn scratch(mut self, bytes: u64) -> Self {
+        self.scratch = Some(bytes);
+        self
+    }
+
     /// Replace a finished Run of the same name.
     pub fn rerun(mut self, rerun: bool) -> Self {
         self.rerun = rerun;
@@ -145,7 +159,9 @@ impl ExecRequest {
     }
 
     pub(crate) fn limits(&self, defaults: &Limits) -> crate::Result<Limits> {
-        defaults.with(self.fuel, self.memory, self.timeout)
+        defaults
+            .with(self.fuel, self.memory, self.timeout)?
+            .with_scratch(self.scratch)
     }
 }
 
@@ -189,6 +205,13 @@ pub(crate) async fn run(
     if let Err(e) = std::fs::create_dir_all(&scratch) {
         return finish(Err(Error::io("create folder", &scratch, e)), 0, artifacts);
     }
+    let watch = limits
+        .scratch
+        .map(|limit| ScratchWatch::start(&scratch, limit));
+    let disk_limit = || Error::DiskLimit {
+        run: job.run.to_string(),
+        limit: limits.scratch.unwrap_or_default(),
+    };
     for (i, (spec, loaded)) in commands.cmds.iter().enumerate() {
         let Some(pre) = loaded.command.as_ref() else {
             return finish(
@@ -229,6 +252,7 @@ pub(crate) async fn run(
                         timeout: limits.timeout(),
                     }),
                     () = cancel.cancelled() => Err(Error::Cancelled { run: job.run.to_string() }),
+                    () = over_limit(watch.as_ref()) => Err(disk_limit()),
                 }
             }
         };
@@ -240,6 +264,22 @@ pub(crate) async fn run(
             &mut store.data_mut().artifacts,
             crate::host::ArtifactCtx::new(shared, String::new(), None),
         );
+        // A command that ended by itself is measured once more: what it
+        // wrote since the watch last looked counts too.
+        let stopped = matches!(
+            ended,
+            Err(Error::Timeout { .. } | Error::Cancelled { .. } | Error::DiskLimit { .. })
+        );
+        if let Some(w) = &watch
+            && (matches!(ended, Err(Error::DiskLimit { .. })) || (!stopped && w.over_now()))
+        {
+            tracing::info!(
+                "run {} stopped at {} bytes of scratch space",
+                job.run,
+                w.used()
+            );
+            return finish(Err(disk_limit()), consumed, artifacts);
+        }
         let code = match ended {
             Ok(Ok(Ok(()))) => 0,
             Ok(Ok(Err(()))) => 1,
@@ -273,4 +313,13 @@ pub(crate) async fn run(
         })
     };
     finish(result, consumed, artifacts)
+}
+
+/// Resolves when the watched folder is over its limit; never without a
+/// watch.
+async fn over_limit(watch: Option<&ScratchWatch>) {
+    match watch {
+        Some(w) => w.exceeded().await,
+        None => std::future::pending().await,
+    }
 }

@@ -54,6 +54,14 @@ pub enum Error {
         /// The cap, in bytes.
         limit: u64,
     },
+    /// A command Run's scratch folder grew past its limit.
+    #[error("run `{run}` took more than {} of scratch space", crate::limits::format_size(*limit))]
+    DiskLimit {
+        /// The Run.
+        run: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// The guest's output could not be written to the Run's files (a full
     /// disk, say).
     #[error("run `{run}`: {message}")]
@@ -169,6 +177,22 @@ pub enum Error {
     /// A request the runtime cannot honour (bad limit, full pool...).
     #[error("{0}")]
     Invalid(String),
+    /// No new Run may start: the disk that holds Runs has less free space
+    /// than the cluster keeps in reserve.
+    /// (The message leaves the path out: clients of a daemon see it.)
+    #[error(
+        "the host's disk is nearly full ({} free, under the reserve of {}); no new Run starts until space is freed",
+        crate::limits::format_size(*free),
+        crate::limits::format_size(*reserve)
+    )]
+    DiskFull {
+        /// A folder on that disk.
+        path: PathBuf,
+        /// The bytes free.
+        free: u64,
+        /// The bytes the cluster keeps free.
+        reserve: u64,
+    },
     /// A file operation failed.
     #[error("{op} {}: {source}", path.display())]
     Io {
@@ -206,6 +230,7 @@ impl Error {
             Error::Timeout { .. } => "timeout",
             Error::Cancelled { .. } => "cancelled",
             Error::OutputLimit { .. } => "output_limit",
+            Error::DiskLimit { .. } => "disk_limit",
             Error::OutputWrite { .. } => "output_write",
             Error::Trap { .. } => "trap",
             Error::Failed { .. } => "failed",
@@ -221,6 +246,7 @@ impl Error {
             Error::NotFinished { .. } => "not_finished",
             Error::Forbidden { .. } => "forbidden",
             Error::Invalid(_) => "invalid",
+            Error::DiskFull { .. } => "disk_full",
             Error::Io { .. } => "io",
             Error::Corrupt { .. } => "corrupt",
             Error::Engine(_) => "engine",
@@ -236,6 +262,7 @@ impl Error {
             | Error::Timeout { run, .. }
             | Error::Cancelled { run }
             | Error::OutputLimit { run, .. }
+            | Error::DiskLimit { run, .. }
             | Error::OutputWrite { run, .. }
             | Error::Trap { run, .. }
             | Error::Failed { run, .. }
@@ -279,6 +306,10 @@ impl Error {
             "output_limit" => Error::OutputLimit {
                 run,
                 limit: limits.output,
+            },
+            "disk_limit" => Error::DiskLimit {
+                run,
+                limit: limits.scratch.unwrap_or_default(),
             },
             "output_write" => Error::OutputWrite { run, message },
             "trap" => Error::Trap { run, message },

@@ -1,7 +1,10 @@
-//! Per-call limits: fuel, memory, wall-clock time and output size.
+//! Per-call limits: fuel, memory, wall-clock time, output size, and the
+//! scratch space of a command Run.
 //!
 //! [`Limits`] is what a Run records in `config.json` (`limits`), and what the
-//! executor enforces. Sizes and durations are also parsed here from the forms
+//! executor enforces. The cluster's scratch limit is a ceiling as well as a
+//! default: disk is shared by every Run of the host, so a request may ask
+//! for less scratch space, never for more. Sizes and durations are also parsed here from the forms
 //! users type (`64MiB`, `500ms`), so the CLI and the daemon agree on them.
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +21,11 @@ pub struct Limits {
     pub timeout_ms: u64,
     /// Cap on the bytes written to `stdout` and `stderr` together.
     pub output: u64,
+    /// Cap on the disk space a command Run's `scratch/` folder may take
+    /// (allocated bytes, all its commands together). `None` on a function
+    /// Run, which has no scratch folder; as a cluster default, no cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scratch: Option<u64>,
 }
 
 impl Default for Limits {
@@ -27,6 +35,7 @@ impl Default for Limits {
             memory: 256 << 20,
             timeout_ms: 5 * 60 * 1000,
             output: 64 << 20,
+            scratch: Some(Limits::DEFAULT_SCRATCH),
         }
     }
 }
@@ -69,9 +78,58 @@ impl Limits {
         Ok(l)
     }
 
+    /// These limits with a command Run's own scratch limit, which may be
+    /// lower than the cluster's but not higher.
+    pub(crate) fn with_scratch(mut self, scratch: Option<u64>) -> crate::Result<Limits> {
+        match (scratch, self.scratch) {
+            (Some(asked), Some(cap)) if asked > cap => Err(crate::Error::Invalid(format!(
+                "scratch limit {} is over the cluster's limit of {}",
+                format_size(asked),
+                format_size(cap)
+            ))),
+            (Some(asked), _) => {
+                self.scratch = Some(asked);
+                Ok(self)
+            }
+            (None, _) => Ok(self),
+        }
+    }
+
+    /// These limits for a function Run: no scratch folder, so no scratch
+    /// limit to record.
+    pub(crate) fn without_scratch(mut self) -> Limits {
+        self.scratch = None;
+        self
+    }
+
     /// The largest memory limit a call may ask for: the size of one slot of
     /// the instance pool.
     pub const MAX_MEMORY: u64 = 4 << 30;
+
+    /// The default scratch limit of a command Run: 1 GiB.
+    pub const DEFAULT_SCRATCH: u64 = 1 << 30;
+}
+
+/// Print a size for people: exact in the largest unit that divides it
+/// (`32MiB`), else to a tenth (`1.5GiB`).
+///
+/// ```
+/// assert_eq!(rh_runtime::format_size(32 << 20), "32MiB");
+/// assert_eq!(rh_runtime::format_size(3 << 29), "1.5GiB");
+/// assert_eq!(rh_runtime::format_size(1000), "1000 bytes");
+/// ```
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (unit, name) in UNITS {
+        if bytes >= unit {
+            return if bytes.is_multiple_of(unit) {
+                format!("{}{name}", bytes / unit)
+            } else {
+                format!("{:.1}{name}", bytes as f64 / unit as f64)
+            };
+        }
+    }
+    format!("{bytes} bytes")
 }
 
 /// Parse a size: plain bytes (`1048576`) or with a suffix (`64KiB`, `64MiB`,

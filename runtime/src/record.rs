@@ -100,7 +100,8 @@ pub struct CmdRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunError {
     /// Machine-readable kind: `out_of_fuel`, `memory_limit`, `timeout`,
-    /// `trap`, `failed`, `bad_input`, `output_limit`, `interrupted`, ...
+    /// `trap`, `failed`, `bad_input`, `output_limit`, `disk_limit`,
+    /// `interrupted`, ...
     pub kind: String,
     /// A one-line message for people.
     pub message: String,

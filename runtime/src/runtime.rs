@@ -70,6 +70,11 @@ pub struct RuntimeOptions {
     /// Publish to the shared store in the background (a long-lived host),
     /// or before the call returns (a process about to exit).
     pub publish_in_background: bool,
+    /// Free disk space to keep: no Run starts while the filesystem of the
+    /// Run folders (or of the root) has less, so Runs are refused up front
+    /// instead of failing mid-write. `None`: 1 GiB, or 5% of a filesystem
+    /// smaller than 20 GiB; `Some(0)`: no check.
+    pub disk_reserve: Option<u64>,
 }
 
 impl RuntimeOptions {
@@ -86,7 +91,14 @@ impl RuntimeOptions {
             folders_ahead: 16,
             shared_store: None,
             publish_in_background: true,
+            disk_reserve: None,
         }
+    }
+
+    /// Keep `bytes` of disk free (0: start Runs whatever the free space).
+    pub fn disk_reserve(mut self, bytes: u64) -> Self {
+        self.disk_reserve = Some(bytes);
+        self
     }
 
     /// Whether publishing to the shared store happens after the call
@@ -181,6 +193,7 @@ struct Inner {
     watcher: OnceLock<()>,
     /// The files of finished Runs, hashed once: see [`Runtime::run_files`].
     file_lists: Mutex<HashMap<String, FileList>>,
+    space: crate::disk::SpaceCheck,
 }
 
 /// Which Run a remembered file list belongs to: a Run replaced or deleted
@@ -258,9 +271,11 @@ impl Runtime {
         std::fs::create_dir_all(&root).map_err(|e| Error::io("create folder", &root, e))?;
         let runs_dir = opts.runs_dir.clone().unwrap_or_else(|| root.join("runs"));
         let engine = RhEngine::new(opts.engine.clone())?;
+        let runs = RunStore::open(&root, runs_dir, opts.durable, opts.folders_ahead)?;
+        let space = crate::disk::SpaceCheck::new(runs.runs_dir(), &root, opts.disk_reserve);
         let inner = Inner {
             functions: FunctionStore::open(&root)?,
-            runs: RunStore::open(&root, runs_dir, opts.durable, opts.folders_ahead)?,
+            runs,
             artifacts: Arc::new(ArtifactStore::open(&root)?),
             access: Arc::new(crate::access::AccessStore::open(&root)?),
             cache: crate::cache::Cache::open(&root)?,
@@ -269,6 +284,7 @@ impl Runtime {
             active: Mutex::new(HashMap::new()),
             watcher: OnceLock::new(),
             file_lists: Mutex::new(HashMap::new()),
+            space,
         };
         let rt = Runtime {
             inner: Arc::new(inner),
@@ -566,6 +582,8 @@ impl Runtime {
         replace: Option<&dyn Fn(&RunConfig) -> bool>,
         guard: Option<&Guard>,
     ) -> Result<Begun> {
+        // Before anything of the Run is made: a disk nearly full refuses it.
+        self.inner.space.check()?;
         let mut attempts = 0;
         // A Run is replaced only by a user who may write it; its owner,
         // when that is someone else, keeps write access to the new one.
@@ -1503,6 +1521,7 @@ impl Runtime {
 
     /// Claim the folder of a scope's Run (no execution behind it).
     pub(crate) fn claim_scope(&self, config: &mut RunConfig, user: Option<&User>) -> Result<()> {
+        self.inner.space.check()?;
         match self.inner.runs.claim(config, None) {
             Ok(_) => Ok(()),
             Err(ClaimError::Exists(c)) => {

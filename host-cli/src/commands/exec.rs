@@ -88,6 +88,11 @@ pub async fn exec(a: ExecArgs, json: bool) -> Result<ExitCode> {
         super::call::parse_limits(a.run.memory.as_deref(), a.run.timeout.as_deref())?;
     req.memory = memory;
     req.timeout = timeout;
+    if let Some(s) = &a.scratch_limit {
+        let bytes =
+            rh_runtime::parse_size(s).map_err(|e| UsageError(format!("--scratch-limit {e}")))?;
+        req = req.scratch(bytes);
+    }
     if let Some(c) = cluster::creator() {
         req = req.creator(c);
     }

@@ -51,6 +51,12 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
         grace,
         max_component: size("max-component", &a.max_component)?,
         max_request: size("max-request", &a.max_request)?,
+        scratch_limit: size("scratch-limit", &a.scratch_limit)?,
+        disk_reserve: a
+            .disk_reserve
+            .as_deref()
+            .map(|v| size("disk-reserve", v))
+            .transpose()?,
         cache: a.cache,
         durable: a.durable,
         shared_store: match &a.shared_store {

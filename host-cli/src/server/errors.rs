@@ -17,6 +17,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         | Error::BadComponent { .. }
         | Error::InvalidName { .. }
         | Error::Invalid(_) => StatusCode::BAD_REQUEST,
+        Error::DiskFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
         // A Run that ended badly is a successful request; these appear only
         // where no Run answer applies.
         Error::OutOfFuel { .. }
@@ -24,6 +25,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         | Error::Timeout { .. }
         | Error::Cancelled { .. }
         | Error::OutputLimit { .. }
+        | Error::DiskLimit { .. }
         | Error::Trap { .. }
         | Error::Failed { .. }
         | Error::ExitCode { .. }

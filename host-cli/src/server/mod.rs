@@ -41,6 +41,10 @@ pub struct ServeOptions {
     pub grace: Duration,
     pub max_component: u64,
     pub max_request: u64,
+    /// A command Run's scratch limit: the default and the most it may ask.
+    pub scratch_limit: u64,
+    /// Free disk space to keep (`None`: the runtime's default).
+    pub disk_reserve: Option<u64>,
     pub cache: bool,
     pub durable: bool,
     pub shared_store: Option<rh_runtime::RemoteStore>,
@@ -83,9 +87,15 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         (None, Some(t)) => Auth::Token(t.clone()),
         (None, None) => Auth::Open,
     };
-    let mut ropts = RuntimeOptions::new(&opts.root);
+    let mut ropts = RuntimeOptions::new(&opts.root).limits(rh_runtime::Limits {
+        scratch: Some(opts.scratch_limit),
+        ..Default::default()
+    });
     if let Some(store) = opts.shared_store.clone() {
         ropts = ropts.shared_store(store);
+    }
+    if let Some(reserve) = opts.disk_reserve {
+        ropts = ropts.disk_reserve(reserve);
     }
     let rt = Runtime::open_with(
         ropts

@@ -1,5 +1,6 @@
 //! A command for the tests of command Runs: `exit N`, `spin`, `say TEXT`,
-//! `read PATH` (prints the file or fails), `write PATH TEXT`, `env`, and
+//! `read PATH` (prints the file or fails), `write PATH TEXT`, `env`,
+//! `fill PATH MIB` (writes MIB MiB of noise to a file, 1 MiB at a time), and
 //! `race MS`, which swaps folders and symlinks pointing out of its scratch
 //! folder for MS milliseconds, to attack the host's readers of Run folders.
 //!
@@ -48,6 +49,19 @@ fn main() -> ExitCode {
             }
         },
         "race" => race(arg(1).parse().unwrap_or(1000)),
+        "fill" => {
+            let mib: u64 = arg(2).parse().unwrap_or(0);
+            match fill(&arg(1), mib) {
+                Ok(()) => {
+                    println!("wrote {mib} MiB to {}", arg(1));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("cannot fill {}: {e}", arg(1));
+                    ExitCode::from(5)
+                }
+            }
+        }
         "env" => {
             println!("{} vars", std::env::vars().count());
             ExitCode::SUCCESS
@@ -113,4 +127,24 @@ fn race(ms: u64) -> ExitCode {
     }
     println!("swapped {swaps} times");
     ExitCode::SUCCESS
+}
+
+/// Write `mib` MiB to `path`, each MiB its own write, as fast as it can.
+/// The bytes are noise, each MiB numbered, so that no filesystem can
+/// compress or share them away.
+fn fill(path: &str, mib: u64) -> std::io::Result<()> {
+    let mut f = std::fs::File::create(path)?;
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for b in chunk.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    for i in 0..mib {
+        chunk[..8].copy_from_slice(&i.to_le_bytes());
+        f.write_all(&chunk)?;
+    }
+    f.flush()
 }
