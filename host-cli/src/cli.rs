@@ -307,6 +307,11 @@ pub struct ServeArgs {
     /// Largest other request (call arguments).
     #[arg(long, default_value = "16MiB")]
     pub max_request: String,
+    /// Memory all running guests may ask for together (the sum of their
+    /// memory limits); a Run that does not fit waits. Default: half of this
+    /// machine's memory.
+    #[arg(long)]
+    pub memory_total: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -73,6 +73,7 @@ pub async fn serve_for_fuzzing(
         grace: std::time::Duration::from_secs(1),
         max_component: 64 << 20,
         max_request: 1 << 20,
+        memory_total: None,
         cache: false,
         durable: false,
         shared_store: None,

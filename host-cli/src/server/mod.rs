@@ -10,6 +10,7 @@
 //! period, cancels what is left, and exits with every Run terminal.
 
 mod errors;
+mod json;
 mod routes;
 
 pub use routes::answer;
@@ -39,6 +40,9 @@ pub struct ServeOptions {
     pub grace: Duration,
     pub max_component: u64,
     pub max_request: u64,
+    /// The memory budget of all running guests (`None`: the runtime's
+    /// default, half of this machine's memory).
+    pub memory_total: Option<u64>,
     pub cache: bool,
     pub durable: bool,
     pub shared_store: Option<rh_runtime::RemoteStore>,
@@ -82,6 +86,9 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     let mut ropts = RuntimeOptions::new(&opts.root);
     if let Some(store) = opts.shared_store.clone() {
         ropts = ropts.shared_store(store);
+    }
+    if let Some(total) = opts.memory_total {
+        ropts = ropts.memory_total(total);
     }
     let rt = Runtime::open_with(
         ropts
