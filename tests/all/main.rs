@@ -15,6 +15,7 @@ mod faults;
 mod limits;
 mod lineage;
 mod load;
+mod memory;
 mod recovery;
 mod result_cache;
 mod s3;
