@@ -17,7 +17,8 @@ use hyper::{Response, StatusCode};
 /// value per 16 bytes of the limit (a million for the default 16 MiB).
 pub const BYTES_PER_VALUE: u64 = 32;
 
-type Refusal = Response<BoxBody>;
+/// The answer refusing a body (boxed: a response is large to pass back).
+type Refusal = Box<Response<BoxBody>>;
 
 /// The most JSON values a request may hold.
 pub fn max_values(max_request: u64) -> u64 {
@@ -33,11 +34,11 @@ pub fn parse<T: serde::de::DeserializeOwned>(
 ) -> Result<T, Refusal> {
     check(bytes, max_request, what)?;
     serde_json::from_slice(bytes).map_err(|e| {
-        respond(
+        Box::new(respond(
             StatusCode::BAD_REQUEST,
             "bad_input",
             &format!("the {what} request is not valid JSON: {e}"),
-        )
+        ))
     })
 }
 
@@ -45,7 +46,7 @@ pub fn parse<T: serde::de::DeserializeOwned>(
 pub fn check(bytes: &[u8], max_request: u64, what: &str) -> Result<(), Refusal> {
     let max = max_values(max_request);
     if count_values(bytes, max) > max {
-        return Err(respond(
+        return Err(Box::new(respond(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
             &format!(
@@ -53,7 +54,7 @@ pub fn check(bytes: &[u8], max_request: u64, what: &str) -> Result<(), Refusal> 
                  {BYTES_PER_VALUE} bytes of the daemon's --max-request of {max_request} bytes); \
                  pass large data as an artifact"
             ),
-        ));
+        )));
     }
     Ok(())
 }

@@ -157,7 +157,7 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
         (Method::POST, ["v1", "scopes"]) => match body(req, state.max_request).await {
             Ok(b) => {
                 if let Err(r) = super::json::check(&b, state.max_request, "scope") {
-                    return r;
+                    return *r;
                 }
                 let v: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
                 let Some(name) = v["name"].as_str() else {
@@ -181,7 +181,7 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
             match body(req, state.max_request).await {
                 Ok(b) => {
                     if let Err(r) = super::json::check(&b, state.max_request, "scope") {
-                        return r;
+                        return *r;
                     }
                     let v: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
                     let outcome = match v["error"].as_str() {
@@ -402,7 +402,7 @@ async fn json_body<T: serde::de::DeserializeOwned>(
     what: &str,
 ) -> Result<T, Resp> {
     let bytes = body(req, max).await?;
-    super::json::parse(&bytes, max, what)
+    super::json::parse(&bytes, max, what).map_err(|r| *r)
 }
 
 fn too_large(max: u64) -> Resp {
