@@ -328,6 +328,11 @@ pub struct ServeArgs {
     /// 1GiB, or 5% of a disk under 20GiB; 0: no check).
     #[arg(long)]
     pub disk_reserve: Option<String>,
+    /// Memory all running guests may ask for together (the sum of their
+    /// memory limits); a Run that does not fit waits. Default: half of this
+    /// machine's memory.
+    #[arg(long)]
+    pub memory_total: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -75,6 +75,7 @@ pub async fn serve_for_fuzzing(
         max_request: 1 << 20,
         scratch_limit: rh_runtime::Limits::DEFAULT_SCRATCH,
         disk_reserve: None,
+        memory_total: None,
         cache: false,
         durable: false,
         shared_store: None,

@@ -14,6 +14,7 @@ use rustix::fs::{FlockOperation, flock};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// One stored version of an artifact.
@@ -92,6 +93,18 @@ impl ArtifactStore {
         version: Option<&str>,
         allow: &dyn Fn(&Artifact) -> Result<()>,
     ) -> Result<(Vec<u8>, ArtifactRef)> {
+        self.load_within(name, version, allow, u64::MAX)
+    }
+
+    /// [`ArtifactStore::load`], refusing a version of more than `max`
+    /// bytes (a guest's memory limit) before reading any of it.
+    pub fn load_within(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        allow: &dyn Fn(&Artifact) -> Result<()>,
+        max: u64,
+    ) -> Result<(Vec<u8>, ArtifactRef)> {
         let art = self.get(name)?;
         allow(&art)?;
         let v = match version {
@@ -111,7 +124,21 @@ impl ArtifactStore {
                 })?,
         };
         let path = self.blob(&v.digest);
-        let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        let mut file = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
+        // The file's own size, not the record's: it is what would be read.
+        let size = file
+            .metadata()
+            .map_err(|e| Error::io("read", &path, e))?
+            .len();
+        if size > max {
+            return Err(Error::Invalid(format!(
+                "artifact `{name}` is {size} bytes, more than the memory limit of this Run \
+                 ({max} bytes): it could not fit in the guest"
+            )));
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        file.read_to_end(&mut bytes)
+            .map_err(|e| Error::io("read", &path, e))?;
         Ok((
             bytes,
             ArtifactRef {

@@ -194,11 +194,15 @@ pub(crate) fn canonical_args(f: &FunctionDesc, args: &Value) -> Result<Vec<u8>> 
     }
     // One form for one call: arguments by name are put in parameter order,
     // so `f(1, 2)` and `f(a=1, b=2)` have the same inputs (and digest).
-    let positional = match args {
-        Value::Object(map) => Value::Array(f.params.iter().map(|p| map[p].clone()).collect()),
-        other => other.clone(),
+    // Serialized from references: a copy of the arguments would double what
+    // the largest of them takes.
+    let bytes = match args {
+        Value::Object(map) => {
+            serde_json::to_vec(&f.params.iter().map(|p| &map[p]).collect::<Vec<_>>())
+        }
+        other => serde_json::to_vec(other),
     };
-    serde_json::to_vec(&positional).map_err(|e| Error::BadInput {
+    bytes.map_err(|e| Error::BadInput {
         message: e.to_string(),
     })
 }

@@ -7,11 +7,21 @@
 //! epochs: epoch interruption measured slower on CPU-bound guests here, and
 //! fuel also gives the per-Run budget.
 //!
+//! A Run that executes guest code is admitted first: it takes its memory
+//! limit out of one budget for all running guests together
+//! ([`EngineOptions::memory_total`]), then an instance slot, and waits while
+//! either is short. Taking the limit rather than what the guest ends up
+//! using is what lets the budget hold: a guest may grow to its limit at any
+//! moment, and a guest that waited for memory mid-call could wait forever
+//! on another doing the same.
+//!
 //! `bindgen!` runs here and nowhere else.
 
 use crate::host::HostState;
 use crate::{Error, Result};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -39,6 +49,10 @@ pub struct EngineOptions {
     /// never calls the host cannot be cancelled or timed out: only for
     /// measuring what metering costs.
     pub metering: bool,
+    /// The memory all running guests may ask for together, in bytes: the
+    /// sum of their memory limits. `None`: half of this machine's memory
+    /// (see [`default_memory_total`]).
+    pub memory_total: Option<u64>,
 }
 
 impl Default for EngineOptions {
@@ -47,6 +61,7 @@ impl Default for EngineOptions {
             max_concurrent: 128,
             fuel_yield_interval: 1_000_000,
             metering: true,
+            memory_total: None,
         }
     }
 }
@@ -55,7 +70,12 @@ pub(crate) struct RhEngine {
     pub engine: Engine,
     /// One permit per instance slot of the pool: a Run beyond them waits
     /// for a slot instead of failing to instantiate.
-    pub slots: std::sync::Arc<tokio::sync::Semaphore>,
+    pub slots: Arc<Semaphore>,
+    /// The memory budget, one permit per MiB: a Run holds its memory
+    /// limit's worth while it executes.
+    memory: Arc<Semaphore>,
+    /// The budget's size in MiB.
+    memory_total_mib: u64,
     pub linker: Linker<HostState>,
     pub compat: String,
     pub options: EngineOptions,
@@ -65,14 +85,61 @@ pub(crate) struct RhEngine {
     pub compiles: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
+/// What a guest executes under: its share of the memory budget and its
+/// instance slot, given back when dropped.
+pub(crate) struct Admission {
+    _memory: OwnedSemaphorePermit,
+    _slot: OwnedSemaphorePermit,
+}
+
 impl RhEngine {
-    /// Wait for a free instance slot.
-    pub async fn slot(&self) -> tokio::sync::OwnedSemaphorePermit {
-        self.slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the slots are never closed")
+    /// Wait until `memory` bytes of the budget and an instance slot are
+    /// free, and hold them. The memory first: a Run waiting for it holds no
+    /// slot that a smaller Run could use. Waiters are served in order, so a
+    /// large Run is not passed over forever by small ones.
+    pub async fn admit(&self, memory: u64) -> Result<Admission> {
+        self.check_memory(memory)?;
+        // At most the budget (checked above), so within a u32 of MiB.
+        let mib = memory.div_ceil(1 << 20).min(u32::MAX as u64) as u32;
+        let memory = self.memory.clone().acquire_many_owned(mib).await;
+        let slot = self.slots.clone().acquire_owned().await;
+        match (memory, slot) {
+            (Ok(m), Ok(s)) => Ok(Admission {
+                _memory: m,
+                _slot: s,
+            }),
+            _ => Err(Error::Engine("the instance pool is closed".into())),
+        }
+    }
+
+    /// Refuse a memory limit the budget could never hold: its Run would
+    /// wait forever.
+    pub fn check_memory(&self, memory: u64) -> Result<()> {
+        let total = self.memory_total_mib << 20;
+        if memory > total {
+            return Err(Error::Invalid(format!(
+                "memory limit of {memory} bytes is over the {total} bytes all running guests \
+                 may hold together (the memory total; `rh-wasm serve --memory-total`)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The memory limit of a guest that runs outside any Run (describing a
+    /// component at deploy, a bare call): the default limit, within the
+    /// budget.
+    pub fn inspection_memory(&self) -> u64 {
+        crate::Limits::default().memory.min(self.memory_total())
+    }
+
+    /// Admission for a guest run outside any Run.
+    pub async fn admit_inspection(&self) -> Result<Admission> {
+        self.admit(self.inspection_memory()).await
+    }
+
+    /// The memory budget of all running guests, in bytes.
+    pub fn memory_total(&self) -> u64 {
+        self.memory_total_mib << 20
     }
 
     pub fn new(options: EngineOptions) -> Result<Self> {
@@ -97,6 +164,8 @@ impl RhEngine {
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         crate::background::lower_compile_threads();
         let engine = Engine::new(&config).map_err(Error::engine)?;
+        let memory_total_mib = (options.memory_total.unwrap_or_else(default_memory_total) >> 20)
+            .min(Semaphore::MAX_PERMITS as u64);
 
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(Error::engine)?;
@@ -111,7 +180,9 @@ impl RhEngine {
         let compat = format!("{:016x}", h.finish());
         Ok(RhEngine {
             engine,
-            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(n as usize)),
+            slots: Arc::new(Semaphore::new(n as usize)),
+            memory: Arc::new(Semaphore::new(memory_total_mib as usize)),
+            memory_total_mib,
             linker,
             compat,
             options,
@@ -139,4 +210,19 @@ impl RhEngine {
         })
         .await
     }
+}
+
+/// The memory budget of running guests when none is given: half of this
+/// machine's memory, or of the container's limit (cgroup v2
+/// `memory.max`) when that is lower. Half, because each Run is counted at
+/// its limit however little it uses, and the host itself needs room beside
+/// its guests: request bodies, results, output, compiled code, the page
+/// cache of the Run folders.
+pub fn default_memory_total() -> u64 {
+    let info = rustix::system::sysinfo();
+    let ram = (info.totalram as u64).saturating_mul(info.mem_unit.max(1) as u64);
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    cgroup.map_or(ram, |c| c.min(ram)) / 2
 }

@@ -231,7 +231,7 @@ pub(crate) async fn bare_call(
         .ok_or_else(|| Error::Invalid("not a function".into()))?;
     let mut store = HostState::new(
         WasiCtx::builder().build(),
-        Limits::default().memory,
+        eng.inspection_memory(),
         ArtifactCtx::new(artifacts.clone(), String::new(), None),
     )
     .into_store(&eng.engine);

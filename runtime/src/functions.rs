@@ -431,10 +431,10 @@ async fn inspect(
     let is_command = exports.iter().any(|e| e.starts_with("wasi:cli/run@0.2"));
     if is_function {
         let pre = link(eng, component)?;
-        let _slot = eng.slot().await;
+        let _admitted = eng.admit_inspection().await?;
         let mut store = HostState::new(
             wasmtime_wasi::WasiCtx::builder().build(),
-            crate::Limits::default().memory,
+            eng.inspection_memory(),
             ArtifactCtx::new(artifacts.clone(), String::new(), None),
         )
         .into_store(&eng.engine);

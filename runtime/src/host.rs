@@ -356,6 +356,9 @@ fn push_unique(list: &mut Vec<ArtifactRef>, r: ArtifactRef) {
 
 impl artifacts::Host for HostState {
     fn load(&mut self, name: String) -> Result<Vec<u8>, String> {
+        // Bytes past the guest's memory limit could never be copied into
+        // it: refuse them before the host reads them.
+        let max = self.limiter.limit;
         let a = &mut self.artifacts;
         let allow = |art: &crate::Artifact| {
             crate::access::require_if(
@@ -367,7 +370,7 @@ impl artifacts::Host for HostState {
                 "loading it",
             )
         };
-        match a.store.load(&name, None, &allow) {
+        match a.store.load_within(&name, None, &allow, max) {
             Ok((bytes, r)) => {
                 push_unique(&mut a.upstream, r);
                 Ok(bytes)

@@ -72,7 +72,7 @@ pub use access::{Access, ObjectKind, Share, User};
 pub use artifacts::{Artifact, ArtifactVersion, digest_of};
 pub use call::CallRequest;
 pub use commands::{CmdSpec, ExecRequest};
-pub use engine::EngineOptions;
+pub use engine::{EngineOptions, default_memory_total};
 pub use error::{Error, Result};
 pub use folder::RunDir;
 pub use functions::{ComponentInfo, ComponentKind, Deployment, FunctionDesc, Version};

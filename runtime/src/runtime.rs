@@ -144,6 +144,13 @@ impl RuntimeOptions {
         self
     }
 
+    /// The memory all running guests may ask for together, in bytes (see
+    /// [`EngineOptions::memory_total`]).
+    pub fn memory_total(mut self, bytes: u64) -> Self {
+        self.engine.memory_total = Some(bytes);
+        self
+    }
+
     /// Engine settings.
     pub fn engine(mut self, engine: EngineOptions) -> Self {
         self.engine = engine;
@@ -273,6 +280,8 @@ impl Runtime {
         let engine = RhEngine::new(opts.engine.clone())?;
         let runs = RunStore::open(&root, runs_dir, opts.durable, opts.folders_ahead)?;
         let space = crate::disk::SpaceCheck::new(runs.runs_dir(), &root, opts.disk_reserve);
+        // A default no call could run under is a mistake to say at once.
+        engine.check_memory(opts.limits.memory)?;
         let inner = Inner {
             functions: FunctionStore::open(&root)?,
             runs,
@@ -459,6 +468,7 @@ impl Runtime {
         }
         let args = canonical_args(&target.desc, &req.args)?;
         let limits = req.limits(&self.inner.opts.limits)?;
+        self.inner.engine.check_memory(limits.memory)?;
         Ok(Prepared {
             guard,
             input_digest: crate::artifacts::digest_of(&args),
@@ -702,14 +712,15 @@ impl Runtime {
         } = s;
         let eng = &self.inner.engine;
         let artifacts = ArtifactCtx::new(self.inner.artifacts.clone(), config.name.clone(), guard);
-        // A Run that executes guest code waits for a free instance slot
-        // (its timeout starts once it has one); a cancel ends the wait.
+        // A Run that executes guest code waits for its memory limit's share
+        // of the budget and a free instance slot (its timeout starts once
+        // it has them); a cancel ends the wait.
         let slot = match &work {
             Work::CacheHit(..) => Ok(None),
             _ => tokio::select! {
                 biased;
                 () = cancel.cancelled() => Err(Error::Cancelled { run: config.name.clone() }),
-                slot = eng.slot() => Ok(Some(slot)),
+                admitted = eng.admit(limits.memory) => admitted.map(Some),
             },
         };
         let outcome = match (&work, slot) {
@@ -910,6 +921,7 @@ impl Runtime {
             self.require_run(g, parent, Access::Write, "making Runs inside it")?;
         }
         let limits = req.limits(&self.inner.opts.limits)?;
+        self.inner.engine.check_memory(limits.memory)?;
         let mut cmds = Vec::with_capacity(req.cmds.len());
         let mut records = Vec::with_capacity(req.cmds.len());
         for spec in &req.cmds {
@@ -1432,7 +1444,7 @@ impl Runtime {
     pub async fn bare_call(&self, function: &str, args: &serde_json::Value) -> Result<Vec<u8>> {
         let target = self.resolve(function, None)?;
         let args = canonical_args(&target.desc, args)?;
-        let _slot = self.inner.engine.slot().await;
+        let _admitted = self.inner.engine.admit_inspection().await?;
         executor::bare_call(
             &self.inner.engine,
             &self.inner.artifacts,

@@ -18,6 +18,7 @@ mod leaks;
 mod limits;
 mod lineage;
 mod load;
+mod memory;
 mod recovery;
 mod result_cache;
 mod run_folders;

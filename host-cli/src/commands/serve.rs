@@ -42,6 +42,21 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
             .into_owned()
     });
     rh_runtime::validate_name("cluster", &name)?;
+    let memory_total = match &a.memory_total {
+        Some(v) => {
+            let total = size("memory-total", v)?;
+            let call = rh_runtime::Limits::default().memory;
+            if total < call {
+                return Err(UsageError(format!(
+                    "--memory-total {v} is below the memory limit a call gets by default \
+                     ({call} bytes): no such call could run"
+                ))
+                .into());
+            }
+            Some(total)
+        }
+        None => None,
+    };
     server::serve(ServeOptions {
         addr: a.addr,
         root,
@@ -57,6 +72,7 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
             .as_deref()
             .map(|v| size("disk-reserve", v))
             .transpose()?,
+        memory_total,
         cache: a.cache,
         durable: a.durable,
         shared_store: match &a.shared_store {

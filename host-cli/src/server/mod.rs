@@ -11,6 +11,7 @@
 
 mod conn;
 mod errors;
+mod json;
 mod routes;
 
 pub use conn::{Limits, default_max_connections, open_file_limit};
@@ -45,6 +46,9 @@ pub struct ServeOptions {
     pub scratch_limit: u64,
     /// Free disk space to keep (`None`: the runtime's default).
     pub disk_reserve: Option<u64>,
+    /// The memory budget of all running guests (`None`: the runtime's
+    /// default, half of this machine's memory).
+    pub memory_total: Option<u64>,
     pub cache: bool,
     pub durable: bool,
     pub shared_store: Option<rh_runtime::RemoteStore>,
@@ -96,6 +100,9 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     }
     if let Some(reserve) = opts.disk_reserve {
         ropts = ropts.disk_reserve(reserve);
+    }
+    if let Some(total) = opts.memory_total {
+        ropts = ropts.memory_total(total);
     }
     let rt = Runtime::open_with(
         ropts

@@ -173,6 +173,9 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
         }
         (Method::POST, ["v1", "scopes"]) => match body(req, state.max_request).await {
             Ok(b) => {
+                if let Err(r) = super::json::check(&b, state.max_request, "scope") {
+                    return *r;
+                }
                 let v: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
                 let Some(name) = v["name"].as_str() else {
                     return respond(StatusCode::BAD_REQUEST, "bad_input", "a scope needs a name");
@@ -194,6 +197,9 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
             }
             match body(req, state.max_request).await {
                 Ok(b) => {
+                    if let Err(r) = super::json::check(&b, state.max_request, "scope") {
+                        return *r;
+                    }
                     let v: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
                     let outcome = match v["error"].as_str() {
                         Some(m) => Err(m.to_string()),
@@ -405,20 +411,15 @@ async fn body(req: Request<Incoming>, max: u64) -> Result<Bytes, Resp> {
     }
 }
 
-/// A JSON request body up to `max` bytes, or the answer refusing it.
+/// A JSON request body up to `max` bytes, and no more JSON values than
+/// `max` allows (see [`super::json`]), or the answer refusing it.
 async fn json_body<T: serde::de::DeserializeOwned>(
     req: Request<Incoming>,
     max: u64,
     what: &str,
 ) -> Result<T, Resp> {
     let bytes = body(req, max).await?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        respond(
-            StatusCode::BAD_REQUEST,
-            "bad_input",
-            &format!("the {what} request is not valid JSON: {e}"),
-        )
-    })
+    super::json::parse(&bytes, max, what).map_err(|r| *r)
 }
 
 fn too_large(max: u64) -> Resp {
@@ -469,11 +470,15 @@ pub fn answer(run: &Run) -> serde_json::Value {
 }
 
 async fn call(state: &State, user: Option<&User>, req: Request<Incoming>) -> Resp {
-    let b: CallBody = match json_body(req, state.max_request, "call").await {
+    let mut b: CallBody = match json_body(req, state.max_request, "call").await {
         Ok(b) => b,
         Err(r) => return r,
     };
+    // The arguments move into the request: a copy would double the largest
+    // part of the body.
+    let args = std::mem::take(&mut b.args);
     let mut r = b.to_request();
+    r.args = args;
     if let Some(u) = user {
         r = r.user(u.clone());
     }

@@ -63,6 +63,22 @@ fn hog(mib: u32) -> usize {
     chunks.len()
 }
 
+/// Prints `start`, takes `mib` MiB (every page written), holds it for
+/// `ms` milliseconds, prints `done`; returns the MiB held. A guest that
+/// really uses its memory for a while, for the host's memory budget.
+#[rh_guest::function]
+fn hold(mib: u32, ms: u64) -> usize {
+    println!("start");
+    let _ = std::io::stdout().flush();
+    let mut held = vec![0u8; (mib as usize) << 20];
+    for page in (0..held.len()).step_by(4096) {
+        held[page] = 1;
+    }
+    thread::sleep(Duration::from_millis(ms));
+    println!("done");
+    black_box(&held).len() >> 20
+}
+
 /// Fails with `msg`.
 #[rh_guest::function]
 fn fail(msg: String) -> Result<u32, String> {
