@@ -16,7 +16,9 @@
 //!   recorded calls (each beside a bare call), calls/s from 16 clients,
 //!   `get-or-call` hits, content-cache hits, cancel of a spinning guest, the
 //!   delay from a guest's `println!` to a `logs --follow` client, restart
-//!   then first call, and RSS idle and with 64 Runs in flight.
+//!   then first call, and RSS idle and with 64 Runs in flight;
+//! - a stalled daemon (`--only stall`): health checks and calls while two
+//!   large components compile and four clients read a 1 GiB Run file.
 //!
 //! It prints a table and writes JSON (default `<target>/bench/suite.json`).
 //! The roots live in a temporary folder under `--dir` (default
@@ -841,6 +843,128 @@ async fn daemon_figures(
 
 // ------------------------------------------------------------------- main
 
+/// A component of `funcs` functions of `ops` arithmetic steps each, new
+/// bytes for each `salt`: seconds of compiling. It implements no world, so
+/// its deploy is refused once compiled.
+fn large_component(funcs: usize, ops: usize, salt: usize) -> Vec<u8> {
+    let mut wat = String::from("(component (core module\n");
+    for f in 0..funcs {
+        wat.push_str(&format!(
+            "(func (export \"f{f}\") (param i64) (result i64)\n"
+        ));
+        for k in 0..ops {
+            let c = (f * 7919 + k * 104_729 + salt) % 1_000_003;
+            wat.push_str(&format!(
+                "local.get 0 i64.const {c} i64.mul i64.const {k} i64.xor local.set 0\n"
+            ));
+        }
+        wat.push_str("local.get 0)\n");
+    }
+    wat.push_str("))");
+    wat::parse_str(&wat).unwrap()
+}
+
+/// One request on a fresh connection, the answer read and dropped; the
+/// status and how long it took.
+fn timed(addr: &str, head: &str, body: &[u8]) -> (u16, Duration) {
+    use std::io::Read;
+    let t = Instant::now();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let (mut first, mut buf) = (Vec::new(), vec![0u8; 1 << 16]);
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        if first.len() < 16 {
+            first.extend_from_slice(&buf[..n.min(16)]);
+        }
+    }
+    let status = String::from_utf8_lossy(&first)
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, t.elapsed())
+}
+
+/// Health checks and calls answered while two large deploys and four
+/// reads of a 1 GiB Run file keep the daemon's cores busy.
+fn stall_figures(root: &Path) -> Vec<Row> {
+    let (d, _) = Daemon::start(root);
+    let summer = build_guests().join("summer.wasm");
+    let bytes = std::fs::read(&summer).unwrap();
+    let head = |method: &str, path: &str, len: usize| {
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {len}\r\n\r\n"
+        )
+    };
+    assert_eq!(
+        timed(
+            &d.addr,
+            &head("POST", "/v1/functions?name=summer", bytes.len()),
+            &bytes
+        )
+        .0,
+        200
+    );
+    let call = br#"{"function":"summer","args":[1,2],"run_name":"big"}"#;
+    assert_eq!(
+        timed(&d.addr, &head("POST", "/v1/calls", call.len()), call).0,
+        200
+    );
+    // The Run's stdout made 1 GiB (sparse: reading it costs CPU, not disk).
+    let out = std::fs::File::create(root.join("logs/big/stdout")).unwrap();
+    out.set_len(1 << 30).unwrap();
+    drop(out);
+    let components: Vec<Vec<u8>> = (0..2).map(|i| large_component(300, 600, i)).collect();
+    let call = br#"{"function":"summer","args":[1,2]}"#;
+    let addr = d.addr.as_str();
+    let (health, calls) = std::thread::scope(|s| {
+        let mut heavy = Vec::new();
+        for (i, c) in components.iter().enumerate() {
+            let h = head("POST", &format!("/v1/functions?name=large{i}"), c.len());
+            heavy.push(s.spawn(move || timed(addr, &h, c)));
+        }
+        for _ in 0..4 {
+            let h = head("GET", "/v1/runs/big/files/stdout", 0);
+            heavy.push(s.spawn(move || timed(addr, &h, b"")));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let (mut health, mut calls) = (Vec::new(), Vec::new());
+        while !heavy.iter().all(|h| h.is_finished()) {
+            let (status, t) = timed(addr, &head("GET", "/v1/health", 0), b"");
+            assert_eq!(status, 200);
+            health.push(t);
+            let (status, t) = timed(addr, &head("POST", "/v1/calls", call.len()), call);
+            assert_eq!(status, 200);
+            calls.push(t);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        (health, calls)
+    });
+    d.stop();
+    let fifty = Duration::from_millis(50);
+    let mut rows = Vec::new();
+    for (figure, v) in [
+        (
+            "stalled daemon: GET /v1/health (2 compiles, 4 x 1 GiB reads)",
+            health,
+        ),
+        (
+            "stalled daemon: summer call (2 compiles, 4 x 1 GiB reads)",
+            calls,
+        ),
+    ] {
+        let mut r = Row::latency(figure, &v, "p99 <= 50 ms", None);
+        r.met = Some(pct(&v, 0.99) <= fifty);
+        rows.push(r);
+    }
+    rows
+}
+
 fn main() {
     let o = opts();
     let guests = build_guests();
@@ -1052,6 +1176,11 @@ fn main() {
             ..Row::default()
         });
         drop(d);
+    }
+
+    if o.runs("stall") {
+        eprintln!("stalled daemon ...");
+        rows.extend(stall_figures(&work.path().join("stall")));
     }
 
     print_table(&rows);
