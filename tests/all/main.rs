@@ -19,4 +19,5 @@ mod recovery;
 mod result_cache;
 mod s3;
 mod scopes;
+mod shared_store;
 mod sharing;
