@@ -62,7 +62,12 @@ fn computed(b: &Daemon, x: u32, run_name: &str) {
         run_name,
     ]);
     let sum = 2 * x.parse::<u32>().unwrap();
-    assert_eq!(out, format!("adding {x} and {x}\n{sum}\n"));
+    let head = &out[..out.len().min(200)];
+    assert!(
+        out == format!("adding {x} and {x}\n{sum}\n"),
+        "{} bytes: {head}",
+        out.len()
+    );
     let c = b.config(run_name);
     assert_eq!(c["cache_hit"], serde_json::Value::Null, "{c}");
     assert!(c["fuel_consumed"].as_u64().unwrap() > 0, "executed: {c}");
