@@ -300,6 +300,11 @@ pub struct ServeArgs {
     /// AWS_ENDPOINT_URL, else AWS).
     #[arg(long, requires = "shared_store")]
     pub endpoint: Option<String>,
+    /// The team's secret for --shared-store (32 bytes or more, e.g. from
+    /// `head -c 32 /dev/urandom > team.key`): published Runs are signed
+    /// with it, and only Runs signed with it are taken as hits.
+    #[arg(long, value_name = "FILE", requires = "shared_store")]
+    pub shared_store_key: Option<PathBuf>,
     /// fsync each Run's final record and result (and its folder) before it
     /// counts as ended: Runs survive power loss, at a cost on every call.
     #[arg(long)]

@@ -26,10 +26,19 @@ pub fn open_local() -> Result<Runtime> {
     // A CLI process records one Run or a few and exits: folders made ahead
     // would be wasted.
     let mut opts = RuntimeOptions::new(&root).cluster("local").folders_ahead(0);
-    // The local cluster's shared store, when a team uses one.
+    // The local cluster's shared store, when a team uses one, and the
+    // team's key, without which its entries are not trusted.
     if let Ok(url) = std::env::var("RH_WASM_SHARED_STORE") {
+        let key = std::env::var_os("RH_WASM_SHARED_STORE_KEY").ok_or_else(|| {
+            UsageError(
+                "RH_WASM_SHARED_STORE needs RH_WASM_SHARED_STORE_KEY=FILE, the team's \
+                 secret (make one with `head -c 32 /dev/urandom > team.key`)"
+                    .into(),
+            )
+        })?;
+        let key = rh_runtime::TeamKey::read(key.as_ref())?;
         opts = opts
-            .shared_store(rh_runtime::RemoteStore::open(&url, None)?)
+            .shared_store(rh_runtime::RemoteStore::open(&url, None)?.signed_with(key))
             .publish_in_background(false);
     }
     Runtime::open_with(opts)

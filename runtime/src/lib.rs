@@ -59,6 +59,7 @@ mod functions;
 mod host;
 mod limits;
 mod lineage;
+mod manifest;
 mod names;
 mod precompiled;
 mod record;
@@ -67,6 +68,8 @@ mod run;
 mod runs;
 mod runtime;
 mod scope;
+mod shared;
+mod signing;
 
 pub use access::{Access, ObjectKind, Share, User};
 pub use artifacts::{Artifact, ArtifactVersion, digest_of};
@@ -79,12 +82,14 @@ pub use functions::{ComponentInfo, ComponentKind, Deployment, FunctionDesc, Vers
 pub use host::{OutputKind, OutputObserver};
 pub use limits::{Limits, format_duration, format_size, parse_duration, parse_size};
 pub use lineage::LineageNode;
+pub use manifest::{Manifest, ManifestFile};
 pub use names::{MAX_NAME_LEN, auto_run_name, validate_name, validate_run_name};
 pub use record::{ArtifactRef, CmdRecord, FunctionRef, RunConfig, RunError, RunStatus, RunType};
-pub use remote::{Manifest, ManifestFile, RemoteStore, Transfer, parse_s3_url};
+pub use remote::{RemoteStore, Transfer, parse_s3_url};
 pub use run::{Run, RunFile, RunHandle, is_plain_relative};
 pub use runtime::{LogFollower, Runtime, RuntimeOptions};
 pub use scope::Scope;
+pub use signing::TeamKey;
 
 /// Entry points for the fuzz targets (`fuzz/`); not part of the API.
 #[doc(hidden)]

@@ -16,17 +16,26 @@
 //! whole). A pull checks every file's size and digest against the manifest,
 //! builds the folder under a temporary name and renames it into place.
 //!
+//! A manifest is read with a size bound and checked before anything is
+//! made or downloaded: it must describe a Run folder (a `config.json`, the
+//! Run's own file names or files under `scratch/`, each once), and a blob
+//! that sends more bytes than its manifest announces is refused at the
+//! first byte too many. A store opened [`RemoteStore::signed_with`] a
+//! [`TeamKey`] (a shared store) signs the manifests it pushes and reads
+//! only manifests signed with that key (see the signing module).
+//!
 //! Credentials and region come from the standard AWS environment variables
 //! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
 //! `AWS_REGION`); the endpoint from `AWS_ENDPOINT_URL` or an explicit one,
 //! for S3-compatible servers.
 
+use crate::manifest::{MAX_MANIFEST, Manifest, ManifestFile};
+use crate::signing::TeamKey;
 use crate::{Error, Result};
 use futures_util::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, PutPayload, WriteMultipart};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::io::Read;
@@ -43,34 +52,14 @@ pub struct RemoteStore {
     url: String,
     store: Arc<dyn ObjectStore>,
     prefix: String,
+    /// Signs pushed manifests and must have signed pulled ones.
+    signer: Option<Arc<TeamKey>>,
 }
 
 impl std::fmt::Debug for RemoteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.url)
     }
-}
-
-/// One file of a pushed Run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ManifestFile {
-    /// Relative to the Run's folder (`config.json`, `scratch/out.txt`).
-    pub path: String,
-    /// Its length in bytes.
-    pub size: u64,
-    /// Hex sha256 of the bytes.
-    pub sha256: String,
-}
-
-/// What a pushed Run holds; put after all its blobs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    /// The layout's version (1).
-    pub format: u32,
-    /// The Run's name.
-    pub run: String,
-    /// Every file of the Run's folder.
-    pub files: Vec<ManifestFile>,
 }
 
 /// What a push or pull moved.
@@ -134,6 +123,7 @@ impl RemoteStore {
             url: url.trim_end_matches('/').to_string(),
             store: Arc::new(store),
             prefix,
+            signer: None,
         })
     }
 
@@ -148,19 +138,38 @@ impl RemoteStore {
             } else {
                 format!("{}/{rest}", self.prefix)
             },
+            signer: self.signer.clone(),
         }
+    }
+
+    /// This store, signing the manifests it pushes with `key` and reading
+    /// only manifests signed with it.
+    pub fn signed_with(mut self, key: TeamKey) -> RemoteStore {
+        self.signer = Some(Arc::new(key));
+        self
+    }
+
+    /// Whether manifests are signed and checked with a team key.
+    pub fn is_signed(&self) -> bool {
+        self.signer.is_some()
     }
 
     /// The Runs pushed here whose push finished (they have a manifest),
     /// newest first.
     pub async fn runs(&self) -> Result<Vec<String>> {
+        self.runs_within(usize::MAX).await
+    }
+
+    /// [`RemoteStore::runs`] among the first `max` objects listed: what a
+    /// lookup can afford where anyone may have put any number of them.
+    pub async fn runs_within(&self, max: usize) -> Result<Vec<String>> {
         let root = if self.prefix.is_empty() {
             None
         } else {
             Some(ObjPath::from(self.prefix.as_str()))
         };
         let mut found = Vec::new();
-        let mut listing = self.store.list(root.as_ref());
+        let mut listing = self.store.list(root.as_ref()).take(max);
         while let Some(meta) = listing.next().await {
             let meta = meta.map_err(|e| remote_err("listing the store", e))?;
             let key = meta.location.as_ref();
@@ -253,8 +262,7 @@ impl RemoteStore {
             t.files += 1;
             t.bytes += f.size;
         }
-        let body =
-            serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
+        let body = manifest.to_json(self.signer.as_deref())?;
         self.store
             .put(
                 &self.key(&format!("{name}/manifest.json")),
@@ -314,37 +322,56 @@ impl RemoteStore {
         Ok(())
     }
 
-    /// The manifest of the Run pushed as `run`: `NotFound` when there is
-    /// none (never pushed, or a push that did not finish).
+    /// The manifest of the Run pushed as `run`, checked before anything is
+    /// downloaded: read with a size bound, describing a Run folder, and, in
+    /// a signed store, signed with its key. `NotFound` when there is none
+    /// (never pushed, or a push that did not finish).
     pub async fn manifest(&self, run: &str) -> Result<Manifest> {
+        self.manifest_within(run, MAX_MANIFEST).await
+    }
+
+    /// [`RemoteStore::manifest`], refusing a manifest over `max` bytes
+    /// without reading the rest of it.
+    pub async fn manifest_within(&self, run: &str, max: u64) -> Result<Manifest> {
         crate::validate_run_name(run)?;
+        let url = self.run_url(run);
         let key = self.key(&format!("{run}/manifest.json"));
-        let bytes = match self.store.get(&key).await {
-            Ok(r) => r
-                .bytes()
-                .await
-                .map_err(|e| remote_err("reading the manifest", e))?,
+        let got = match self.store.get(&key).await {
+            Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => {
                 return Err(Error::NotFound {
                     what: "pushed run (or its push did not finish)",
-                    name: self.run_url(run),
+                    name: url,
                 });
             }
             Err(e) => return Err(remote_err("reading the manifest", e)),
         };
-        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Remote(format!(
-                "the manifest of {} is damaged: {e}",
-                self.run_url(run)
-            ))
-        })?;
+        let too_big = || Error::Remote(format!("the manifest of {url} is over {max} bytes"));
+        if got.meta.size > max {
+            return Err(too_big());
+        }
+        let mut bytes = Vec::new();
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| remote_err("reading the manifest", e))?;
+            if (bytes.len() + chunk.len()) as u64 > max {
+                return Err(too_big());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let (m, signature) = Manifest::parse(&bytes)
+            .map_err(|e| Error::Remote(format!("the manifest of {url} is damaged: {e}")))?;
         if m.run != run {
             return Err(Error::Remote(format!(
-                "the manifest at {} is for run `{}`",
-                self.run_url(run),
+                "the manifest at {url} is for run `{}`",
                 m.run
             )));
         }
+        if let Some(key) = &self.signer {
+            key.verify(&m, signature.as_deref())
+                .map_err(|e| Error::Remote(format!("{url}: {e}")))?;
+        }
+        m.check()?;
         Ok(m)
     }
 
@@ -352,6 +379,20 @@ impl RemoteStore {
     /// exist), every file checked against the manifest.
     pub async fn pull(&self, run: &str, dest: &Path, progress: Progress<'_>) -> Result<Transfer> {
         let m = self.manifest(run).await?;
+        self.pull_manifest(&m, dest, progress).await
+    }
+
+    /// Copy the Run that `m` (from [`RemoteStore::manifest`]) describes to
+    /// the folder `dest` (which must not exist), every file checked against
+    /// it. A caller can look at the manifest first, and pull only what it
+    /// would take.
+    pub async fn pull_manifest(
+        &self,
+        m: &Manifest,
+        dest: &Path,
+        progress: Progress<'_>,
+    ) -> Result<Transfer> {
+        m.check()?;
         if dest.exists() {
             return Err(Error::Invalid(format!(
                 "{} already exists; remove it or pull to another folder",
@@ -364,10 +405,10 @@ impl RemoteStore {
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("."));
         std::fs::create_dir_all(&parent).map_err(|e| Error::io("create folder", &parent, e))?;
-        let tmp = parent.join(format!(".pull-{run}-{}", std::process::id()));
+        let tmp = parent.join(format!(".pull-{}-{}", m.run, std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir(&tmp).map_err(|e| Error::io("create folder", &tmp, e))?;
-        let got = self.fetch_into(&m, &tmp, progress).await;
+        let got = self.fetch_into(m, &tmp, progress).await;
         match got {
             Ok(t) => {
                 std::fs::rename(&tmp, dest).map_err(|e| Error::io("rename", dest, e))?;
@@ -380,6 +421,9 @@ impl RemoteStore {
         }
     }
 
+    /// Download the files of a checked manifest into `tmp`. A blob that
+    /// sends more bytes than announced is refused at once, before the rest
+    /// of it is downloaded.
     async fn fetch_into(
         &self,
         m: &Manifest,
@@ -389,15 +433,6 @@ impl RemoteStore {
         let total: u64 = m.files.iter().map(|f| f.size).sum();
         let mut t = Transfer::default();
         for f in &m.files {
-            if !crate::is_plain_relative(&f.path)
-                || f.sha256.len() != 64
-                || !f.sha256.bytes().all(|b| b.is_ascii_hexdigit())
-            {
-                return Err(Error::Remote(format!(
-                    "the manifest of {} names `{}`, which is not a Run file",
-                    m.run, f.path
-                )));
-            }
             let key = self.key(&format!("{}/blobs/{}", m.run, f.sha256));
             let out = tmp.join(&f.path);
             if let Some(d) = out.parent() {
@@ -419,6 +454,14 @@ impl RemoteStore {
             let mut n = 0u64;
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| remote_err(&format!("downloading {}", f.path), e))?;
+                if chunk.len() as u64 > f.size - n {
+                    return Err(Error::Remote(format!(
+                        "{} of {} is damaged: its blob holds more than the {} bytes the manifest says",
+                        f.path,
+                        self.run_url(&m.run),
+                        f.size
+                    )));
+                }
                 h.update(&chunk);
                 std::io::Write::write_all(&mut file, &chunk)
                     .map_err(|e| Error::io("write", &out, e))?;

@@ -192,6 +192,23 @@ impl RunStore {
         self.runs.join(name)
     }
 
+    /// This process's host id, registered on first use: it names what the
+    /// process leaves on disk, so that others can tell whether it is in use.
+    pub(crate) fn host_id(&self) -> Result<&str> {
+        Ok(&self.host()?.id)
+    }
+
+    /// Whether host `id` is alive: this process's, or one holding its lock.
+    pub(crate) fn host_alive(&self, id: &str) -> bool {
+        if self.host.get().is_some_and(|h| h.id == id) {
+            return true;
+        }
+        let Ok(lock) = File::open(self.hosts.join(format!("{id}.lock"))) else {
+            return false;
+        };
+        flock(&lock, FlockOperation::NonBlockingLockExclusive).is_err()
+    }
+
     fn host(&self) -> Result<&Host> {
         if let Some(h) = self.host.get() {
             return Ok(h);

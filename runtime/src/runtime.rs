@@ -65,7 +65,9 @@ pub struct RuntimeOptions {
     pub folders_ahead: usize,
     /// A store shared by a team's clusters: completed function Runs are
     /// published there, and cached calls (`call --cache`, `get-or-call` of a
-    /// new name) are answered from Runs published by any cluster.
+    /// new name) are answered from Runs published by any cluster. It must be
+    /// [`crate::RemoteStore::signed_with`] the team's key: entries are taken
+    /// only when signed with it.
     pub shared_store: Option<crate::RemoteStore>,
     /// Publish to the shared store in the background (a long-lived host),
     /// or before the call returns (a process about to exit).
@@ -108,7 +110,8 @@ impl RuntimeOptions {
         self
     }
 
-    /// Publish completed Runs to, and take cache hits from, `store`.
+    /// Publish completed Runs to, and take cache hits from, `store` (signed
+    /// with the team's key).
     pub fn shared_store(mut self, store: crate::RemoteStore) -> Self {
         self.shared_store = Some(store);
         self
@@ -244,8 +247,18 @@ enum Work {
     },
     Commands(crate::commands::Commands),
     /// Nothing: copy a completed Run's result and output (a cache hit).
-    /// The source, and where it came from when not this cluster.
-    CacheHit(Box<Run>, Option<String>),
+    /// The source, where it came from when not this cluster, and its local
+    /// copy, removed once the hit is recorded.
+    CacheHit(Box<Run>, Option<String>, Option<crate::shared::Copy>),
+}
+
+/// A completed Run that can answer a call.
+struct Hit {
+    run: Run,
+    /// Its address in the shared store, when another cluster made it.
+    origin: Option<String>,
+    /// Its copy under `<root>/shared/`, when it came from there.
+    copy: Option<crate::shared::Copy>,
 }
 
 enum Begun {
@@ -275,6 +288,13 @@ impl Runtime {
     /// Open with options.
     pub fn open_with(opts: RuntimeOptions) -> Result<Runtime> {
         let root = opts.root.clone();
+        if opts.shared_store.as_ref().is_some_and(|s| !s.is_signed()) {
+            return Err(Error::Invalid(
+                "a shared store needs the team's key: entries anyone who can write \
+                 the bucket could have put are never taken as results"
+                    .into(),
+            ));
+        }
         std::fs::create_dir_all(&root).map_err(|e| Error::io("create folder", &root, e))?;
         let runs_dir = opts.runs_dir.clone().unwrap_or_else(|| root.join("runs"));
         let engine = RhEngine::new(opts.engine.clone())?;
@@ -295,6 +315,8 @@ impl Runtime {
             file_lists: Mutex::new(HashMap::new()),
             space,
         };
+        // Copies of shared Runs that processes which died were using.
+        crate::shared::sweep(&root.join("shared"), &|host| inner.runs.host_alive(host));
         let rt = Runtime {
             inner: Arc::new(inner),
         };
@@ -548,7 +570,7 @@ impl Runtime {
         &self,
         req: &CallRequest,
         p: &Prepared,
-        (src, origin): (Run, Option<String>),
+        hit: Hit,
         replace: Option<&dyn Fn(&RunConfig) -> bool>,
     ) -> Result<Begun> {
         let make = |name: String| self.config_for(req, p, name);
@@ -559,7 +581,7 @@ impl Runtime {
             &p.args,
             &p.limits,
             req.observer.clone(),
-            Work::CacheHit(Box::new(src), origin),
+            Work::CacheHit(Box::new(hit.run), hit.origin, hit.copy),
             replace,
             p.guard.as_ref(),
         )
@@ -567,9 +589,13 @@ impl Runtime {
 
     /// A completed Run that can answer `p`: one of this cluster's, else one
     /// published to the shared store (with its address).
-    async fn answer_source(&self, key: &str, p: &Prepared) -> Option<(Run, Option<String>)> {
+    async fn answer_source(&self, key: &str, p: &Prepared) -> Option<Hit> {
         match self.cache_source(key, p) {
-            Some(run) => Some((run, None)),
+            Some(run) => Some(Hit {
+                run,
+                origin: None,
+                copy: None,
+            }),
             None => self.shared_source(key, p).await,
         }
     }
@@ -759,7 +785,7 @@ impl Runtime {
                 };
                 crate::commands::run(eng, cmds, &claimed.dir, job, &cancel, &mut config.cmds).await
             }
-            (Work::CacheHit(source, origin), Ok(_)) => {
+            (Work::CacheHit(source, origin, _copy), Ok(_)) => {
                 config.cache_hit =
                     Some(origin.clone().unwrap_or_else(|| source.name().to_string()));
                 copy_hit(source, claimed.stdout, claimed.stderr, observer.as_ref())
@@ -1081,41 +1107,33 @@ impl Runtime {
     }
 
     /// A Run published to the shared store by any cluster that can answer
-    /// `p`, copied here (verified) under `<root>/shared/`; with its address.
-    /// Anything missing, damaged or different is a miss.
-    async fn shared_source(&self, key: &str, p: &Prepared) -> Option<(Run, Option<String>)> {
-        let store = self
-            .inner
-            .opts
-            .shared_store
-            .as_ref()?
-            .sub(&format!("cache/{key}"));
-        let names = match store.runs().await {
-            Ok(n) => n,
+    /// `p` (signed with the team's key, no bigger than `p` could have made),
+    /// copied here (verified) under `<root>/shared/` until the hit is
+    /// recorded; with its address. Anything else is a miss.
+    async fn shared_source(&self, key: &str, p: &Prepared) -> Option<Hit> {
+        let i = &self.inner;
+        let store = i.opts.shared_store.as_ref()?.sub(&format!("cache/{key}"));
+        let host = match i.runs.host_id() {
+            Ok(h) => h,
             Err(e) => {
                 tracing::warn!("shared store: {e}");
                 return None;
             }
         };
-        for name in names {
-            if crate::validate_run_name(&name).is_err() {
-                continue;
-            }
-            let local = self.inner.opts.root.join("shared").join(key).join(&name);
-            if !local.is_dir()
-                && let Err(e) = store.pull(&name, &local, &|_, _| {}).await
-            {
-                tracing::warn!("shared store: {} is not usable: {e}", store.run_url(&name));
-                continue;
-            }
-            match Run::open(&local) {
-                Ok(run) if self.can_answer(&run, p) => {
-                    return Some((run, Some(store.run_url(&name))));
-                }
-                _ => continue,
-            }
-        }
-        None
+        let bounds = crate::shared::Bounds {
+            output: p.limits.output,
+            result: p.limits.memory,
+            inputs: p.args.len() as u64,
+        };
+        let shared = i.opts.root.join("shared");
+        let answers = |run: &Run| self.can_answer(run, p);
+        let (run, url, copy) =
+            crate::shared::lookup(&store, &shared, host, &bounds, &answers).await?;
+        Some(Hit {
+            run,
+            origin: Some(url),
+            copy: Some(copy),
+        })
     }
 
     /// Publish a completed function Run to the shared store, in the

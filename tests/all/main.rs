@@ -24,5 +24,6 @@ mod result_cache;
 mod run_folders;
 mod s3;
 mod scopes;
+mod shared_store;
 mod sharing;
 mod stall;

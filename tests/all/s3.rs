@@ -18,7 +18,12 @@ pub struct S3 {
     child: Child,
     pub endpoint: String,
     port: u16,
+    /// Holds `team.key`, the key of the team whose store this is.
+    keys: tempfile::TempDir,
 }
+
+/// The secret of the team sharing the store in these tests.
+pub const TEAM_KEY: &[u8; 32] = b"the team's secret, 32 bytes long";
 
 impl S3 {
     /// Start a server with one bucket, `runs`.
@@ -50,7 +55,9 @@ impl S3 {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
+            keys: tmp(),
         };
+        std::fs::write(s3.team_key(), TEAM_KEY).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         while s3.raw("PUT", "/runs", b"").0 != 200 {
             assert!(
@@ -60,6 +67,11 @@ impl S3 {
             std::thread::sleep(Duration::from_millis(50));
         }
         s3
+    }
+
+    /// The file holding the team's key.
+    pub fn team_key(&self) -> std::path::PathBuf {
+        self.keys.path().join("team.key")
     }
 
     /// An unsigned request (moto accepts them); status and body.
@@ -111,6 +123,22 @@ impl S3 {
         tokio().block_on(c.put(&key.into(), bytes.into())).unwrap();
     }
 
+    /// Write an object, as anyone with write access to the bucket can.
+    pub fn put_vec(&self, key: &str, bytes: Vec<u8>) {
+        use object_store::ObjectStore;
+        let c = self.client();
+        tokio().block_on(c.put(&key.into(), bytes.into())).unwrap();
+    }
+
+    /// An object's bytes.
+    pub fn get(&self, key: &str) -> Vec<u8> {
+        use object_store::ObjectStore;
+        let c = self.client();
+        let rt = tokio();
+        rt.block_on(async { c.get(&key.into()).await.unwrap().bytes().await.unwrap() })
+            .to_vec()
+    }
+
     /// Delete an object.
     pub fn delete(&self, key: &str) {
         use object_store::ObjectStore;
@@ -139,7 +167,7 @@ impl Drop for S3 {
 }
 
 /// The CLI with credentials in the environment, as a user would set them.
-fn cli(dir: &Path, config: Option<&Path>, args: &[&str]) -> Command {
+pub fn cli(dir: &Path, config: Option<&Path>, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rh-wasm"));
     c.args(args)
         .current_dir(dir)
@@ -154,11 +182,11 @@ fn cli(dir: &Path, config: Option<&Path>, args: &[&str]) -> Command {
     c
 }
 
-fn run(mut c: Command) -> Output {
+pub fn run(mut c: Command) -> Output {
     c.output().unwrap()
 }
 
-fn ok(out: Output, what: &str) -> String {
+pub fn ok(out: Output, what: &str) -> String {
     assert!(
         out.status.success(),
         "{what} failed ({:?}):\n{}\n{}",
@@ -169,7 +197,7 @@ fn ok(out: Output, what: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn fails(out: Output, code: i32, what: &str) -> String {
+pub fn fails(out: Output, code: i32, what: &str) -> String {
     assert_eq!(
         out.status.code(),
         Some(code),
@@ -498,19 +526,21 @@ fn hex_sha256(bytes: &[u8]) -> String {
         .to_string()
 }
 
-fn shared_daemon(s3: &S3) -> Daemon {
+pub fn shared_daemon(s3: &S3) -> Daemon {
     let d = Daemon::start_with(&[
         "--shared-store",
         "s3://runs/team",
         "--endpoint",
         &s3.endpoint,
+        "--shared-store-key",
+        s3.team_key().to_str().unwrap(),
     ]);
     d.deploy("summer");
     d
 }
 
 /// Wait until a Run named `run` has been published.
-fn published(s3: &S3, run: &str) -> String {
+pub fn published(s3: &S3, run: &str) -> String {
     let suffix = format!("/{run}/manifest.json");
     let mut found = None;
     wait_until(30, &format!("{run} to be published"), || {
@@ -560,6 +590,8 @@ fn a_run_made_on_one_daemon_answers_another_through_the_shared_store() {
         std::fs::read_to_string(b.root.join("logs/asked-on-b/stdout")).unwrap(),
         "adding 2 and 3\n"
     );
+    // The copy it was answered from is gone once the hit is recorded.
+    assert_eq!(walk_names(&b.root.join("shared")), Vec::<String>::new());
     // call --cache finds it too, under a new name.
     let v: serde_json::Value = serde_json::from_str(&b.rh_ok(&[
         "call",
@@ -720,6 +752,7 @@ fn the_local_cluster_shares_through_the_store_too() {
         &["call", "summer", "5", "6", "--run-name", "laptop-run"],
     );
     c.env("RH_WASM_SHARED_STORE", "s3://runs/team")
+        .env("RH_WASM_SHARED_STORE_KEY", s3.team_key())
         .env("AWS_ENDPOINT_URL", &s3.endpoint);
     assert_eq!(ok(run(c), "local call"), "adding 5 and 6\n11\n");
     let source = published(&s3, "laptop-run");

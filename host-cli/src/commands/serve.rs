@@ -75,9 +75,21 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
         memory_total,
         cache: a.cache,
         durable: a.durable,
-        shared_store: match &a.shared_store {
-            Some(url) => Some(rh_runtime::RemoteStore::open(url, a.endpoint.as_deref())?),
-            None => None,
+        shared_store: match (&a.shared_store, &a.shared_store_key) {
+            (Some(url), Some(key)) => Some(
+                rh_runtime::RemoteStore::open(url, a.endpoint.as_deref())?
+                    .signed_with(rh_runtime::TeamKey::read(key)?),
+            ),
+            (Some(_), None) => {
+                return Err(UsageError(
+                    "--shared-store needs --shared-store-key FILE, the team's secret \
+                 (make one with `head -c 32 /dev/urandom > team.key`): a bucket the \
+                 team can write is not trusted to hand out results unsigned"
+                        .into(),
+                )
+                .into());
+            }
+            (None, _) => None,
         },
         connections,
     })
