@@ -168,7 +168,7 @@ pub enum Command {
     #[command(subcommand)]
     Cluster(ClusterCommand),
     /// Run the host daemon.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Executes an asynchronous Run (started by `run`); not for direct use.
     #[command(name = "__worker", hide = true)]
     Worker,

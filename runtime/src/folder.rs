@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 /// How deep a listing descends into `scratch/`: a guest can nest folders
 /// without end, and each level holds one descriptor while it is read.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// The Run files, in the order they are listed.
 const RUN_FILES: [&str; 5] = [
@@ -126,7 +126,7 @@ impl RunDir {
     /// The regular files of the folder, relative to it: the Run files that
     /// exist, then a command Run's `scratch/` tree, sorted. Symlinks and
     /// anything else that is not a regular file or a folder are left out,
-    /// and so is what lies deeper than [`MAX_DEPTH`].
+    /// and so is what lies deeper than 64 folders.
     pub fn files(&self) -> Result<Vec<String>> {
         let mut out: Vec<String> = RUN_FILES
             .into_iter()

@@ -59,8 +59,10 @@ struct ToStore<'a> {
 }
 
 impl Manifest {
-    /// A stored manifest and its signature (`hmac`), if it has one.
-    pub(crate) fn parse(bytes: &[u8]) -> serde_json::Result<(Manifest, Option<String>)> {
+    /// A stored manifest and its signature (`hmac`), if it has one. Only
+    /// parsed: [`Manifest::check`] and [`TeamKey::verify`] say whether it
+    /// may be used.
+    pub fn parse(bytes: &[u8]) -> serde_json::Result<(Manifest, Option<String>)> {
         let s: Stored = serde_json::from_slice(bytes)?;
         Ok((s.manifest, s.hmac))
     }

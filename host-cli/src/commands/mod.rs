@@ -91,7 +91,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
             admin,
         }) => share::add_user(&file, &name, &token_file, admin, json),
         Command::Cluster(c) => clusters::cluster(c, json),
-        Command::Serve(a) => serve::serve(a).await,
+        Command::Serve(a) => serve::serve(*a).await,
         Command::Worker => worker::worker().await,
     }
 }
