@@ -64,22 +64,18 @@ pub async fn run<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'stat
 }
 
 /// Start `f` on a lowered thread of its own without waiting for it (a
-/// stream that feeds a response body at the client's pace).
+/// stream that feeds a response body at the client's pace). It takes no
+/// turn among the [`run`] jobs, so slow clients cannot hold up compiles
+/// or listings; streams are bounded by the daemon's connections, and a
+/// stream must give up on a client that stops reading.
 pub fn spawn(f: impl FnOnce() + Send + 'static) {
-    let permits = permits().clone();
-    tokio::spawn(async move {
-        let Ok(permit) = permits.acquire_owned().await else {
-            return;
-        };
-        let spawned = std::thread::Builder::new()
-            .name("rh-background".into())
-            .spawn(move || {
-                let _permit = permit;
-                lower_priority();
-                f();
-            });
-        if let Err(e) = spawned {
-            tracing::warn!("starting a background thread: {e}");
-        }
-    });
+    let spawned = std::thread::Builder::new()
+        .name("rh-background".into())
+        .spawn(move || {
+            lower_priority();
+            f();
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("starting a background thread: {e}");
+    }
 }

@@ -270,8 +270,13 @@ pub(crate) async fn run(
             ended,
             Err(Error::Timeout { .. } | Error::Cancelled { .. } | Error::DiskLimit { .. })
         );
+        let over = match &watch {
+            Some(_) if matches!(ended, Err(Error::DiskLimit { .. })) => true,
+            Some(w) if !stopped => w.over_now().await,
+            _ => false,
+        };
         if let Some(w) = &watch
-            && (matches!(ended, Err(Error::DiskLimit { .. })) || (!stopped && w.over_now()))
+            && over
         {
             tracing::info!(
                 "run {} stopped at {} bytes of scratch space",

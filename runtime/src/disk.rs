@@ -2,8 +2,8 @@
 //! watch that holds a command Run's `scratch/` folder to its limit.
 //!
 //! WASI gives the host no hook on a guest's file writes, so the scratch limit
-//! is enforced by watching: a thread per command Run sums the allocated
-//! bytes of the folder's tree every [`SCRATCH_INTERVAL`] and ends the Run
+//! is enforced by watching: a thread per command Run sums what the folder's
+//! tree costs (see [`usage`]) every [`SCRATCH_INTERVAL`] and ends the Run
 //! (`disk_limit`) once the sum is over the limit; the sum is taken once more
 //! when each command ends, so a burst between two looks cannot escape. A Run
 //! may overshoot by what it writes in one interval, plus one write call
@@ -17,7 +17,9 @@
 
 use crate::executor::Cancel;
 use crate::{Error, Result};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use std::collections::HashSet;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -95,31 +97,73 @@ impl SpaceCheck {
     }
 }
 
-/// The disk space a folder's contents take: the allocated bytes of every
-/// file, folder and link under it, each inode counted once. Links are never
-/// followed, and entries that vanish while it looks are skipped.
+/// What one inode costs at least: the filesystem's block. Without it, empty
+/// files would be free, and a guest could run the disk out of inodes.
+const INODE_COST: u64 = 4096;
+
+/// How deep the walk goes. A deeper tree counts as over any limit: each
+/// level holds a descriptor while it is read, and a guest that nests
+/// folders without end must not get the rest of its tree counted as free.
+const MAX_DEPTH: usize = 256;
+
+/// The disk space a folder's contents take, as charged to a Run: for each
+/// inode under it (counted once, however many links it has) the larger of
+/// its allocated bytes, its length (a sparse file is charged as long as it
+/// says it is: reading, hashing or copying it costs that much) and
+/// [`INODE_COST`]. The tree is walked through descriptors with
+/// `O_NOFOLLOW`, as `RunDir` reads it, so no path length limit hides a
+/// subtree and a folder swapped for a symlink is never followed. Entries
+/// that vanish while it looks are skipped; a tree deeper than
+/// [`MAX_DEPTH`] is `u64::MAX`.
 pub(crate) fn usage(dir: &Path) -> u64 {
-    let mut total: u64 = 0;
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let Ok(top) = rustix::fs::open(dir, flags, Mode::empty()) else {
+        return 0;
+    };
     let mut seen: HashSet<(u64, u64)> = HashSet::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
+    let mut total: u64 = 0;
+    walk(top, 0, &mut seen, &mut total);
+    total
+}
+
+fn walk(dir: OwnedFd, depth: usize, seen: &mut HashSet<(u64, u64)>, total: &mut u64) {
+    if depth >= MAX_DEPTH {
+        *total = u64::MAX;
+        return;
+    }
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut subdirs = Vec::new();
+    let Ok(entries) = rustix::fs::Dir::read_from(&dir) else {
+        return;
+    };
+    for entry in entries {
+        let Ok(entry) = entry else { break };
+        let name = entry.file_name();
+        if name == c"." || name == c".." {
+            continue;
+        }
+        let Ok(st) = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) else {
             continue;
         };
-        for entry in entries.flatten() {
-            // On Unix a DirEntry's metadata is that of the entry itself
-            // (`lstat`): a link to a large file counts as the link.
-            let Ok(m) = entry.metadata() else { continue };
-            if m.nlink() > 1 && !m.is_dir() && !seen.insert((m.dev(), m.ino())) {
-                continue;
-            }
-            total = total.saturating_add(m.blocks().saturating_mul(512));
-            if m.is_dir() {
-                stack.push(entry.path());
-            }
+        let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+        if !is_dir && st.st_nlink > 1 && !seen.insert((st.st_dev, st.st_ino)) {
+            continue;
+        }
+        let allocated = (st.st_blocks as u64).saturating_mul(512);
+        let cost = allocated.max(st.st_size as u64).max(INODE_COST);
+        *total = total.saturating_add(cost);
+        if is_dir {
+            subdirs.push(name.to_owned());
         }
     }
-    total
+    for name in subdirs {
+        if *total == u64::MAX {
+            return;
+        }
+        if let Ok(sub) = rustix::fs::openat(&dir, name.as_c_str(), flags, Mode::empty()) {
+            walk(sub, depth + 1, seen, total);
+        }
+    }
 }
 
 /// Watches a command Run's scratch folder while the Run lasts; dropping it
@@ -178,9 +222,13 @@ impl ScratchWatch {
         self.shared.over.cancelled().await
     }
 
-    /// Measure now; whether the folder is over the limit.
-    pub(crate) fn over_now(&self) -> bool {
-        self.shared.measure()
+    /// Measure now (a walk of the whole tree: on a background thread);
+    /// whether the folder is over the limit.
+    pub(crate) async fn over_now(&self) -> bool {
+        let shared = self.shared.clone();
+        crate::background::run(move || Ok(shared.measure()))
+            .await
+            .unwrap_or(true)
     }
 
     /// The last size measured, in bytes.
@@ -230,10 +278,24 @@ mod tests {
         // never the 4 MiB the links point at.
         assert!(used >= 256 << 10, "{used}");
         assert!(used < 512 << 10, "{used}");
-        // A sparse file takes only what it allocates.
+        // A sparse file is charged its length: reading or copying it costs
+        // that much.
         let f = std::fs::File::create(d.join("sparse")).unwrap();
         f.set_len(1 << 30).unwrap();
-        assert!(usage(d) < 512 << 10);
+        assert!(usage(d) >= 1 << 30);
+        std::fs::remove_file(d.join("sparse")).unwrap();
+        // Empty files are not free: each inode costs a block.
+        for i in 0..100 {
+            std::fs::write(d.join(format!("e{i}")), "").unwrap();
+        }
+        assert!(usage(d) >= (256 << 10) + 100 * INODE_COST);
+        // A tree deeper than the walk goes counts as over any limit.
+        let mut deep = d.join("deep");
+        for _ in 0..MAX_DEPTH {
+            deep = deep.join("d");
+        }
+        std::fs::create_dir_all(&deep).unwrap();
+        assert_eq!(usage(d), u64::MAX);
     }
 
     #[test]

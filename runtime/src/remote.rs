@@ -215,7 +215,8 @@ impl RemoteStore {
         }
         let name = run.name().to_string();
         // Every file is opened through the folder's handle, which follows
-        // no symlink, and is sent from the descriptor it was hashed from.
+        // no symlink, to be hashed and again to be sent; a file that
+        // changed in between is caught by the pull's digest check.
         let folder = crate::RunDir::open(dir)?;
         let mut files = Vec::new();
         for rel in folder.files()? {

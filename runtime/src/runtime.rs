@@ -788,7 +788,17 @@ impl Runtime {
             (Work::CacheHit(source, origin, _copy), Ok(_)) => {
                 config.cache_hit =
                     Some(origin.clone().unwrap_or_else(|| source.name().to_string()));
-                copy_hit(source, claimed.stdout, claimed.stderr, observer.as_ref())
+                // Up to the output cap of file copying: off the workers.
+                let (src, obs) = ((**source).clone(), observer.clone());
+                let (out, err) = (claimed.stdout, claimed.stderr);
+                crate::background::run(move || Ok(copy_hit(&src, out, err, obs.as_ref())))
+                    .await
+                    .unwrap_or_else(|e| executor::Outcome {
+                        result: Err(e),
+                        fuel_consumed: 0,
+                        upstream: Vec::new(),
+                        downstream: Vec::new(),
+                    })
             }
         };
         config.fuel_consumed = Some(outcome.fuel_consumed);
@@ -848,6 +858,10 @@ impl Runtime {
                     | Error::OutputWrite { message, .. }
                     | Error::BadInput { message } => message.clone(),
                     Error::Cancelled { .. } => "cancelled on request".into(),
+                    // The record is read by clients: no host path in it.
+                    Error::Io { op, source, .. } => {
+                        format!("the host failed to {op} one of its files ({source})")
+                    }
                     other => other.to_string(),
                 };
                 config.error = Some(RunError {

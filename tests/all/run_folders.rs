@@ -244,7 +244,9 @@ fn files_of_a_racing_command_run_never_lead_out_of_its_folder() {
             after += 1;
         }
     }
-    // The listing names only regular files inside, each a decoy's size.
+    // The listing (made once the Run had ended, and remembered) names only
+    // regular files inside, each a decoy's size. The local test below
+    // lists again and again while the names change.
     let list = d.json("GET", "/v1/runs/racer/files", &serde_json::Value::Null);
     for f in list["files"].as_array().unwrap() {
         let path = f["path"].as_str().unwrap();

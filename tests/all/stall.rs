@@ -31,20 +31,21 @@ fn large_component(funcs: usize, ops: usize, salt: usize) -> Vec<u8> {
     wat::parse_str(&wat).unwrap()
 }
 
-/// One request on a fresh connection, reading the whole answer; the status
-/// and how long it took.
-fn timed(addr: &str, head: &str, body: &[u8]) -> (u16, Duration) {
+/// One request on a fresh connection, reading the whole answer; the status,
+/// how long it took and how many bytes came back.
+fn timed(addr: &str, head: &str, body: &[u8]) -> (u16, Duration, u64) {
     let started = Instant::now();
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(body).unwrap();
     // Read it all, keeping only its start: some answers are 1 GiB.
-    let (mut first, mut buf) = (Vec::new(), vec![0u8; 1 << 16]);
+    let (mut first, mut buf, mut total) = (Vec::new(), vec![0u8; 1 << 16], 0u64);
     loop {
         let n = s.read(&mut buf).unwrap();
         if n == 0 {
             break;
         }
+        total += n as u64;
         if first.len() < 16 {
             first.extend_from_slice(&buf[..n.min(16)]);
         }
@@ -54,7 +55,7 @@ fn timed(addr: &str, head: &str, body: &[u8]) -> (u16, Duration) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    (status, started.elapsed())
+    (status, started.elapsed(), total)
 }
 
 fn p99(mut v: Vec<Duration>) -> Duration {
@@ -116,14 +117,14 @@ fn large_deploys_and_file_reads_do_not_stall_the_daemon() {
         while !heavy.iter().all(|h| h.is_finished()) {
             let head =
                 format!("GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}\r\n");
-            let (status, t) = timed(&addr, &head, b"");
+            let (status, t, _) = timed(&addr, &head, b"");
             assert_eq!(status, 200);
             health.push(t);
             let head = format!(
                 "POST /v1/calls HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}Content-Length: {}\r\n\r\n",
                 call.len()
             );
-            let (status, t) = timed(&addr, &head, call);
+            let (status, t, _) = timed(&addr, &head, call);
             assert_eq!(status, 200);
             calls.push(t);
             std::thread::sleep(Duration::from_millis(10));
@@ -133,11 +134,12 @@ fn large_deploys_and_file_reads_do_not_stall_the_daemon() {
     });
     let (health, calls, heavy) = load;
     // The deploys were compiled (then refused: no world), the reads whole.
-    for (status, t) in &heavy[..2] {
+    for (status, t, _) in &heavy[..2] {
         assert_eq!(*status, 400, "deploy took {t:?}");
     }
-    for (status, _) in &heavy[2..] {
+    for (status, _, bytes) in &heavy[2..] {
         assert_eq!(*status, 200);
+        assert!(*bytes > 1 << 30, "a read ended after {bytes} bytes");
     }
     let longest = heavy.iter().map(|h| h.1).max().unwrap();
     eprintln!(
@@ -158,4 +160,51 @@ fn large_deploys_and_file_reads_do_not_stall_the_daemon() {
     // the bound only has to tell a stalled daemon from a busy one.
     assert!(p99(health) < Duration::from_millis(250));
     assert!(p99(calls) < Duration::from_millis(250));
+}
+
+#[test]
+fn clients_that_never_read_hold_up_nothing() {
+    let d = Daemon::start();
+    d.deploy("summer");
+    d.rh_ok(&[
+        "call",
+        "summer",
+        "1",
+        "2",
+        "--cluster",
+        "cpu",
+        "--run-name",
+        "big",
+    ]);
+    // A Run file far larger than the socket buffers.
+    let out = std::fs::File::create(d.root.join("logs/big/stdout")).unwrap();
+    out.set_len(64 << 20).unwrap();
+    drop(out);
+    let token = d.token();
+    // More streams than there are turns for background work, none read.
+    let stalled: Vec<std::net::TcpStream> = (0..80)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&d.addr).unwrap();
+            write!(
+                s,
+                "GET /v1/runs/big/files/stdout HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    // A compile, a listing and an artifact still go through.
+    let started = Instant::now();
+    d.deploy("testkit");
+    let files = d.json("GET", "/v1/runs/big/files", &serde_json::Value::Null);
+    assert!(files["files"].as_array().unwrap().len() >= 5, "{files}");
+    let (status, body) = d.http("POST", "/v1/artifacts/a", Some(&token), b"\"x\"");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(stalled);
 }

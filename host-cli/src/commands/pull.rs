@@ -175,7 +175,13 @@ fn tempfile_dir() -> Result<PathBuf> {
         std::process::id(),
         rh_runtime::auto_run_name("stage")
     ));
-    std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+    // A new folder of our own (0700): never one someone made ahead of us
+    // in a shared temp dir.
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&d)
+        .with_context(|| format!("creating {}", d.display()))?;
     Ok(d)
 }
 

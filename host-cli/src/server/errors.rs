@@ -42,22 +42,25 @@ pub fn respond(status: StatusCode, kind: &str, message: &str) -> Response<BoxBod
     json_response(status, &error_json(kind, message))
 }
 
-/// The answer for a runtime error. A failure of the daemon itself (a
+/// The answer for a runtime error; see [`client_message`].
+pub fn from_runtime(e: &Error) -> Response<BoxBody> {
+    respond(status_of(e), e.kind(), &client_message(e))
+}
+
+/// What a client is told of an error. A failure of the daemon itself (a
 /// file it could not read or write, a damaged record) names paths on the
 /// host: those go to the log, and the client is told only what failed.
-pub fn from_runtime(e: &Error) -> Response<BoxBody> {
-    let status = status_of(e);
-    if status == StatusCode::INTERNAL_SERVER_ERROR {
-        tracing::error!("{e}");
-        let message = match e {
-            Error::Io { op, source, .. } => {
-                format!("the daemon failed to {op} one of its files ({source}); see its log")
-            }
-            _ => format!("internal error ({}); see the daemon's log", e.kind()),
-        };
-        return respond(status, e.kind(), &message);
+pub fn client_message(e: &Error) -> String {
+    if status_of(e) != StatusCode::INTERNAL_SERVER_ERROR {
+        return e.to_string();
     }
-    respond(status, e.kind(), &e.to_string())
+    tracing::error!("{e}");
+    match e {
+        Error::Io { op, source, .. } => {
+            format!("the daemon failed to {op} one of its files ({source}); see its log")
+        }
+        _ => format!("internal error ({}); see the daemon's log", e.kind()),
+    }
 }
 
 pub fn json_response(status: StatusCode, v: &serde_json::Value) -> Response<BoxBody> {

@@ -457,12 +457,12 @@ pub fn answer(run: &Run) -> serde_json::Value {
         RunStatus::Completed => match run.result() {
             Ok(r) => v["result"] = r,
             Err(e) => {
-                v["error"] = serde_json::json!({ "kind": e.kind(), "message": e.to_string() })
+                v["error"] = serde_json::json!({ "kind": e.kind(), "message": super::errors::client_message(&e) })
             }
         },
         RunStatus::Error | RunStatus::Cancelled => {
             let e = run.error();
-            v["error"] = serde_json::json!({ "kind": e.kind(), "message": e.to_string() });
+            v["error"] = serde_json::json!({ "kind": e.kind(), "message": super::errors::client_message(&e) });
         }
         _ => {}
     }
@@ -584,7 +584,7 @@ async fn cached_call(rt: Runtime, r: rh_runtime::CallRequest, stream: bool) -> R
             // A Run that ran and failed answers with its record.
             Ok((Err(e), rt)) => match e.run().and_then(|n| rt.run(n).ok()) {
                 Some(run) => answer(&run),
-                None => super::errors::error_json(e.kind(), &e.to_string()),
+                None => super::errors::error_json(e.kind(), &super::errors::client_message(&e)),
             },
             Err(e) => super::errors::error_json("engine", &e.to_string()),
         };
@@ -638,7 +638,7 @@ fn stream_call(rt: Runtime, handle: RunHandle) -> Resp {
         }
         let end = match handle.wait().await {
             Ok(run) => answer(&run),
-            Err(e) => super::errors::error_json(e.kind(), &e.to_string()),
+            Err(e) => super::errors::error_json(e.kind(), &super::errors::client_message(&e)),
         };
         let _ = tx.send(end_frame(&end)).await;
     });
@@ -689,7 +689,7 @@ fn logs(state: &State, name: &str, query: &str) -> Resp {
                 OutputKind::Stderr => "stderr",
             });
             if let Ok(f) = std::fs::File::open(file) {
-                rh_runtime::background::spawn(move || send_chunks(f, u64::MAX, &tx));
+                send_chunks(f, u64::MAX, tx);
             }
         }
     });
@@ -701,23 +701,37 @@ fn logs(state: &State, name: &str, query: &str) -> Resp {
 }
 
 /// Send up to `len` bytes of `f` down a response body, in chunks, from a
-/// background thread; stops when the client goes away.
-fn send_chunks(f: std::fs::File, len: u64, tx: &tokio::sync::mpsc::Sender<Bytes>) {
+/// background thread. Stops when the client goes away, or when it has read
+/// nothing for [`STALLED`]: a client that never reads must not hold the
+/// thread and the file open for good.
+fn send_chunks(f: std::fs::File, len: u64, tx: tokio::sync::mpsc::Sender<Bytes>) {
     use std::io::Read;
-    let mut f = f.take(len);
-    loop {
-        let mut buf = vec![0u8; 256 << 10];
-        match f.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                buf.truncate(n);
-                if tx.blocking_send(Bytes::from(buf)).is_err() {
-                    return;
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    rh_runtime::background::spawn(move || {
+        let mut f = f.take(len);
+        loop {
+            let mut buf = vec![0u8; 256 << 10];
+            match f.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    // The timer is made inside block_on, in the runtime's context.
+                    let chunk = Bytes::from(buf);
+                    let sent = handle
+                        .block_on(async { tokio::time::timeout(STALLED, tx.send(chunk)).await });
+                    if !matches!(sent, Ok(Ok(()))) {
+                        return;
+                    }
                 }
             }
         }
-    }
+    });
 }
+
+/// How long a streamed file waits for a client that reads nothing.
+const STALLED: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn owned(s: Option<&str>) -> Option<String> {
     s.map(str::to_string)
@@ -764,7 +778,7 @@ async fn file(state: &State, name: &str, path: &str) -> Resp {
         Err(e) => return not_finished(&e),
     };
     let (tx, body) = wire::channel(4);
-    rh_runtime::background::spawn(move || send_chunks(f, len, &tx));
+    send_chunks(f, len, tx);
     Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "application/octet-stream")
