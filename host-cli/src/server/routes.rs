@@ -461,8 +461,9 @@ pub fn answer(run: &Run) -> serde_json::Value {
             }
         },
         RunStatus::Error | RunStatus::Cancelled => {
+            // The record's own words (kept free of host paths when it ended).
             let e = run.error();
-            v["error"] = serde_json::json!({ "kind": e.kind(), "message": super::errors::client_message(&e) });
+            v["error"] = serde_json::json!({ "kind": e.kind(), "message": e.to_string() });
         }
         _ => {}
     }
