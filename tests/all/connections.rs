@@ -282,3 +282,69 @@ fn bad_connection_options_are_refused() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn bodies_that_trickle_are_refused_and_honest_uploads_are_not() {
+    let d = Daemon::start_with(&["--header-timeout", "1s"]);
+    let token = d.token();
+    // Headers in time, then a 1 MiB body a byte every 100 ms.
+    let started = Instant::now();
+    let mut slow: Vec<Option<TcpStream>> = (0..20)
+        .map(|_| {
+            let mut s = TcpStream::connect(&d.addr).unwrap();
+            write!(
+                s,
+                "POST /v1/artifacts/slow HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: 1048576\r\n\r\n"
+            )
+            .unwrap();
+            Some(s)
+        })
+        .collect();
+    let mut answers = Vec::new();
+    while slow.iter().any(Option::is_some) && started.elapsed() < Duration::from_secs(15) {
+        for conn in &mut slow {
+            if let Some(s) = conn {
+                let _ = s.write(b"a");
+                s.set_nonblocking(true).unwrap();
+                let mut buf = [0u8; 4096];
+                match s.read(&mut buf) {
+                    Ok(n) if n > 0 => {
+                        answers.push(String::from_utf8_lossy(&buf[..n]).to_string());
+                        *conn = None;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    _ => *conn = None,
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(answers.len(), 20, "{answers:?}");
+    for a in &answers {
+        assert!(a.starts_with("HTTP/1.1 408"), "{a}");
+        assert!(a.contains("request_timeout"), "{a}");
+    }
+    // 1 s of grace, and slack for a busy machine.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let (status, _) = d.http("GET", "/v1/artifacts/slow", Some(&token), b"");
+    assert_eq!(status, 404, "a refused body stored nothing");
+    // An upload that keeps coming, if slowly (64 KiB/s), is taken.
+    let mut s = TcpStream::connect(&d.addr).unwrap();
+    write!(
+        s,
+        "POST /v1/artifacts/steady HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Length: 196608\r\n\r\n"
+    )
+    .unwrap();
+    for _ in 0..30 {
+        s.write_all(&[b'x'; 6553]).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.write_all(&[b'x'; 196608 - 30 * 6553]).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+}

@@ -62,6 +62,8 @@ pub struct State {
     pub auth: Auth,
     pub max_component: u64,
     pub max_request: u64,
+    /// How long a request body may stall: see `routes::body`.
+    pub body_grace: Duration,
 }
 
 /// Who may send requests.
@@ -130,6 +132,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         auth,
         max_component: opts.max_component,
         max_request: opts.max_request,
+        body_grace: opts.connections.header_timeout,
     });
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());

@@ -115,10 +115,12 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
             deleted(rt, user, ObjectKind::Function, name)
         }
         (Method::POST, ["v1", "calls"]) => call(state, user, req).await,
-        (Method::POST, ["v1", "components"]) => match body(req, state.max_component).await {
-            Ok(bytes) => answer_json(rt.add_component_as(&bytes, user).await),
-            Err(r) => r,
-        },
+        (Method::POST, ["v1", "components"]) => {
+            match body(req, state.max_component, state.body_grace).await {
+                Ok(bytes) => answer_json(rt.add_component_as(&bytes, user).await),
+                Err(r) => r,
+            }
+        }
         (Method::POST, ["v1", "exec"]) => exec(state, user, req).await,
         (Method::GET, ["v1", "artifacts"]) => answer_json(rt.visibility(user).and_then(|sees| {
             Ok(rt
@@ -154,7 +156,7 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
         }
         (Method::POST, ["v1", "artifacts", name]) => {
             let name = name.to_string();
-            match body(req, state.max_component).await {
+            match body(req, state.max_component, state.body_grace).await {
                 Ok(bytes) => {
                     let (rt2, scope, user) =
                         (rt.clone(), owned(param(&query, "scope")), user.cloned());
@@ -171,7 +173,9 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
         (Method::DELETE, ["v1", "artifacts", name]) => {
             deleted(rt, user, ObjectKind::Artifact, name)
         }
-        (Method::POST, ["v1", "scopes"]) => match body(req, state.max_request).await {
+        (Method::POST, ["v1", "scopes"]) => match body(req, state.max_request, state.body_grace)
+            .await
+        {
             Ok(b) => {
                 if let Err(r) = super::json::check(&b, state.max_request, "scope") {
                     return *r;
@@ -195,7 +199,7 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
             if let Err(e) = rt.require(user, ObjectKind::Run, &name, Access::Write, "ending it") {
                 return from_runtime(&e);
             }
-            match body(req, state.max_request).await {
+            match body(req, state.max_request, state.body_grace).await {
                 Ok(b) => {
                     if let Err(r) = super::json::check(&b, state.max_request, "scope") {
                         return *r;
@@ -319,7 +323,7 @@ async fn share(state: &State, user: Option<&User>, req: Request<Incoming>, grant
             "this daemon has no users to share with: start it with --users FILE",
         );
     };
-    let b: ShareBody = match json_body(req, state.max_request, "share").await {
+    let b: ShareBody = match json_body(state, req, "share").await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -390,7 +394,14 @@ fn param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// Read a request body up to `max` bytes; 413 past it.
-async fn body(req: Request<Incoming>, max: u64) -> Result<Bytes, Resp> {
+/// The slowest a request body may come, once `grace` has passed: a client
+/// that sends its headers in time and then trickles its body would
+/// otherwise hold its connection for as long as it likes.
+const MIN_BODY_RATE: u64 = 16 << 10;
+
+/// A request body, at most `max` bytes, coming at least at
+/// [`MIN_BODY_RATE`] bytes a second after `grace` (`408` otherwise).
+async fn body(req: Request<Incoming>, max: u64, grace: std::time::Duration) -> Result<Bytes, Resp> {
     if let Some(len) = req
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
@@ -400,25 +411,54 @@ async fn body(req: Request<Incoming>, max: u64) -> Result<Bytes, Resp> {
     {
         return Err(too_large(max));
     }
-    match Limited::new(req.into_body(), max as usize).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(max)),
-        Err(e) => Err(respond(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            &format!("reading the body: {e}"),
-        )),
+    let started = tokio::time::Instant::now();
+    let mut incoming = Limited::new(req.into_body(), max as usize);
+    let mut got = bytes::BytesMut::new();
+    loop {
+        let due = started
+            + grace
+            + std::time::Duration::from_secs_f64(got.len() as f64 / MIN_BODY_RATE as f64);
+        let frame = match tokio::time::timeout_at(due, incoming.frame()).await {
+            Err(_) => {
+                return Err(respond(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    &format!(
+                        "the request body came too slowly (at least {} KiB/s after {grace:?})",
+                        MIN_BODY_RATE >> 10
+                    ),
+                ));
+            }
+            Ok(None) => return Ok(got.freeze()),
+            Ok(Some(f)) => f,
+        };
+        match frame {
+            Ok(f) => {
+                if let Ok(data) = f.into_data() {
+                    got.extend_from_slice(&data);
+                }
+            }
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large(max)),
+            Err(e) => {
+                return Err(respond(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    &format!("reading the body: {e}"),
+                ));
+            }
+        }
     }
 }
 
 /// A JSON request body up to `max` bytes, and no more JSON values than
 /// `max` allows (see [`super::json`]), or the answer refusing it.
 async fn json_body<T: serde::de::DeserializeOwned>(
+    state: &State,
     req: Request<Incoming>,
-    max: u64,
     what: &str,
 ) -> Result<T, Resp> {
-    let bytes = body(req, max).await?;
+    let max = state.max_request;
+    let bytes = body(req, max, state.body_grace).await?;
     super::json::parse(&bytes, max, what).map_err(|r| *r)
 }
 
@@ -439,7 +479,7 @@ async fn deploy(state: &State, user: Option<&User>, query: &str, req: Request<In
         );
     };
     let name = name.to_string();
-    let bytes = match body(req, state.max_component).await {
+    let bytes = match body(req, state.max_component, state.body_grace).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -471,7 +511,7 @@ pub fn answer(run: &Run) -> serde_json::Value {
 }
 
 async fn call(state: &State, user: Option<&User>, req: Request<Incoming>) -> Resp {
-    let mut b: CallBody = match json_body(req, state.max_request, "call").await {
+    let mut b: CallBody = match json_body(state, req, "call").await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -530,7 +570,7 @@ async fn call(state: &State, user: Option<&User>, req: Request<Incoming>) -> Res
 }
 
 async fn exec(state: &State, user: Option<&User>, req: Request<Incoming>) -> Resp {
-    let b: crate::wire::ExecBody = match json_body(req, state.max_request, "exec").await {
+    let b: crate::wire::ExecBody = match json_body(state, req, "exec").await {
         Ok(b) => b,
         Err(r) => return r,
     };
