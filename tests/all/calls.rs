@@ -275,6 +275,13 @@ fn every_guest_is_used_by_a_test() {
         include_str!("faults.rs"),
         include_str!("load.rs"),
         include_str!("sharing.rs"),
+        include_str!("connections.rs"),
+        include_str!("disk.rs"),
+        include_str!("leaks.rs"),
+        include_str!("memory.rs"),
+        include_str!("run_folders.rs"),
+        include_str!("shared_store.rs"),
+        include_str!("stall.rs"),
     ]
     .concat();
     for g in GUESTS {
