@@ -17,7 +17,7 @@
 
 use crate::executor::Cancel;
 use crate::{Error, Result};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, Mode};
 use std::collections::HashSet;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
@@ -116,8 +116,7 @@ const MAX_DEPTH: usize = 256;
 /// that vanish while it looks are skipped; a tree deeper than
 /// [`MAX_DEPTH`] is `u64::MAX`.
 pub(crate) fn usage(dir: &Path) -> u64 {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let Ok(top) = rustix::fs::open(dir, flags, Mode::empty()) else {
+    let Ok(top) = rustix::fs::open(dir, crate::folder::dir_flags(), Mode::empty()) else {
         return 0;
     };
     let mut seen: HashSet<(u64, u64)> = HashSet::new();
@@ -131,7 +130,6 @@ fn walk(dir: OwnedFd, depth: usize, seen: &mut HashSet<(u64, u64)>, total: &mut 
         *total = u64::MAX;
         return;
     }
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let mut subdirs = Vec::new();
     let Ok(entries) = rustix::fs::Dir::read_from(&dir) else {
         return;
@@ -160,6 +158,7 @@ fn walk(dir: OwnedFd, depth: usize, seen: &mut HashSet<(u64, u64)>, total: &mut 
         if *total == u64::MAX {
             return;
         }
+        let flags = crate::folder::dir_flags();
         if let Ok(sub) = rustix::fs::openat(&dir, name.as_c_str(), flags, Mode::empty()) {
             walk(sub, depth + 1, seen, total);
         }
@@ -222,11 +221,11 @@ impl ScratchWatch {
         self.shared.over.cancelled().await
     }
 
-    /// Measure now (a walk of the whole tree: on a background thread);
-    /// whether the folder is over the limit.
+    /// Measure now (a walk of the whole tree: on the blocking pool, not
+    /// on the worker running the Run); whether the folder is over the limit.
     pub(crate) async fn over_now(&self) -> bool {
         let shared = self.shared.clone();
-        crate::background::run(move || Ok(shared.measure()))
+        tokio::task::spawn_blocking(move || shared.measure())
             .await
             .unwrap_or(true)
     }

@@ -42,7 +42,9 @@ pub struct RunDir {
     path: PathBuf,
 }
 
-fn dir_flags() -> OFlags {
+/// How every folder of a Run is opened: read-only, a folder, never through
+/// a symlink.
+pub(crate) fn dir_flags() -> OFlags {
     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
 }
 
@@ -76,42 +78,33 @@ impl RunDir {
         if !crate::is_plain_relative(rel) {
             return Err(not_a_file(rel));
         }
-        let mut parts = rel.split('/').peekable();
+        // A missing part, a symlink (ELOOP) or a file where a folder
+        // should be is simply not a file of this Run.
+        let lookup = |e: rustix::io::Errno| match e {
+            rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR | rustix::io::Errno::LOOP => {
+                not_a_file(rel)
+            }
+            e => Error::io("open", self.path.join(rel), e.into()),
+        };
+        let (folders, name) = rel.rsplit_once('/').unwrap_or(("", rel));
         let mut dir: Option<OwnedFd> = None;
-        while let Some(part) = parts.next() {
+        for part in folders.split('/').filter(|p| !p.is_empty()) {
             let at = dir.as_ref().map_or(self.fd.as_fd(), |d| d.as_fd());
-            if parts.peek().is_some() {
-                dir = Some(
-                    rustix::fs::openat(at, part, dir_flags(), Mode::empty()).map_err(
-                        |e| match e {
-                            rustix::io::Errno::NOENT
-                            | rustix::io::Errno::NOTDIR
-                            | rustix::io::Errno::LOOP => not_a_file(rel),
-                            e => Error::io("open", self.path.join(rel), e.into()),
-                        },
-                    )?,
-                );
-                continue;
-            }
-            // NONBLOCK: opening a FIFO must not wait for a writer; the type
-            // check below refuses it anyway.
-            let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
-            let fd = rustix::fs::openat(at, part, flags, Mode::empty()).map_err(|e| match e {
-                rustix::io::Errno::NOENT | rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => {
-                    not_a_file(rel)
-                }
-                e => Error::io("open", self.path.join(rel), e.into()),
-            })?;
-            let st = rustix::fs::fstat(&fd)
-                .map_err(|e| Error::io("stat", self.path.join(rel), e.into()))?;
-            if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-                return Err(not_a_file(rel));
-            }
-            rustix::fs::fcntl_setfl(&fd, OFlags::empty())
-                .map_err(|e| Error::io("open", self.path.join(rel), e.into()))?;
-            return Ok(File::from(fd));
+            dir = Some(rustix::fs::openat(at, part, dir_flags(), Mode::empty()).map_err(lookup)?);
         }
-        Err(not_a_file(rel))
+        let at = dir.as_ref().map_or(self.fd.as_fd(), |d| d.as_fd());
+        // NONBLOCK: opening a FIFO must not wait for a writer; the type
+        // check below refuses it anyway.
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = rustix::fs::openat(at, name, flags, Mode::empty()).map_err(lookup)?;
+        let st =
+            rustix::fs::fstat(&fd).map_err(|e| Error::io("stat", self.path.join(rel), e.into()))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(not_a_file(rel));
+        }
+        rustix::fs::fcntl_setfl(&fd, OFlags::empty())
+            .map_err(|e| Error::io("open", self.path.join(rel), e.into()))?;
+        Ok(File::from(fd))
     }
 
     /// The bytes of the regular file `rel`; see [`RunDir::open_file`].

@@ -788,13 +788,14 @@ impl Runtime {
             (Work::CacheHit(source, origin, _copy), Ok(_)) => {
                 config.cache_hit =
                     Some(origin.clone().unwrap_or_else(|| source.name().to_string()));
-                // Up to the output cap of file copying: off the workers.
+                // Up to the output cap of file copying: off the workers, on
+                // the blocking pool (no thread made per hit).
                 let (src, obs) = ((**source).clone(), observer.clone());
                 let (out, err) = (claimed.stdout, claimed.stderr);
-                crate::background::run(move || Ok(copy_hit(&src, out, err, obs.as_ref())))
+                tokio::task::spawn_blocking(move || copy_hit(&src, out, err, obs.as_ref()))
                     .await
                     .unwrap_or_else(|e| executor::Outcome {
-                        result: Err(e),
+                        result: Err(Error::Engine(format!("cache copy task: {e}"))),
                         fuel_consumed: 0,
                         upstream: Vec::new(),
                         downstream: Vec::new(),
