@@ -107,3 +107,58 @@ fn a_scope_on_a_daemon() {
     assert_eq!(d.config("remote_child")["parent_run"], "rctx");
     assert!(!d.client().join("rh").exists());
 }
+
+#[test]
+fn a_daemon_refuses_a_scope_body_that_is_not_json_and_changes_nothing() {
+    let d = Daemon::start();
+    let token = d.token();
+    let refused = |path: &str, body: &str| {
+        let (status, text) = d.http("POST", path, Some(&token), body.as_bytes());
+        assert_eq!(status, 400, "POST {path} {body:?}: {text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            v["error"]["kind"], "bad_input",
+            "POST {path} {body:?}: {text}"
+        );
+    };
+
+    // Opening: nothing is made from a body that does not parse.
+    for body in ["not json", "{", r#"{"name": "open1""#, r#"["open1"]"#] {
+        refused("/v1/scopes", body);
+    }
+    refused("/v1/scopes", r#"{"name": 7}"#);
+    refused("/v1/scopes", r#"{"name": "open1", "parent_run": 5}"#);
+    assert!(!d.root.join("logs/open1").exists());
+    let (status, _) = d.http("GET", "/v1/runs/open1", Some(&token), b"");
+    assert_eq!(status, 404);
+
+    // Ending: the scope stays running.
+    d.json("POST", "/v1/scopes", &json!({"name": "ctx"}));
+    for body in [
+        "not json",
+        "{",
+        r#"{"error": "x""#,
+        "[]",
+        r#""done""#,
+        r#"{"error": 5}"#,
+        r#"{"eror": "typo"}"#,
+    ] {
+        refused("/v1/scopes/ctx/end", body);
+        assert_eq!(d.config("ctx")["status"], "running", "after {body:?}");
+    }
+
+    // The bodies the CLI sends, and an empty one, still end it.
+    let ended = d.json("POST", "/v1/scopes/ctx/end", &json!({"error": "it broke"}));
+    assert_eq!(ended["status"], "error", "{ended}");
+    d.json(
+        "POST",
+        "/v1/scopes",
+        &json!({"name": "ctx2", "parent_run": null}),
+    );
+    let (status, text) = d.http("POST", "/v1/scopes/ctx2/end", Some(&token), b"");
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(d.config("ctx2")["status"], "completed");
+    d.json("POST", "/v1/scopes", &json!({"name": "ctx3"}));
+    d.json("POST", "/v1/scopes/ctx3/end", &json!({}));
+    assert_eq!(d.config("ctx3")["status"], "completed");
+}

@@ -173,48 +173,38 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
         (Method::DELETE, ["v1", "artifacts", name]) => {
             deleted(rt, user, ObjectKind::Artifact, name)
         }
-        (Method::POST, ["v1", "scopes"]) => match body(req, state.max_request, state.body_grace)
-            .await
-        {
-            Ok(b) => {
-                if let Err(r) = super::json::check(&b, state.max_request, "scope") {
-                    return *r;
-                }
-                let v: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
-                let Some(name) = v["name"].as_str() else {
-                    return respond(StatusCode::BAD_REQUEST, "bad_input", "a scope needs a name");
-                };
-                match rt.open_scope_as(name, v["parent_run"].as_str(), user) {
-                    Ok(s) => json_response(
-                        StatusCode::OK,
-                        &serde_json::json!({ "run_name": s.name(), "status": "running" }),
-                    ),
-                    Err(e) => from_runtime(&e),
-                }
+        (Method::POST, ["v1", "scopes"]) => {
+            let b: ScopeBody = match scope_body(state, req).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let Some(name) = b.name else {
+                return respond(StatusCode::BAD_REQUEST, "bad_input", "a scope needs a name");
+            };
+            match rt.open_scope_as(&name, b.parent_run.as_deref(), user) {
+                Ok(s) => json_response(
+                    StatusCode::OK,
+                    &serde_json::json!({ "run_name": s.name(), "status": "running" }),
+                ),
+                Err(e) => from_runtime(&e),
             }
-            Err(r) => r,
-        },
+        }
         (Method::POST, ["v1", "scopes", name, "end"]) => {
             let name = name.to_string();
             if let Err(e) = rt.require(user, ObjectKind::Run, &name, Access::Write, "ending it") {
                 return from_runtime(&e);
             }
-            match body(req, state.max_request, state.body_grace).await {
-                Ok(b) => {
-                    if let Err(r) = super::json::check(&b, state.max_request, "scope") {
-                        return *r;
-                    }
-                    let v: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
-                    let outcome = match v["error"].as_str() {
-                        Some(m) => Err(m.to_string()),
-                        None => Ok(()),
-                    };
-                    match rt.end_scope(&name, outcome) {
-                        Ok(run) => json_response(StatusCode::OK, &answer(&run)),
-                        Err(e) => from_runtime(&e),
-                    }
-                }
-                Err(r) => r,
+            let b: EndScopeBody = match scope_body(state, req).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let outcome = match b.error {
+                Some(m) => Err(m),
+                None => Ok(()),
+            };
+            match rt.end_scope(&name, outcome) {
+                Ok(run) => json_response(StatusCode::OK, &answer(&run)),
+                Err(e) => from_runtime(&e),
             }
         }
         (Method::GET, ["v1", "lineage", name]) => answer_json(rt.lineage_as(name, user)),
@@ -300,6 +290,51 @@ fn deleted(rt: &Runtime, user: Option<&User>, kind: ObjectKind, name: &str) -> R
         ),
         Err(e) => from_runtime(&e),
     }
+}
+
+/// The body of `POST /v1/scopes`: `{"name", "parent_run"?}`.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ScopeBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    parent_run: Option<String>,
+}
+
+/// The body of `POST /v1/scopes/{name}/end`: `{}` completes the scope,
+/// `{"error": "<message>"}` ends it in `error`.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EndScopeBody {
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// A scope request's body: an empty one is `{}`; one that is not a JSON
+/// object of the shape `T` is refused (400 `bad_input`) before anything
+/// changes (serde would take a struct from an array as well).
+async fn scope_body<T: serde::de::DeserializeOwned + Default>(
+    state: &State,
+    req: Request<Incoming>,
+) -> Result<T, Resp> {
+    let max = state.max_request;
+    let bytes = body(req, max, state.body_grace).await?;
+    if bytes.is_empty() {
+        return Ok(T::default());
+    }
+    let v: serde_json::Value = super::json::parse(&bytes, max, "scope").map_err(|r| *r)?;
+    let bad = |why: String| {
+        respond(
+            StatusCode::BAD_REQUEST,
+            "bad_input",
+            &format!("the scope request is not valid: {why}"),
+        )
+    };
+    if !v.is_object() {
+        return Err(bad("it is not a JSON object".into()));
+    }
+    serde_json::from_value(v).map_err(|e| bad(e.to_string()))
 }
 
 /// The body of `POST /v1/shares` and `/v1/shares/remove`.
