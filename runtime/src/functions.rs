@@ -9,6 +9,9 @@
 //!   engine configuration or Wasmtime version is never loaded;
 //! - `names/<name>.json`: a name's versions, the last current. Redeploying
 //!   makes a new version; older digests stay for the Runs that used them.
+//!   A deploy or removal changes it under the name's exclusive `flock` on
+//!   `names/.<name>.lock`, so deploys from several processes at once lose
+//!   no version.
 //!
 //! Loaded components are kept in memory as pre-linked `InstancePre`s, so a
 //! call never compiles or links.
@@ -17,9 +20,10 @@ use crate::engine::{FunctionInfo, GuestPre, RhEngine};
 use crate::host::{ArtifactCtx, HostState};
 use crate::runs::write_file;
 use crate::{Error, Result};
+use rustix::fs::{FlockOperation, flock};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::fs;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use wasmtime::component::Component;
@@ -111,8 +115,6 @@ pub(crate) struct FunctionStore {
     loaded: Mutex<HashMap<String, Arc<Loaded>>>,
     /// Deployed names already read, with the identity of the file read.
     names_seen: Mutex<HashMap<String, (NameStamp, Deployment)>>,
-    /// Held while a name's record is read, changed and written back.
-    naming: Mutex<()>,
 }
 
 /// A names file's inode, modification time (s, ns) and length.
@@ -134,7 +136,6 @@ impl FunctionStore {
             names: dir.join("names"),
             loaded: Mutex::new(HashMap::new()),
             names_seen: Mutex::new(HashMap::new()),
-            naming: Mutex::new(()),
         };
         for d in [&s.components, &s.meta, &s.compiled, &s.names] {
             fs::create_dir_all(d).map_err(|e| Error::io("create folder", d, e))?;
@@ -167,7 +168,8 @@ impl FunctionStore {
         }
         let loaded = self.store(eng, artifacts, bytes).await?;
         let digest = loaded.info.digest.clone();
-        let _naming = self.naming.lock().expect("naming lock poisoned");
+        // Held for a read and a small write, never across an `.await`.
+        let _lock = self.lock(name)?;
         let mut dep = match self.deployment(name) {
             Ok(d) => {
                 allow(&d)?;
@@ -200,7 +202,9 @@ impl FunctionStore {
     /// Forget a deployed name when `allow` says so. Its components stay:
     /// recorded Runs name them.
     pub fn remove(&self, name: &str, allow: &dyn Fn(&Deployment) -> Result<()>) -> Result<()> {
-        let _naming = self.naming.lock().expect("naming lock poisoned");
+        // An unknown name is refused without leaving a lock file behind.
+        self.deployment(name)?;
+        let _lock = self.lock(name)?;
         let dep = self.deployment(name)?;
         allow(&dep)?;
         let path = self.names.join(format!("{name}.json"));
@@ -210,6 +214,17 @@ impl FunctionStore {
             .expect("names cache poisoned")
             .remove(name);
         Ok(())
+    }
+
+    /// The name's lock, held while its record is read, changed and written
+    /// back: an exclusive `flock`, so it excludes other processes as well as
+    /// other threads (each takes it through a file of its own).
+    fn lock(&self, name: &str) -> Result<File> {
+        let lock_path = self.names.join(format!(".{name}.lock"));
+        let lock = File::create(&lock_path).map_err(|e| Error::io("create", &lock_path, e))?;
+        flock(&lock, FlockOperation::LockExclusive)
+            .map_err(|e| Error::io("lock", &lock_path, e.into()))?;
+        Ok(lock)
     }
 
     /// Validate, compile and store a component by its digest, unnamed.

@@ -266,6 +266,7 @@ fn every_guest_is_used_by_a_test() {
         include_str!("limits.rs"),
         include_str!("recovery.rs"),
         include_str!("daemon.rs"),
+        include_str!("deploys.rs"),
         include_str!("exec.rs"),
         include_str!("result_cache.rs"),
         include_str!("lineage.rs"),

@@ -9,6 +9,7 @@ mod calls;
 mod cancel;
 mod connections;
 mod daemon;
+mod deploys;
 mod disk;
 mod embed;
 mod escape;
