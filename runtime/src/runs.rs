@@ -12,8 +12,9 @@
 //!
 //! Recovery: each process that executes Runs holds an exclusive `flock` on
 //! `hosts/<host>.lock` for its whole life and appends `+run` / `-run` lines
-//! to its journal `hosts/<host>.runs` as Runs start and end (one `write` on
-//! an open file each, no file created per Run). The kernel drops the lock
+//! to its journal `hosts/<host>.runs` as the Runs it starts begin and end
+//! (one `write` on an open file each, no file created per Run; ending a
+//! scope another process opened notes nothing). The kernel drops the lock
 //! when the process dies, even by `kill -9`, so opening the store finds dead
 //! hosts by trying their locks, reads their journals, and marks the Runs
 //! they left unfinished `error` / `interrupted`: no scan of every Run.
@@ -21,7 +22,7 @@
 use crate::record::{RunConfig, RunError, RunStatus};
 use crate::{Error, Result};
 use rustix::fs::{FlockOperation, flock};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -80,9 +81,14 @@ impl Spares {
 /// The Runs a host has started and not yet ended, on disk.
 struct Journal {
     file: File,
-    open: usize,
+    /// The Runs noted `+` and not yet `-`, by name, with how many times
+    /// (a lost claim of a name this host runs notes it twice).
+    open: HashMap<String, usize>,
     len: u64,
 }
+
+/// The size past which a journal with no Run open starts afresh.
+const JOURNAL_RESTART: u64 = 1 << 20;
 
 impl Host {
     /// A spare file to write a record or result into, then rename in.
@@ -93,11 +99,21 @@ impl Host {
             .take(self.ahead.as_deref())
     }
 
+    /// Note that `run` starts (`+`) or ends (`-`). A host notes the end only
+    /// of a Run it noted the start of: ending another process's Run (a scope
+    /// it opened) must not count against this host's own open Runs.
     fn note(&self, sign: char, run: &str) {
         let mut j = self.journal.lock().expect("host journal poisoned");
-        match sign {
-            '+' => j.open += 1,
-            _ => j.open = j.open.saturating_sub(1),
+        if sign == '+' {
+            *j.open.entry(run.to_string()).or_default() += 1;
+        } else {
+            match j.open.get_mut(run) {
+                None => return,
+                Some(1) => {
+                    j.open.remove(run);
+                }
+                Some(n) => *n -= 1,
+            }
         }
         let line = format!("{sign}{run}\n");
         if let Err(e) = j.file.write_all(line.as_bytes()) {
@@ -106,7 +122,7 @@ impl Host {
         j.len += line.len() as u64;
         // With nothing open the journal says nothing: once it has grown,
         // start it afresh, so a long-lived host's journal stays small.
-        if j.open == 0 && j.len > 1 << 20 {
+        if j.open.is_empty() && j.len > JOURNAL_RESTART {
             match j.file.set_len(0) {
                 Ok(()) => j.len = 0,
                 Err(e) => tracing::warn!("host journal: {e}"),
@@ -249,7 +265,7 @@ impl RunStore {
             id,
             journal: std::sync::Mutex::new(Journal {
                 file: journal,
-                open: 0,
+                open: HashMap::new(),
                 len: 0,
             }),
             spares: std::sync::Mutex::new(Spares {
@@ -559,10 +575,15 @@ impl RunStore {
             for line in text.lines() {
                 if let Some(run) = line.strip_prefix('+') {
                     open.push(run);
-                } else if let Some(run) = line.strip_prefix('-') {
-                    open.retain(|r| *r != run);
+                } else if let Some(run) = line.strip_prefix('-')
+                    && let Some(i) = open.iter().position(|r| *r == run)
+                {
+                    // One end for one start: a name noted twice is open still.
+                    open.swap_remove(i);
                 }
             }
+            open.sort_unstable();
+            open.dedup();
             for run in open {
                 if self.interrupt(run, id)? {
                     recovered += 1;
@@ -735,6 +756,72 @@ mod tests {
         c.status = RunStatus::Completed;
         store.finish(&c).unwrap();
         claimed.dir
+    }
+
+    /// Note about 1.3 MiB of Runs starting and ending on `store`'s host: past
+    /// the size at which a journal with nothing open starts afresh.
+    fn grow_journal(store: &RunStore) {
+        let host = store.host.get().unwrap();
+        let long = "f".repeat(100);
+        for n in 0..6000 {
+            let name = format!("{long}-{n}");
+            host.note('+', &name);
+            host.note('-', &name);
+        }
+    }
+
+    /// Whether a store opened on `root` now marks `run` interrupted, as it
+    /// does a Run left unfinished by a host that died.
+    fn interrupted_after_restart(root: &Path, run: &str) -> bool {
+        let store = RunStore::open(root, root.join("runs"), false, 0).unwrap();
+        let c = store.load(run).unwrap();
+        c.status == RunStatus::Error && c.error.is_some_and(|e| e.kind == "interrupted")
+    }
+
+    #[test]
+    fn ending_another_hosts_run_keeps_this_hosts_open_runs_in_its_journal() {
+        let d = tempfile::tempdir().unwrap();
+        let open = || RunStore::open(d.path(), d.path().join("runs"), false, 0).unwrap();
+        // Two processes on one root: host A opened a scope, host B runs a
+        // Run of its own and ends A's scope (as `end_scope` from B does).
+        let a = open();
+        let b = open();
+        let mut scope = RunConfig::function("scope".into(), "local".into());
+        let _scope = a.claim(&mut scope, None).ok().unwrap();
+        let mut mine = RunConfig::function("mine".into(), "local".into());
+        let _mine = b.claim(&mut mine, Some(b"[1]")).ok().unwrap();
+        scope.status = RunStatus::Completed;
+        b.finish(&scope).unwrap();
+        grow_journal(&b);
+        let id = b.host_id().unwrap().to_string();
+        let journal = fs::read_to_string(d.path().join(format!("hosts/{id}.runs"))).unwrap();
+        assert!(journal.contains("+mine\n"), "B's open Run left its journal");
+        assert!(
+            !journal.contains("-scope\n"),
+            "B ended a Run it did not start"
+        );
+        // B dies: its Run is recovered, A's scope is left as it was.
+        drop(b);
+        assert!(interrupted_after_restart(d.path(), "mine"));
+        assert_eq!(a.load("scope").unwrap().status, RunStatus::Completed);
+    }
+
+    #[test]
+    fn a_lost_claim_of_a_name_this_host_runs_keeps_that_run_open() {
+        let d = tempfile::tempdir().unwrap();
+        let b = RunStore::open(d.path(), d.path().join("runs"), false, 0).unwrap();
+        let mut mine = RunConfig::function("mine".into(), "local".into());
+        let _mine = b.claim(&mut mine, Some(b"[1]")).ok().unwrap();
+        // A second claim of the name (two identical calls in one process)
+        // notes it and takes it back: the first is still open.
+        let mut again = RunConfig::function("mine".into(), "local".into());
+        assert!(matches!(
+            b.claim(&mut again, Some(b"[1]")),
+            Err(ClaimError::Exists(_))
+        ));
+        grow_journal(&b);
+        drop(b);
+        assert!(interrupted_after_restart(d.path(), "mine"));
     }
 
     #[test]
