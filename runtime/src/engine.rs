@@ -175,9 +175,7 @@ impl RhEngine {
         )
         .map_err(Error::engine)?;
 
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut h);
-        let compat = format!("{:016x}", h.finish());
+        let compat = compatibility_key(&engine);
         Ok(RhEngine {
             engine,
             slots: Arc::new(Semaphore::new(n as usize)),
@@ -212,6 +210,45 @@ impl RhEngine {
     }
 }
 
+/// The key that names this engine's precompiled code on disk: the first 16
+/// hex digits of the sha256 of what `precompile_compatibility_hash` feeds a
+/// [`Hasher`]. Stable across builds and toolchains, unlike the standard
+/// library's `DefaultHasher`, whose algorithm may change: a store's copies
+/// stay usable by the next build of the same Wasmtime and settings.
+fn compatibility_key(engine: &Engine) -> String {
+    let mut h = Sha256Hasher::default();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    h.hex_prefix()
+}
+
+/// A [`Hasher`] whose state is a sha256 of every byte written to it.
+#[derive(Default)]
+struct Sha256Hasher(sha2::Sha256);
+
+impl Sha256Hasher {
+    /// The first 16 hex digits of the sha256 of what was written.
+    fn hex_prefix(self) -> String {
+        use sha2::Digest;
+        let mut hex = hex::encode(self.0.finalize());
+        hex.truncate(16);
+        hex
+    }
+}
+
+impl Hasher for Sha256Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        sha2::Digest::update(&mut self.0, bytes);
+    }
+
+    /// The first 8 bytes of the digest so far, big-endian: the same 16 hex
+    /// digits as [`Sha256Hasher::hex_prefix`].
+    fn finish(&self) -> u64 {
+        use sha2::Digest;
+        let digest = self.0.clone().finalize();
+        u64::from_be_bytes(digest[..8].try_into().expect("a sha256 has 32 bytes"))
+    }
+}
+
 /// The memory budget of running guests when none is given: half of this
 /// machine's memory, or of the container's limit (cgroup v2
 /// `memory.max`) when that is lower. Half, because each Run is counted at
@@ -225,4 +262,61 @@ pub fn default_memory_total() -> u64 {
         .ok()
         .and_then(|s| s.trim().parse::<u64>().ok());
     cgroup.map_or(ram, |c| c.min(ram)) / 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    /// Keeps every byte a `Hash` impl feeds it, in order.
+    #[derive(Default)]
+    struct Recorder(Vec<u8>);
+
+    impl Hasher for Recorder {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.extend_from_slice(bytes);
+        }
+        fn finish(&self) -> u64 {
+            0
+        }
+    }
+
+    fn small_engine() -> RhEngine {
+        RhEngine::new(EngineOptions {
+            max_concurrent: 2,
+            ..EngineOptions::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_compatibility_key_is_a_sha256_of_what_the_engine_hashes() {
+        let eng = small_engine();
+        let mut fed = Recorder::default();
+        eng.engine.precompile_compatibility_hash().hash(&mut fed);
+        assert!(!fed.0.is_empty());
+        let expected = hex::encode(Sha256::digest(&fed.0));
+        assert_eq!(eng.compat, expected[..16]);
+        // Another engine of the same settings finds the same copies.
+        assert_eq!(small_engine().compat, eng.compat);
+    }
+
+    #[test]
+    fn the_hasher_gives_the_sha256_of_its_bytes() {
+        // sha256("abc"), FIPS 180-2 appendix B.1.
+        const ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let mut h = Sha256Hasher::default();
+        h.write(b"a");
+        h.write(b"bc");
+        assert_eq!(format!("{:016x}", h.finish()), ABC[..16]);
+        assert_eq!(h.hex_prefix(), ABC[..16]);
+        // Integers go in as their bytes, as the default `Hasher` methods do.
+        let mut h = Sha256Hasher::default();
+        h.write_u32(0x0102_0304);
+        h.write(b"key");
+        let mut bytes = 0x0102_0304u32.to_ne_bytes().to_vec();
+        bytes.extend_from_slice(b"key");
+        assert_eq!(h.hex_prefix(), hex::encode(Sha256::digest(&bytes))[..16]);
+    }
 }
