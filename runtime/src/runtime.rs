@@ -791,8 +791,8 @@ impl Runtime {
                 // Up to the output cap of file copying: off the workers, on
                 // the blocking pool (no thread made per hit).
                 let (src, obs) = ((**source).clone(), observer.clone());
-                let (out, err) = (claimed.stdout, claimed.stderr);
-                tokio::task::spawn_blocking(move || copy_hit(&src, out, err, obs.as_ref()))
+                let (dir, out, err) = (claimed.dir.clone(), claimed.stdout, claimed.stderr);
+                tokio::task::spawn_blocking(move || copy_hit(&src, &dir, out, err, obs.as_ref()))
                     .await
                     .unwrap_or_else(|e| executor::Outcome {
                         result: Err(Error::Engine(format!("cache copy task: {e}"))),
@@ -1818,9 +1818,11 @@ impl LogFollower {
 }
 
 /// The outcome of a cache hit: the source's output copied into the new
-/// Run's files (and shown to the observer), its result, its lineage.
+/// Run's files (`stdout` and `stderr` of its folder `dest`, and shown to the
+/// observer), its result, its lineage.
 fn copy_hit(
     source: &Run,
+    dest: &Path,
     mut stdout: std::fs::File,
     mut stderr: std::fs::File,
     observer: Option<&OutputObserver>,
@@ -1838,8 +1840,9 @@ fn copy_hit(
             if n == 0 {
                 return Ok(());
             }
+            // The new Run's file of the same name failed, not the source's.
             to.write_all(&buf[..n])
-                .map_err(|e| Error::io("write", source.file(from), e))?;
+                .map_err(|e| Error::io("write", dest.join(from), e))?;
             if let Some(obs) = observer {
                 obs(kind, &buf[..n]);
             }
@@ -1853,5 +1856,45 @@ fn copy_hit(
         fuel_consumed: 0,
         upstream: source.config().upstream_artifacts.clone(),
         downstream: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runs::{STDERR, STDOUT};
+
+    #[test]
+    fn a_cache_hit_that_cannot_write_names_the_new_runs_file() {
+        let d = tempfile::tempdir().unwrap();
+        // The source: a completed Run with output and a result.
+        let src = d.path().join("source");
+        std::fs::create_dir(&src).unwrap();
+        let mut c = RunConfig::function("source".into(), "local".into());
+        c.status = RunStatus::Completed;
+        std::fs::write(
+            src.join(crate::runs::CONFIG),
+            crate::runs::to_json(&c).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(src.join(STDOUT), b"some output\n").unwrap();
+        std::fs::write(src.join(STDERR), b"").unwrap();
+        std::fs::write(src.join(RESULT), b"3").unwrap();
+        let source = Run::open(&src).unwrap();
+        // The new Run's files, open for reading only: every write fails.
+        let dest = d.path().join("hit");
+        std::fs::create_dir(&dest).unwrap();
+        for f in [STDOUT, STDERR] {
+            std::fs::write(dest.join(f), b"").unwrap();
+        }
+        let open = |f: &str| std::fs::File::open(dest.join(f)).unwrap();
+        let outcome = copy_hit(&source, &dest, open(STDOUT), open(STDERR), None);
+        match outcome.result {
+            Err(Error::Io { op, path, .. }) => {
+                assert_eq!(op, "write");
+                assert_eq!(path, dest.join(STDOUT));
+            }
+            other => panic!("expected a write error, got {other:?}"),
+        }
     }
 }
