@@ -169,9 +169,23 @@ pub enum Command {
     Cluster(ClusterCommand),
     /// Run the host daemon.
     Serve(Box<ServeArgs>),
+    /// Print a completion script for a shell: `rh-wasm completions bash >
+    /// ~/.local/share/bash-completion/completions/rh-wasm`.
+    Completions {
+        /// The shell.
+        shell: CompletionShell,
+    },
     /// Executes an asynchronous Run (started by `run`); not for direct use.
     #[command(name = "__worker", hide = true)]
     Worker,
+}
+
+/// The shells `completions` writes a script for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Args)]

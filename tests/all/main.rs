@@ -7,6 +7,7 @@ mod bad_input;
 mod cache;
 mod calls;
 mod cancel;
+mod completions;
 mod connections;
 mod daemon;
 mod deploys;

@@ -4,6 +4,7 @@ mod artifacts;
 mod call;
 mod cancel;
 mod clusters;
+mod completions;
 mod deploy;
 mod exec;
 mod logs;
@@ -92,6 +93,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }) => share::add_user(&file, &name, &token_file, admin, json),
         Command::Cluster(c) => clusters::cluster(c, json),
         Command::Serve(a) => serve::serve(*a).await,
+        Command::Completions { shell } => completions::completions(shell),
         Command::Worker => worker::worker().await,
     }
 }
