@@ -26,13 +26,13 @@ fn env() -> &'static Env {
 
 fuzz_target!(|data: &[u8]| {
     let e = env();
-    let before = e.rt.deployments().unwrap().len();
-    match e.tk.block_on(e.rt.deploy(data, "fuzzed")) {
+    let before = e.rt.deployments(&rh_runtime::Caller::host()).unwrap().len();
+    match e.tk.block_on(e.rt.deploy(&rh_runtime::Caller::host(), data, "fuzzed")) {
         Ok(_) => assert!(data.starts_with(b"\0asm"), "only wasm deploys"),
         Err(err) => {
             assert!(!err.to_string().is_empty());
             assert_eq!(
-                e.rt.deployments().unwrap().len(),
+                e.rt.deployments(&rh_runtime::Caller::host()).unwrap().len(),
                 before,
                 "a refusal stores nothing"
             );

@@ -30,7 +30,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
-use rh_runtime::{CallRequest, EngineOptions, Runtime, RuntimeOptions};
+use rh_runtime::{CallRequest, Caller, EngineOptions, Runtime, RuntimeOptions};
 use serde_json::{Value, json};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -298,7 +298,7 @@ fn embedded(tk: &tokio::runtime::Runtime, rt: &Runtime, root: &Path, calls: usiz
             let fs = t.elapsed();
             let t = Instant::now();
             let run = rt
-                .call(CallRequest::new("summer", args.clone()))
+                .call(&Caller::host(), CallRequest::new("summer", args.clone()))
                 .await
                 .unwrap();
             let rec = t.elapsed();
@@ -318,7 +318,7 @@ fn embedded(tk: &tokio::runtime::Runtime, rt: &Runtime, root: &Path, calls: usiz
 fn cpu_bound(tk: &tokio::runtime::Runtime, root: &Path, guests: &Path) -> (Duration, Duration) {
     let open = |name: &str, o: EngineOptions| {
         let rt = Runtime::open_with(RuntimeOptions::new(root.join(name)).engine(o)).unwrap();
-        tk.block_on(rt.deploy_file(&guests.join("testkit.wasm"), None))
+        tk.block_on(rt.deploy_file(&Caller::host(), &guests.join("testkit.wasm"), None))
             .unwrap();
         rt
     };
@@ -356,7 +356,8 @@ fn deploys(tk: &tokio::runtime::Runtime, root: &Path, guests: &Path, n: usize) -
         .map(|i| {
             let rt = Runtime::open(root.join(format!("deploy-{i}"))).unwrap();
             let t = Instant::now();
-            tk.block_on(rt.deploy(&bytes, "summer")).unwrap();
+            tk.block_on(rt.deploy(&Caller::host(), &bytes, "summer"))
+                .unwrap();
             t.elapsed()
         })
         .collect()
@@ -981,7 +982,7 @@ fn main() {
         o.calls
     );
     let rt = Runtime::open(work.path().join("local")).unwrap();
-    tk.block_on(rt.deploy_file(&guests.join("summer.wasm"), None))
+    tk.block_on(rt.deploy_file(&Caller::host(), &guests.join("summer.wasm"), None))
         .unwrap();
     let m = embedded(&tk, &rt, work.path(), o.calls);
     let bare = pct(&m.bare, 0.5);
@@ -1013,14 +1014,14 @@ fn main() {
     // With --durable: the record, result and folder fsynced per Run.
     let durable =
         Runtime::open_with(RuntimeOptions::new(work.path().join("durable")).durable(true)).unwrap();
-    tk.block_on(durable.deploy_file(&guests.join("summer.wasm"), None))
+    tk.block_on(durable.deploy_file(&Caller::host(), &guests.join("summer.wasm"), None))
         .unwrap();
     let n = (o.calls / 10).max(50);
     let lat: Vec<Duration> = (0..n + 10)
         .map(|_| {
             let t = Instant::now();
             let run = tk
-                .block_on(durable.call(CallRequest::new("summer", json!([1, 2]))))
+                .block_on(durable.call(&Caller::host(), CallRequest::new("summer", json!([1, 2]))))
                 .unwrap();
             assert_eq!(run.result().unwrap(), json!(3));
             t.elapsed()

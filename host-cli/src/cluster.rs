@@ -84,6 +84,17 @@ pub fn creator() -> Option<String> {
         .or_else(|| Some(format!("uid:{}", rustix::process::getuid().as_raw())))
 }
 
+/// Who the CLI acts for on `cluster` of its own machine: the user it runs
+/// as (recorded as the creator of its Runs), inside the scope of
+/// `rh-wasm scope NAME -- ...` when there is one.
+pub fn caller(cluster: &str) -> rh_runtime::Caller {
+    let caller = match creator() {
+        Some(c) => rh_runtime::Caller::named(c),
+        None => rh_runtime::Caller::host(),
+    };
+    caller.in_scope_opt(current_scope(cluster))
+}
+
 /// The scope a command runs inside (`rh-wasm scope NAME -- ...` exports it),
 /// when it is on `cluster`.
 pub fn current_scope(cluster: &str) -> Option<String> {

@@ -50,7 +50,11 @@ pub struct CallBody {
 
 impl CallBody {
     /// The body for a call request, in `mode`.
-    pub fn from_request(req: &rh_runtime::CallRequest, mode: &str) -> CallBody {
+    pub fn from_request(
+        req: &rh_runtime::CallRequest,
+        caller: &rh_runtime::Caller,
+        mode: &str,
+    ) -> CallBody {
         CallBody {
             function: req.function.clone(),
             args: req.args.clone(),
@@ -61,9 +65,9 @@ impl CallBody {
             rerun: req.rerun,
             mode: mode.into(),
             stream: matches!(mode, "call" | "get_or_call"),
-            creator: req.creator.clone(),
+            creator: caller.creator().map(str::to_string),
             cache: req.cache,
-            parent_run: req.parent_run.clone(),
+            parent_run: caller.scope().map(str::to_string),
         }
     }
 
@@ -83,16 +87,16 @@ impl CallBody {
         if let Some(t) = self.timeout_ms {
             r = r.timeout(std::time::Duration::from_millis(t));
         }
-        if let Some(c) = &self.creator {
-            r = r.creator(c.clone());
-        }
         if let Some(c) = self.cache {
             r = r.cache(c);
         }
-        if let Some(p) = &self.parent_run {
-            r = r.parent_run(p.clone());
-        }
         r
+    }
+
+    /// Who the call acts for: `user` when the daemon checks users (the
+    /// body's `creator` is then ignored), else whom the client names.
+    pub fn caller(&self, user: Option<&rh_runtime::User>) -> rh_runtime::Caller {
+        caller_of(user, self.creator.as_deref(), self.parent_run.as_deref())
     }
 }
 
@@ -133,7 +137,11 @@ pub struct ExecCmd {
 }
 
 impl ExecBody {
-    pub fn from_request(req: &rh_runtime::ExecRequest, stream: bool) -> ExecBody {
+    pub fn from_request(
+        req: &rh_runtime::ExecRequest,
+        caller: &rh_runtime::Caller,
+        stream: bool,
+    ) -> ExecBody {
         ExecBody {
             cmds: req
                 .cmds
@@ -152,8 +160,8 @@ impl ExecBody {
             timeout_ms: req.timeout.map(|t| t.as_millis() as u64),
             scratch: req.scratch,
             stream,
-            creator: req.creator.clone(),
-            parent_run: req.parent_run.clone(),
+            creator: caller.creator().map(str::to_string),
+            parent_run: caller.scope().map(str::to_string),
         }
     }
 
@@ -185,12 +193,28 @@ impl ExecBody {
         if let Some(s) = self.scratch {
             r = r.scratch(s);
         }
-        if let Some(c) = &self.creator {
-            r = r.creator(c.clone());
-        }
-        r.parent_run = self.parent_run.clone();
         r
     }
+
+    /// Who the Run acts for; see [`CallBody::caller`].
+    pub fn caller(&self, user: Option<&rh_runtime::User>) -> rh_runtime::Caller {
+        caller_of(user, self.creator.as_deref(), self.parent_run.as_deref())
+    }
+}
+
+/// A request's caller: the daemon's user when it has one, else the client's
+/// own name for itself; inside `parent` when given.
+fn caller_of(
+    user: Option<&rh_runtime::User>,
+    creator: Option<&str>,
+    parent: Option<&str>,
+) -> rh_runtime::Caller {
+    let caller = match (user, creator) {
+        (Some(u), _) => rh_runtime::Caller::for_user(u.clone()),
+        (None, Some(c)) => rh_runtime::Caller::named(c),
+        (None, None) => rh_runtime::Caller::host(),
+    };
+    caller.in_scope_opt(parent.map(str::to_string))
 }
 
 fn empty_args() -> serde_json::Value {

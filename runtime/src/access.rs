@@ -14,7 +14,8 @@
 //! when it does not; a user who may see it but not change it is refused
 //! with [`Error::Forbidden`].
 
-use crate::{Error, Result, Runtime};
+use crate::runtime::Parts;
+use crate::{Caller, Error, Result};
 use rustix::fs::{FlockOperation, flock};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -357,80 +358,70 @@ pub(crate) fn require_if(
     guard.map_or(Ok(()), |g| g.require(kind, name, owner, need, doing))
 }
 
-impl Runtime {
-    pub(crate) fn guard(&self, user: Option<&User>) -> Option<Guard> {
-        user.map(|u| Guard {
+/// The policy: what a caller may do, checked against each object's owner
+/// and the grants. Every verb of [`crate::Runtime`] goes through these.
+impl Parts {
+    /// The check for the caller's user, when users are checked.
+    pub(crate) fn guard(&self, caller: &Caller) -> Option<Guard> {
+        caller.user().map(|u| Guard {
             user: u.clone(),
-            access: self.access_store().clone(),
+            access: self.access.clone(),
         })
     }
 
     /// The owner (`creator`) of an object; `NotFound` when there is none
-    /// of that name. Objects made without a user have no owner: only
-    /// administrators reach them when users are checked.
-    pub fn owner(&self, kind: ObjectKind, name: &str) -> Result<Option<String>> {
+    /// of that name.
+    pub(crate) fn owner(&self, kind: ObjectKind, name: &str) -> Result<Option<String>> {
         match kind {
-            ObjectKind::Function => Ok(self.deployment(name)?.creator),
-            ObjectKind::Run => Ok(self.run(name)?.config().creator.clone()),
-            ObjectKind::Artifact => Ok(self.artifact(name)?.creator),
+            ObjectKind::Function => Ok(self.functions.deployment(name)?.creator),
+            ObjectKind::Run => Ok(self.runs.load(name)?.creator),
+            ObjectKind::Artifact => Ok(self.artifacts.get(name)?.creator),
             ObjectKind::Component => {
-                self.component(name)?;
+                self.functions.info(name)?;
                 Ok(None)
             }
         }
     }
 
-    /// What `user` may do to an object: `None` when they may not see it.
-    pub fn access(&self, user: &User, kind: ObjectKind, name: &str) -> Result<Option<Access>> {
-        let owner = self.owner(kind, name)?;
-        let g = Guard {
-            user: user.clone(),
-            access: self.access_store().clone(),
-        };
-        g.level(kind, name, owner.as_deref())
-    }
-
-    /// Refuse unless `user` (when there is one) has `need` on the object:
-    /// `NotFound` when they may not see it (as when it does not exist),
-    /// `Forbidden` when they may only read it. `doing` names the act. With
-    /// no user there is nothing to check (not even that the object exists).
-    pub fn require(
+    /// Refuse unless the caller (when users are checked) has `need` on the
+    /// object: `NotFound` when they may not see it (as when it does not
+    /// exist), `Forbidden` when they may only read it. `doing` names the
+    /// act. With no user there is nothing to check (not even that the
+    /// object exists).
+    pub(crate) fn require(
         &self,
-        user: Option<&User>,
+        caller: &Caller,
         kind: ObjectKind,
         name: &str,
         need: Access,
         doing: &str,
     ) -> Result<()> {
-        match self.guard(user) {
+        match self.guard(caller) {
             Some(g) => g.require(kind, name, self.owner(kind, name)?.as_deref(), need, doing),
             None => Ok(()),
         }
     }
 
-    /// Whether `user` may see an object whose owner is already known (for
-    /// filtering lists without reading each object again).
-    pub fn can_see(
+    /// Refuse unless the guard's user has `need` on Run `name`.
+    pub(crate) fn require_run(
         &self,
-        user: Option<&User>,
-        kind: ObjectKind,
+        g: &Guard,
         name: &str,
-        owner: Option<&str>,
-    ) -> bool {
-        match self.guard(user) {
-            Some(g) => g.has(kind, name, owner, Access::Read),
-            None => true,
-        }
+        need: Access,
+        doing: &str,
+    ) -> Result<()> {
+        let run = self.runs.load(name)?;
+        g.require(ObjectKind::Run, name, run.creator.as_deref(), need, doing)
     }
 
-    /// A test of what `user` may see, with the grants read once: for
+    /// A test of what the caller may see, with the grants read once: for
     /// filtering a long list (of Runs, say) by `(kind, name, owner)`.
-    pub fn visibility(
+    pub(crate) fn visibility(
         &self,
-        user: Option<&User>,
+        caller: &Caller,
     ) -> Result<impl Fn(ObjectKind, &str, Option<&str>) -> bool + use<>> {
-        let index = match user {
-            Some(u) if !u.admin => Some((u.clone(), self.access_store().index()?)),
+        let index = match caller.user() {
+            Some(u) if !u.admin => Some((u.clone(), self.access.index()?)),
             _ => None,
         };
         Ok(
@@ -447,10 +438,10 @@ impl Runtime {
     }
 
     /// Grant `with` access to an object. Only its owner (or an
-    /// administrator) may; `by` None is the embedding program itself.
-    pub fn share(
+    /// administrator, or the embedding program) may.
+    pub(crate) fn share(
         &self,
-        by: Option<&User>,
+        by: &Caller,
         kind: ObjectKind,
         name: &str,
         with: &str,
@@ -463,27 +454,27 @@ impl Runtime {
                 "`{with}` owns {kind} `{name}` already"
             )));
         }
-        self.access_store().grant(kind, name, with, access)
+        self.access.grant(kind, name, with, access)
     }
 
     /// Take back what `with` was granted on an object; whether they had
     /// anything. Only its owner (or an administrator) may.
-    pub fn unshare(
+    pub(crate) fn unshare(
         &self,
-        by: Option<&User>,
+        by: &Caller,
         kind: ObjectKind,
         name: &str,
         with: &str,
     ) -> Result<bool> {
         crate::validate_name("user", with)?;
         self.check_owner(by, kind, name, "unshare")?;
-        self.access_store().revoke(kind, name, Some(with))
+        self.access.revoke(kind, name, Some(with))
     }
 
     /// The object's owner, once `by` is known to be it (or an admin).
     fn check_owner(
         &self,
-        by: Option<&User>,
+        by: &Caller,
         kind: ObjectKind,
         name: &str,
         doing: &str,
@@ -505,11 +496,11 @@ impl Runtime {
         Ok(owner)
     }
 
-    /// The grants `user` may know of: those on what they own and those
+    /// The grants the caller may know of: those on what they own and those
     /// given to them (every grant for an administrator or no user).
-    pub fn shares(&self, user: Option<&User>) -> Result<Vec<Share>> {
-        let all = self.access_store().all()?;
-        let Some(u) = user.filter(|u| !u.admin) else {
+    pub(crate) fn shares(&self, caller: &Caller) -> Result<Vec<Share>> {
+        let all = self.access.all()?;
+        let Some(u) = caller.user().filter(|u| !u.admin) else {
             return Ok(all);
         };
         let mut owners: HashMap<Key, Option<String>> = HashMap::new();
@@ -525,12 +516,15 @@ impl Runtime {
         Ok(out)
     }
 
-    /// The named kinds of object called `name` that `user` may see.
-    pub fn kinds_of(&self, user: Option<&User>, name: &str) -> Vec<ObjectKind> {
+    /// The named kinds of object called `name` that the caller may see.
+    pub(crate) fn kinds_of(&self, caller: &Caller, name: &str) -> Vec<ObjectKind> {
+        let guard = self.guard(caller);
         ObjectKind::NAMED
             .into_iter()
             .filter(|&k| match self.owner(k, name) {
-                Ok(owner) => self.can_see(user, k, name, owner.as_deref()),
+                Ok(owner) => guard
+                    .as_ref()
+                    .is_none_or(|g| g.has(k, name, owner.as_deref(), Access::Read)),
                 Err(_) => false,
             })
             .collect()
@@ -540,12 +534,12 @@ impl Runtime {
     /// access. A Run still running is refused (cancel it first). Deleting
     /// a name keeps the component and artifact bytes the recorded Runs
     /// refer to; it removes every grant on the object.
-    pub fn delete(&self, user: Option<&User>, kind: ObjectKind, name: &str) -> Result<()> {
+    pub(crate) fn delete(&self, caller: &Caller, kind: ObjectKind, name: &str) -> Result<()> {
         // Checked first so that only those who may delete it learn more
         // (that a Run is still running); checked again under the store's
         // lock, where the grants go.
-        self.require(user, kind, name, Access::Write, "deleting it")?;
-        let guard = self.guard(user);
+        self.require(caller, kind, name, Access::Write, "deleting it")?;
+        let guard = self.guard(caller);
         let check = |owner: Option<&str>| {
             require_if(
                 guard.as_ref(),
@@ -558,30 +552,42 @@ impl Runtime {
             // Grants go first: a crash before the object goes leaves it
             // with no grants (closed), never grants for whatever next takes
             // the name. Again after, for a share made in between.
-            self.access_store().revoke(kind, name, None).map(|_| ())
+            self.access.revoke(kind, name, None).map(|_| ())
         };
-        self.remove_object(kind, name, &check)?;
-        self.access_store().revoke(kind, name, None)?;
+        match kind {
+            ObjectKind::Run => self
+                .runs
+                .remove(name, &|c: &crate::RunConfig| check(c.creator.as_deref())),
+            ObjectKind::Function => self
+                .functions
+                .remove(name, &|d: &crate::Deployment| check(d.creator.as_deref())),
+            ObjectKind::Artifact => self
+                .artifacts
+                .remove(name, &|a: &crate::Artifact| check(a.creator.as_deref())),
+            ObjectKind::Component => {
+                return Err(Error::Invalid("components are not deleted by name".into()));
+            }
+        }?;
+        self.access.revoke(kind, name, None)?;
         Ok(())
     }
-}
 
-impl Runtime {
-    /// Lineage as `user` sees it: only the Runs and artifacts they may
+    /// Lineage as the caller sees it: only the Runs and artifacts they may
     /// see appear in it; the object itself must be one of them.
-    pub fn lineage_as(&self, name: &str, user: Option<&User>) -> Result<crate::LineageNode> {
-        let Some(g) = self.guard(user) else {
-            return self.lineage(name);
-        };
-        let sees = self.visibility(user)?;
+    pub(crate) fn lineage(&self, caller: &Caller, name: &str) -> Result<crate::LineageNode> {
+        let sees = self.visibility(caller)?;
         let runs = self
-            .runs()?
+            .runs
+            .list()?
             .into_iter()
             .filter(|c| sees(ObjectKind::Run, &c.name, c.creator.as_deref()))
             .collect();
-        let mut node = crate::lineage::Graph::new(runs, self.artifact_store()).of(name)?;
+        let mut node = crate::lineage::Graph::new(runs, &self.artifacts).of(name)?;
+        let Some(g) = self.guard(caller) else {
+            return Ok(node);
+        };
         let visible = |n: &crate::LineageNode| match n.kind {
-            "artifact" => self.artifact(&n.name).ok().is_some_and(|a| {
+            "artifact" => self.artifacts.get(&n.name).ok().is_some_and(|a| {
                 g.has(
                     ObjectKind::Artifact,
                     &n.name,
@@ -609,19 +615,24 @@ impl Runtime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Runtime;
 
     #[test]
     fn owners_share_and_users_get_what_they_were_given() {
         let dir = tempfile::tempdir().unwrap();
         let rt = Runtime::open(dir.path()).unwrap();
         let (alice, bob) = (User::new("alice"), User::new("bob"));
+        let (as_alice, as_bob) = (
+            Caller::for_user(alice.clone()),
+            Caller::for_user(bob.clone()),
+        );
         let admin = User {
             name: "ops".into(),
             admin: true,
         };
+        let as_admin = Caller::for_user(admin.clone());
         let art = ObjectKind::Artifact;
-        rt.save_artifact_as(None, "model", b"v1", Some(&alice))
-            .unwrap();
+        rt.save_artifact(&as_alice, "model", b"v1").unwrap();
         assert_eq!(rt.owner(art, "model").unwrap().as_deref(), Some("alice"));
         assert_eq!(
             rt.access(&alice, art, "model").unwrap(),
@@ -635,61 +646,52 @@ mod tests {
 
         // Unseen: as if it did not exist for reading; for writing, the name
         // is taken and nothing more is said.
-        let e = rt
-            .load_artifact_as(None, "model", None, Some(&bob))
-            .unwrap_err();
+        let e = rt.load_artifact(&as_bob, "model", None).unwrap_err();
         assert_eq!(e.to_string(), "no artifact named `model`");
-        let e = rt
-            .save_artifact_as(None, "model", b"x", Some(&bob))
-            .unwrap_err();
+        let e = rt.save_artifact(&as_bob, "model", b"x").unwrap_err();
         assert_eq!(
             e.to_string(),
             "the artifact name `model` is taken by another user; choose another"
         );
         // Only the owner (or an admin) shares; a stranger learns nothing.
         let e = rt
-            .share(Some(&bob), art, "model", "bob", Access::Read)
+            .share(&as_bob, art, "model", "bob", Access::Read)
             .unwrap_err();
         assert!(matches!(e, Error::NotFound { .. }), "{e}");
 
-        rt.share(Some(&alice), art, "model", "bob", Access::Read)
+        rt.share(&as_alice, art, "model", "bob", Access::Read)
             .unwrap();
-        assert_eq!(
-            rt.load_artifact_as(None, "model", None, Some(&bob))
-                .unwrap()
-                .0,
-            b"v1"
-        );
-        let e = rt
-            .save_artifact_as(None, "model", b"x", Some(&bob))
-            .unwrap_err();
+        assert_eq!(rt.load_artifact(&as_bob, "model", None).unwrap().0, b"v1");
+        let e = rt.save_artifact(&as_bob, "model", b"x").unwrap_err();
         assert_eq!(
             e.to_string(),
             "user `bob` has read access to artifact `model`; saving a new version needs write access"
         );
         let e = rt
-            .share(Some(&bob), art, "model", "carol", Access::Read)
+            .share(&as_bob, art, "model", "carol", Access::Read)
             .unwrap_err();
         assert_eq!(
             e.to_string(),
             "only the owner of artifact `model` (alice) can share it"
         );
         let e = rt
-            .share(Some(&alice), art, "model", "alice", Access::Read)
+            .share(&as_alice, art, "model", "alice", Access::Read)
             .unwrap_err();
         assert_eq!(e.to_string(), "`alice` owns artifact `model` already");
         assert_eq!(
-            rt.artifact("model").unwrap().versions.len(),
+            rt.artifact(&Caller::host(), "model")
+                .unwrap()
+                .versions
+                .len(),
             1,
             "nothing saved"
         );
 
         // Write access: a new version, still Alice's name.
-        rt.share(Some(&alice), art, "model", "bob", Access::Write)
+        rt.share(&as_alice, art, "model", "bob", Access::Write)
             .unwrap();
-        rt.save_artifact_as(None, "model", b"v2", Some(&bob))
-            .unwrap();
-        let a = rt.artifact("model").unwrap();
+        rt.save_artifact(&as_bob, "model", b"v2").unwrap();
+        let a = rt.artifact(&Caller::host(), "model").unwrap();
         assert_eq!(a.creator.as_deref(), Some("alice"));
         assert_eq!(a.versions[1].saved_by.as_deref(), Some("bob"));
         let grant = Share {
@@ -698,37 +700,41 @@ mod tests {
             user: "bob".into(),
             access: Access::Write,
         };
-        assert_eq!(
-            rt.shares(Some(&alice)).unwrap(),
-            std::slice::from_ref(&grant)
+        assert_eq!(rt.shares(&as_alice).unwrap(), std::slice::from_ref(&grant));
+        assert_eq!(rt.shares(&as_bob).unwrap(), [grant]);
+        assert!(
+            rt.shares(&Caller::for_user(User::new("carol")))
+                .unwrap()
+                .is_empty()
         );
-        assert_eq!(rt.shares(Some(&bob)).unwrap(), [grant]);
-        assert!(rt.shares(Some(&User::new("carol"))).unwrap().is_empty());
-        assert_eq!(rt.kinds_of(Some(&bob), "model"), [ObjectKind::Artifact]);
-        assert!(rt.kinds_of(Some(&User::new("carol")), "model").is_empty());
+        assert_eq!(rt.kinds_of(&as_bob, "model"), [ObjectKind::Artifact]);
+        assert!(
+            rt.kinds_of(&Caller::for_user(User::new("carol")), "model")
+                .is_empty()
+        );
 
         // Taken back, and gone with the object.
-        assert!(rt.unshare(Some(&alice), art, "model", "bob").unwrap());
-        assert!(!rt.unshare(Some(&alice), art, "model", "bob").unwrap());
+        assert!(rt.unshare(&as_alice, art, "model", "bob").unwrap());
+        assert!(!rt.unshare(&as_alice, art, "model", "bob").unwrap());
         assert_eq!(rt.access(&bob, art, "model").unwrap(), None);
-        rt.share(Some(&admin), art, "model", "bob", Access::Read)
+        rt.share(&as_admin, art, "model", "bob", Access::Read)
             .unwrap();
-        let e = rt.delete(Some(&bob), art, "model").unwrap_err();
+        let e = rt.delete(&as_bob, art, "model").unwrap_err();
         assert!(
             e.to_string().contains("deleting it needs write access"),
             "{e}"
         );
-        rt.delete(Some(&alice), art, "model").unwrap();
+        rt.delete(&as_alice, art, "model").unwrap();
         assert!(
-            rt.shares(None).unwrap().is_empty(),
+            rt.shares(&Caller::host()).unwrap().is_empty(),
             "its grants went with it"
         );
-        rt.save_artifact_as(None, "model", b"new", Some(&User::new("carol")))
+        rt.save_artifact(&Caller::for_user(User::new("carol")), "model", b"new")
             .unwrap();
         assert_eq!(rt.access(&bob, art, "model").unwrap(), None);
         // Without a user, the embedding program may do all.
         assert_eq!(
-            rt.load_artifact_as(None, "model", None, None).unwrap().0,
+            rt.load_artifact(&Caller::host(), "model", None).unwrap().0,
             b"new"
         );
     }

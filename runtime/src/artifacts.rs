@@ -7,7 +7,7 @@
 //! versions apart later. Saving takes the name's `flock`, so concurrent
 //! savers from any process append without losing versions.
 
-use crate::record::ArtifactRef;
+use crate::config::ArtifactRef;
 use crate::runs::write_file;
 use crate::{Error, Result};
 use rustix::fs::{FlockOperation, flock};

@@ -12,7 +12,7 @@
 //! the first executes, the rest find its Run.
 
 use crate::artifacts::digest_of;
-use crate::record::{RunConfig, RunStatus};
+use crate::config::{RunConfig, RunStatus};
 use crate::{Error, Result};
 use rustix::fs::{FlockOperation, flock};
 use std::fs::{File, OpenOptions};

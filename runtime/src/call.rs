@@ -8,8 +8,8 @@
 //! `inputs.json` holds and what `input_digest` hashes, so the same call
 //! spelled with other whitespace or key order is the same call.
 
+use crate::execute::host::OutputObserver;
 use crate::functions::FunctionDesc;
-use crate::host::OutputObserver;
 use crate::{Error, Limits, Result};
 use serde_json::Value;
 use std::fmt;
@@ -43,13 +43,6 @@ pub struct CallRequest {
     pub timeout: Option<Duration>,
     /// Replace a finished Run of the same name instead of refusing.
     pub rerun: bool,
-    /// The Run this call is made inside of.
-    pub parent_run: Option<String>,
-    /// Who makes the call.
-    pub creator: Option<String>,
-    /// The user the call acts for, whose access is checked (see
-    /// [`crate::User`]); `None`: the embedding program, which may do all.
-    pub user: Option<crate::User>,
     /// Sees the guest's output as it is written.
     pub observer: Option<OutputObserver>,
     /// Answer from the result cache when an earlier completed Run made the
@@ -79,9 +72,6 @@ impl CallRequest {
             memory: None,
             timeout: None,
             rerun: false,
-            parent_run: None,
-            creator: None,
-            user: None,
             observer: None,
             cache: None,
         }
@@ -120,27 +110,6 @@ impl CallRequest {
     /// Replace a finished Run of the same name.
     pub fn rerun(mut self, rerun: bool) -> Self {
         self.rerun = rerun;
-        self
-    }
-
-    /// Record the Run as made inside `parent`.
-    pub fn parent_run(mut self, parent: impl Into<String>) -> Self {
-        self.parent_run = Some(parent.into());
-        self
-    }
-
-    /// Record who made the call.
-    pub fn creator(mut self, creator: impl Into<String>) -> Self {
-        self.creator = Some(creator.into());
-        self
-    }
-
-    /// Act for `user`: their access is checked (the function, the Run's
-    /// name, a parent Run, the artifacts its guest loads and saves) and
-    /// they are recorded as the creator.
-    pub fn user(mut self, user: crate::User) -> Self {
-        self.creator = Some(user.name.clone());
-        self.user = Some(user);
         self
     }
 

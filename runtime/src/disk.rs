@@ -15,7 +15,7 @@
 //! only a few times a second; a refusal is never reused, so Runs start again
 //! as soon as space is freed.
 
-use crate::executor::Cancel;
+use crate::execute::function::Cancel;
 use crate::{Error, Result};
 use rustix::fs::{AtFlags, FileType, Mode};
 use std::collections::HashSet;

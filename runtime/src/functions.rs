@@ -16,8 +16,9 @@
 //! Loaded components are kept in memory as pre-linked `InstancePre`s, so a
 //! call never compiles or links.
 
-use crate::engine::{FunctionInfo, GuestPre, RhEngine};
-use crate::host::{ArtifactCtx, HostState};
+use crate::execute::engine::{FunctionInfo, GuestPre, RhEngine};
+use crate::execute::host::{ArtifactCtx, HostState};
+use crate::execute::store::StoreBuilder;
 use crate::runs::write_file;
 use crate::{Error, Result};
 use rustix::fs::{FlockOperation, flock};
@@ -447,18 +448,9 @@ async fn inspect(
     if is_function {
         let pre = link(eng, component)?;
         let _admitted = eng.admit_inspection().await?;
-        let mut store = HostState::new(
-            wasmtime_wasi::WasiCtx::builder().build(),
-            eng.inspection_memory(),
-            ArtifactCtx::new(artifacts.clone(), String::new(), None),
-        )
-        .into_store(&eng.engine);
-        if eng.options.metering {
-            store.set_fuel(10_000_000_000).map_err(Error::engine)?;
-            store
-                .fuel_async_yield_interval(Some(eng.options.fuel_yield_interval))
-                .map_err(Error::engine)?;
-        }
+        let mut store = StoreBuilder::new(eng, eng.inspection_memory())
+            .fuel(10_000_000_000)
+            .build(ArtifactCtx::new(artifacts.clone(), String::new(), None));
         let describe = async {
             let guest = pre.instantiate_async(&mut store).await?;
             guest.rh_wasm_function().call_describe(&mut store).await
@@ -511,4 +503,64 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     write_file(&tmp, bytes, false)?;
     fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+}
+
+/// Deploy `bytes` as `name` for `caller`: a new name becomes theirs;
+/// redeploying an existing one needs write access to it.
+pub(crate) async fn deploy(
+    parts: &crate::runtime::Parts,
+    caller: &crate::Caller,
+    bytes: &[u8],
+    name: &str,
+) -> Result<Deployment> {
+    use crate::access::{Access, ObjectKind, require_if};
+    let guard = parts.guard(caller);
+    let allow = |d: &Deployment| {
+        require_if(
+            guard.as_ref(),
+            ObjectKind::Function,
+            &d.name,
+            d.creator.as_deref(),
+            Access::Write,
+            "redeploying it",
+        )
+        .map_err(|e| crate::access::taken(e, ObjectKind::Function, &d.name))
+    };
+    parts
+        .functions
+        .deploy(
+            &parts.engine,
+            &parts.artifacts,
+            bytes,
+            name,
+            caller.creator(),
+            &allow,
+        )
+        .await
+}
+
+/// Store a component by digest for `caller`, who may then run it.
+pub(crate) async fn add_component(
+    parts: &crate::runtime::Parts,
+    caller: &crate::Caller,
+    bytes: &[u8],
+) -> Result<ComponentInfo> {
+    use crate::access::{Access, ObjectKind};
+    let info = parts
+        .functions
+        .store(&parts.engine, &parts.artifacts, bytes)
+        .await?
+        .info
+        .clone();
+    if let Some(u) = caller.user()
+        && parts
+            .access
+            .granted(ObjectKind::Component, &info.digest, &u.name)?
+            .is_none()
+    {
+        parts
+            .access
+            .grant(ObjectKind::Component, &info.digest, &u.name, Access::Read)?;
+    }
+    Ok(info)
 }

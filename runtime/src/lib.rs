@@ -8,20 +8,23 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> rh_runtime::Result<()> {
-//! use rh_runtime::{CallRequest, Error, Runtime};
+//! use rh_runtime::{CallRequest, Caller, Error, Runtime};
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! let rt = Runtime::open(dir.path())?;
+//! // Who acts: here the embedding program itself, which may do anything.
+//! let me = Caller::host();
 //!
 //! // Bytes that are not a component are refused, and nothing is stored.
-//! let err = rt.deploy(b"not wasm", "summer").await.unwrap_err();
+//! let err = rt.deploy(&me, b"not wasm", "summer").await.unwrap_err();
 //! assert!(matches!(err, Error::BadComponent { .. }));
-//! assert!(rt.deployments()?.is_empty());
+//! assert!(rt.deployments(&me)?.is_empty());
 //!
 //! // Calling something never deployed is a clear error too.
-//! let err = rt.call(CallRequest::new("summer", serde_json::json!([1, 2]))).await.unwrap_err();
+//! let req = CallRequest::new("summer", serde_json::json!([1, 2]));
+//! let err = rt.call(&me, req).await.unwrap_err();
 //! assert_eq!(err.to_string(), "no deployed function named `summer`");
-//! assert!(rt.runs()?.is_empty());
+//! assert!(rt.runs(&me)?.is_empty());
 //! # Ok(()) }
 //! ```
 //!
@@ -29,18 +32,52 @@
 //!
 //! ```no_run
 //! # async fn f() -> rh_runtime::Result<()> {
-//! use rh_runtime::{CallRequest, Runtime};
+//! use rh_runtime::{CallRequest, Caller, Runtime};
 //! let rt = Runtime::open("rh")?;
-//! rt.deploy_file("summer.wasm".as_ref(), None).await?;
-//! let run = rt.call(CallRequest::new("summer", serde_json::json!([1, 2])).run_name("my_fn_run")).await?;
+//! let me = Caller::host();
+//! rt.deploy_file(&me, "summer.wasm".as_ref(), None).await?;
+//! let req = CallRequest::new("summer", serde_json::json!([1, 2])).run_name("my_fn_run");
+//! let run = rt.call(&me, req).await?;
 //! assert_eq!(run.result()?, serde_json::json!(3));
 //! println!("{}", String::from_utf8_lossy(&run.stdout()?));
 //! # Ok(()) }
 //! ```
 //!
-//! Modules: [`Runtime`] (the entry point), the run store (folders and
-//! recovery), the function store (components by digest, precompiled copies),
-//! the executor (limits, cancellation), artifacts.
+//! ## How it is built
+//!
+//! [`Runtime`] is a thin façade: each verb takes the [`Caller`] it acts
+//! for (the embedding program, someone it vouches for, or a [`User`] whose
+//! access is checked) and hands over to the parts below. A call flows
+//! through four steps, each a module:
+//!
+//! ```text
+//! Runtime::call(caller, req)
+//!   plan     resolve the function, check access, canonical args -> Plan
+//!   claim    take the Run's name in the run store (new / rerun / existing),
+//!            or a completed Run that answers it from the result cache
+//!   execute  admit, build the Store, run the guest (or copy the cache hit)
+//!   record   result.json, config.json, the cache index and shared store
+//! ```
+//!
+//! - `plan`: [`CallRequest`] / [`ExecRequest`] → `Plan` (`call` and `exec`
+//!   hold the requests and the canonical form of arguments).
+//! - `claim`: one `new_run` for `call`, `start` and `exec`; one
+//!   `find_or_claim` for `get_or_call` and `get_or_run`.
+//! - `execute`: the engine and admission, the one `StoreBuilder` (every
+//!   Store: calls, commands, deploy-time inspection, the bare call), and
+//!   the host side of a Store (output sinks, limits, artifacts).
+//! - `record`: how a Run ended, written down; then `cached` (finding,
+//!   copying and publishing cache hits).
+//! - `inflight`: the Runs this process executes (wait, cancel, follow).
+//! - the stores, each owning its folder under the root: `runs` (Run
+//!   folders, host journals, recovery; with `ahead` and `folder`),
+//!   `functions` (components by digest, names, precompiled code),
+//!   `artifacts`, `access` (grants, and the policy every verb applies),
+//!   `cache` (the local result index), `shared` and `remote` (the signed
+//!   shared store, S3), `disk` (space and scratch quotas), `scope` (context
+//!   Runs and their journals) and `lineage`.
+//! - shared types: `config` (what `config.json` holds), `run` ([`Run`],
+//!   [`RunHandle`]), `caller`, `error`, `limits`, `names`.
 #![deny(missing_docs)]
 
 mod access;
@@ -48,19 +85,24 @@ mod ahead;
 mod artifacts;
 pub mod background;
 mod cache;
+mod cached;
 mod call;
-mod commands;
+mod caller;
+mod claim;
+mod config;
 mod disk;
-mod engine;
 mod error;
-mod executor;
+mod exec;
+mod execute;
 mod folder;
 mod functions;
-mod host;
+mod inflight;
 mod limits;
 mod lineage;
 mod manifest;
 mod names;
+mod options;
+mod plan;
 mod precompiled;
 mod record;
 mod remote;
@@ -74,20 +116,23 @@ mod signing;
 pub use access::{Access, ObjectKind, Share, User};
 pub use artifacts::{Artifact, ArtifactVersion, digest_of};
 pub use call::CallRequest;
-pub use commands::{CmdSpec, ExecRequest};
-pub use engine::{EngineOptions, default_memory_total};
+pub use caller::Caller;
+pub use config::{ArtifactRef, CmdRecord, FunctionRef, RunConfig, RunError, RunStatus, RunType};
 pub use error::{Error, Result};
+pub use exec::{CmdSpec, ExecRequest};
+pub use execute::engine::{EngineOptions, default_memory_total};
+pub use execute::host::{OutputKind, OutputObserver};
 pub use folder::RunDir;
 pub use functions::{ComponentInfo, ComponentKind, Deployment, FunctionDesc, Version};
-pub use host::{OutputKind, OutputObserver};
+pub use inflight::LogFollower;
 pub use limits::{Limits, format_duration, format_size, parse_duration, parse_size};
 pub use lineage::LineageNode;
 pub use manifest::{Manifest, ManifestFile};
 pub use names::{MAX_NAME_LEN, auto_run_name, validate_name, validate_run_name};
-pub use record::{ArtifactRef, CmdRecord, FunctionRef, RunConfig, RunError, RunStatus, RunType};
+pub use options::RuntimeOptions;
 pub use remote::{RemoteStore, Transfer, parse_s3_url};
 pub use run::{Run, RunFile, RunHandle, is_plain_relative};
-pub use runtime::{LogFollower, Runtime, RuntimeOptions};
+pub use runtime::Runtime;
 pub use scope::Scope;
 pub use signing::TeamKey;
 

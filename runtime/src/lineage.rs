@@ -8,7 +8,7 @@
 //! of an artifact is not a consumer of the current one.
 
 use crate::artifacts::ArtifactStore;
-use crate::record::{ArtifactRef, RunConfig, RunStatus};
+use crate::config::{ArtifactRef, RunConfig, RunStatus};
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::HashSet;

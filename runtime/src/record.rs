@@ -1,183 +1,99 @@
-//! The Run record: what `config.json` holds.
-//!
-//! Field names are part of the user-visible contract (SPEC "Runs"), so they
-//! are spelled here once and every reader and writer goes through
-//! [`RunConfig`]. Optional fields are written as `null` rather than left out,
-//! so a reader sees the whole shape of a Run in every file.
+//! Record: how a Run ended, written down. The result (checked to be JSON)
+//! goes to `result.json`, the record's status, times, error, fuel and
+//! lineage to `config.json` (which also ends the Run in this host's
+//! journal); then a completed function Run is indexed in the result cache
+//! and published to the shared store, and whoever waits on it is woken.
 
-use crate::Limits;
-use serde::{Deserialize, Serialize};
-use std::fmt;
+use crate::claim::Claimed;
+use crate::config::{RunConfig, RunError, RunStatus};
+use crate::execute::function::Outcome;
+use crate::plan::Plan;
+use crate::runtime::Parts;
+use crate::{Error, Result, Run};
 
-/// Where a Run is in its life. A terminal status never changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// Created, not yet executing.
-    NotStarted,
-    /// Executing.
-    Running,
-    /// Ended with a result.
-    Completed,
-    /// Ended with an error (see `error`).
-    Error,
-    /// Ended because it was cancelled.
-    Cancelled,
-}
-
-impl RunStatus {
-    /// Whether the Run has ended.
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            RunStatus::Completed | RunStatus::Error | RunStatus::Cancelled
-        )
-    }
-
-    /// The name used in `config.json`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::NotStarted => "not_started",
-            RunStatus::Running => "running",
-            RunStatus::Completed => "completed",
-            RunStatus::Error => "error",
-            RunStatus::Cancelled => "cancelled",
+/// Record the end of a claimed Run; the completed Run, or the error it
+/// ended with.
+pub(crate) async fn finish(
+    parts: &Parts,
+    plan: &Plan,
+    claimed: Claimed,
+    outcome: Outcome,
+) -> Result<Run> {
+    let Claimed {
+        mut config,
+        dir,
+        outputs: _,
+        hit,
+        live,
+        cache_lock,
+    } = claimed;
+    config.fuel_consumed = Some(outcome.fuel_consumed);
+    config.upstream_artifacts = outcome.upstream;
+    config.downstream_artifacts = outcome.downstream;
+    config.cache_hit = hit.as_ref().map(|h| h.source());
+    let mut result = outcome.result.and_then(|bytes| {
+        let value =
+            serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| Error::Trap {
+                run: config.name.clone(),
+                message: format!("the function returned bytes that are not JSON: {e}"),
+            })?;
+        parts.runs.write_result(&dir, &bytes)?;
+        Ok((bytes, value))
+    });
+    end(&mut config, result.as_ref().map(|_| ()));
+    if let Err(e) = parts.runs.finish(&config) {
+        tracing::error!("recording the end of run {}: {e}", config.name);
+        if result.is_ok() {
+            result = Err(e);
         }
     }
-}
-
-impl fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What made the Run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunType {
-    /// A call of a function component.
-    Function,
-    /// One or more WASI commands.
-    Command,
-    /// A scope opened by a host program.
-    Context,
-}
-
-/// The deployed function a Run called.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FunctionRef {
-    /// The deployed name (`summer`), not including the function.
-    pub name: String,
-    /// The component's content digest (`sha256:...`).
-    pub digest: String,
-}
-
-/// One version of an artifact that a Run loaded or saved.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ArtifactRef {
-    /// The artifact's name.
-    pub name: String,
-    /// The content digest of the version (`sha256:...`).
-    pub digest: String,
-}
-
-/// A command run inside a command Run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CmdRecord {
-    /// The command (file or deployed name).
-    pub cmd: String,
-    /// Its arguments.
-    pub args: Vec<String>,
-    /// Its exit code, once it has exited.
-    pub exit_code: Option<i32>,
-    /// The digest of the component that ran.
-    #[serde(default)]
-    pub digest: Option<String>,
-}
-
-/// Why a Run ended in `error` (or `cancelled`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunError {
-    /// Machine-readable kind: `out_of_fuel`, `memory_limit`, `timeout`,
-    /// `trap`, `failed`, `bad_input`, `output_limit`, `disk_limit`,
-    /// `interrupted`, ...
-    pub kind: String,
-    /// A one-line message for people.
-    pub message: String,
-}
-
-/// The contents of a Run's `config.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunConfig {
-    /// The Run's name (also its folder's name).
-    pub name: String,
-    /// Where it is in its life.
-    pub status: RunStatus,
-    /// What made it.
-    pub run_type: RunType,
-    /// When it started (RFC 3339, UTC).
-    pub start_time: Option<String>,
-    /// When it ended (RFC 3339, UTC).
-    pub end_time: Option<String>,
-    /// The function called (`summer`, or `text/word_count`).
-    pub fn_name: Option<String>,
-    /// The deployed component it ran.
-    pub function: Option<FunctionRef>,
-    /// `sha256:` digest of the canonical `inputs.json` bytes.
-    pub input_digest: Option<String>,
-    /// Commands of a command Run.
-    #[serde(default)]
-    pub cmds: Vec<CmdRecord>,
-    /// Artifact versions the Run loaded.
-    #[serde(default)]
-    pub upstream_artifacts: Vec<ArtifactRef>,
-    /// Artifact versions the Run saved.
-    #[serde(default)]
-    pub downstream_artifacts: Vec<ArtifactRef>,
-    /// Why it failed, when it did.
-    pub error: Option<RunError>,
-    /// Fuel the guest burned.
-    pub fuel_consumed: Option<u64>,
-    /// The limits it ran under.
-    pub limits: Option<Limits>,
-    /// The Run it was started inside, if any.
-    pub parent_run: Option<String>,
-    /// The cluster it ran on.
-    pub cluster: String,
-    /// Who started it.
-    pub creator: Option<String>,
-    /// The Run whose result this one reused (a cache hit), if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_hit: Option<String>,
-    /// The host process that ran it (used to recover Runs of dead hosts).
-    #[serde(default)]
-    pub host: Option<String>,
-}
-
-impl RunConfig {
-    /// A fresh record for a function call.
-    pub(crate) fn function(name: String, cluster: String) -> Self {
-        RunConfig {
-            name,
-            status: RunStatus::Running,
-            run_type: RunType::Function,
-            start_time: Some(crate::names::now_rfc3339()),
-            end_time: None,
-            fn_name: None,
-            function: None,
-            input_digest: None,
-            cmds: Vec::new(),
-            upstream_artifacts: Vec::new(),
-            downstream_artifacts: Vec::new(),
-            error: None,
-            fuel_consumed: None,
-            limits: None,
-            parent_run: None,
-            cluster,
-            creator: None,
-            cache_hit: None,
-            host: None,
+    if result.is_ok()
+        && let Some(key) = plan.cache_key()
+    {
+        if let Err(e) = parts.cache.record(&key, &config.name) {
+            tracing::warn!("indexing run {} for the cache: {e}", config.name);
+        }
+        if hit.is_none() {
+            crate::cached::publish(parts, &dir, &key).await;
         }
     }
+    // The hit's copy from the shared store, and the cache key's lock, go
+    // once the Run is recorded.
+    drop((hit, cache_lock));
+    parts.inflight.end(&config.name, live);
+    result.map(|(bytes, value)| Run::from_parts(dir, config).with_result(bytes, value))
+}
+
+/// Set the record's end: its time, its status, and why it failed.
+fn end(config: &mut RunConfig, result: std::result::Result<(), &Error>) {
+    config.end_time = Some(crate::names::now_rfc3339());
+    let e = match result {
+        Ok(()) => {
+            config.status = RunStatus::Completed;
+            return;
+        }
+        Err(e) => e,
+    };
+    config.status = if matches!(e, Error::Cancelled { .. }) {
+        RunStatus::Cancelled
+    } else {
+        RunStatus::Error
+    };
+    let message = match e {
+        Error::Failed { message, .. }
+        | Error::ExitCode { message, .. }
+        | Error::Trap { message, .. }
+        | Error::OutputWrite { message, .. }
+        | Error::BadInput { message } => message.clone(),
+        Error::Cancelled { .. } => "cancelled on request".into(),
+        // The record is read by clients: no host path in it.
+        Error::Io { op, source, .. } => {
+            format!("the host failed to {op} one of its files ({source})")
+        }
+        other => other.to_string(),
+    };
+    config.error = Some(RunError {
+        kind: e.kind().to_string(),
+        message,
+    });
 }

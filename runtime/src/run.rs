@@ -1,20 +1,24 @@
 //! A Run as seen after the fact ([`Run`]), and a Run being executed
 //! ([`RunHandle`]).
 
+use crate::config::{RunConfig, RunStatus};
 use crate::folder::RunDir;
-use crate::record::{RunConfig, RunStatus};
 use crate::runs::{self, INPUTS, RESULT, STDERR, STDOUT};
-use crate::{Error, Result, Runtime};
+use crate::runtime::Parts;
+use crate::{Error, Result};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// A Run's folder and record, loaded from disk.
 #[derive(Debug, Clone)]
 pub struct Run {
     dir: PathBuf,
     config: RunConfig,
-    /// `result.json` as this process wrote it, when it executed the Run:
-    /// answering the caller then reads nothing back from disk.
-    result: Option<std::sync::Arc<[u8]>>,
+    /// `result.json` as this process wrote it, and its value, when it
+    /// executed the Run: answering the caller then reads nothing back from
+    /// disk and parses nothing again.
+    result: Option<Arc<(Vec<u8>, serde_json::Value)>>,
 }
 
 /// Read one of the Run files the host writes (never through a symlink).
@@ -51,8 +55,8 @@ impl Run {
         }
     }
 
-    pub(crate) fn with_result(mut self, bytes: Vec<u8>) -> Run {
-        self.result = Some(bytes.into());
+    pub(crate) fn with_result(mut self, bytes: Vec<u8>, value: serde_json::Value) -> Run {
+        self.result = Some(Arc::new((bytes, value)));
         self
     }
 
@@ -86,7 +90,7 @@ impl Run {
     pub fn result_bytes(&self) -> Result<Vec<u8>> {
         match self.config.status {
             RunStatus::Completed => match &self.result {
-                Some(bytes) => Ok(bytes.to_vec()),
+                Some(r) => Ok(r.0.clone()),
                 None => read(self.dir.join(RESULT)),
             },
             RunStatus::NotStarted | RunStatus::Running => Err(Error::NotFinished {
@@ -102,11 +106,8 @@ impl Run {
 
     /// The result, decoded as JSON.
     pub fn result(&self) -> Result<serde_json::Value> {
-        if let (RunStatus::Completed, Some(bytes)) = (self.config.status, &self.result) {
-            return serde_json::from_slice(bytes).map_err(|source| Error::Corrupt {
-                path: self.dir.join(RESULT),
-                source,
-            });
+        if let (RunStatus::Completed, Some(r)) = (self.config.status, &self.result) {
+            return Ok(r.1.clone());
         }
         let bytes = self.result_bytes()?;
         serde_json::from_slice(&bytes).map_err(|source| Error::Corrupt {
@@ -234,10 +235,19 @@ pub struct RunFile {
 }
 
 /// A Run started asynchronously: ask for its status, wait for it, cancel it.
-#[derive(Debug, Clone)]
+/// The caller it was made for could read it, so its verbs check nothing.
+#[derive(Clone)]
 pub struct RunHandle {
-    pub(crate) runtime: Runtime,
+    pub(crate) parts: Arc<Parts>,
     pub(crate) name: String,
+}
+
+impl std::fmt::Debug for RunHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunHandle")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RunHandle {
@@ -248,22 +258,22 @@ impl RunHandle {
 
     /// The Run as it is now.
     pub fn run(&self) -> Result<Run> {
-        self.runtime.run(&self.name)
+        self.parts.run(&self.name)
     }
 
     /// The Run's current status.
     pub fn status(&self) -> Result<RunStatus> {
-        Ok(self.runtime.run(&self.name)?.status())
+        Ok(self.run()?.status())
     }
 
     /// Wait until the Run ends; then the Run.
     pub async fn wait(&self) -> Result<Run> {
-        self.runtime.wait(&self.name).await
+        crate::inflight::wait(&self.parts, &self.name).await
     }
 
     /// Cancel the Run and wait until it has ended.
     pub async fn cancel(&self) -> Result<Run> {
-        self.runtime.cancel(&self.name).await
+        crate::inflight::cancel(&self.parts, &self.name).await
     }
 
     /// The guest's stdout so far.
@@ -279,5 +289,59 @@ impl RunHandle {
     /// The result, if the Run completed (`NotFinished` while it runs).
     pub fn result(&self) -> Result<serde_json::Value> {
         self.run()?.result()
+    }
+}
+
+/// Which Run a remembered file list belongs to: a Run replaced or deleted
+/// and made again under the same name has another folder or other times.
+type FolderStamp = (u64, u64, Option<String>, Option<String>);
+
+/// A finished Run's files, and which Run they are of.
+type FileList = (FolderStamp, Arc<Vec<RunFile>>);
+
+/// How many finished Runs' file lists are remembered.
+const FILE_LISTS: usize = 4096;
+
+/// The files of finished Runs, hashed once: a finished Run's files do not
+/// change.
+#[derive(Default)]
+pub(crate) struct FileLists {
+    lists: Mutex<HashMap<String, FileList>>,
+}
+
+impl FileLists {
+    /// Every file of the finished `run` with its size and digest.
+    /// `NotFinished` while it runs.
+    pub fn of(&self, run: &Run) -> Result<Arc<Vec<RunFile>>> {
+        let name = run.name();
+        if !run.status().is_terminal() {
+            return Err(Error::NotFinished {
+                run: name.to_string(),
+                status: run.status(),
+            });
+        }
+        let meta =
+            std::fs::symlink_metadata(run.path()).map_err(|e| Error::io("stat", run.path(), e))?;
+        let stamp: FolderStamp = {
+            use std::os::unix::fs::MetadataExt;
+            (
+                meta.dev(),
+                meta.ino(),
+                run.config().start_time.clone(),
+                run.config().end_time.clone(),
+            )
+        };
+        if let Some((s, list)) = self.lists.lock().expect("file lists").get(name)
+            && *s == stamp
+        {
+            return Ok(list.clone());
+        }
+        let list = Arc::new(run.files()?);
+        let mut lists = self.lists.lock().expect("file lists");
+        if lists.len() >= FILE_LISTS {
+            lists.clear();
+        }
+        lists.insert(name.to_string(), (stamp, list.clone()));
+        Ok(list)
     }
 }

@@ -19,7 +19,7 @@
 //! hosts by trying their locks, reads their journals, and marks the Runs
 //! they left unfinished `error` / `interrupted`: no scan of every Run.
 
-use crate::record::{RunConfig, RunError, RunStatus};
+use crate::config::{RunConfig, RunError, RunStatus};
 use crate::{Error, Result};
 use rustix::fs::{FlockOperation, flock};
 use std::collections::{HashMap, VecDeque};
@@ -147,7 +147,7 @@ pub(crate) struct RunStore {
 }
 
 /// A Run folder this process has just claimed: the open output files.
-pub(crate) struct Claimed {
+pub(crate) struct Folder {
     pub dir: PathBuf,
     pub stdout: File,
     pub stderr: File,
@@ -284,7 +284,7 @@ impl RunStore {
         &self,
         config: &mut RunConfig,
         inputs: Option<&[u8]>,
-    ) -> std::result::Result<Claimed, ClaimError> {
+    ) -> std::result::Result<Folder, ClaimError> {
         let host = self.host()?;
         config.host = Some(host.id.clone());
         // A folder made ahead when there is one (function Runs: it holds an
@@ -326,7 +326,7 @@ impl RunStore {
         // whose Run is missing or not ours, which recovery skips.
         host.note('+', &config.name);
         match fs::rename(&tmp, &dir) {
-            Ok(()) => Ok(Claimed {
+            Ok(()) => Ok(Folder {
                 dir,
                 stdout,
                 stderr,
@@ -355,31 +355,32 @@ impl RunStore {
     }
 
     /// Replace an existing Run (a rerun) when `may_replace` still holds for
-    /// it under the name's lock, then claim the name.
+    /// it under the name's lock, then claim the name. With the claimed
+    /// folder, the record of the Run it replaced, if any.
     pub fn replace(
         &self,
         config: &mut RunConfig,
         inputs: Option<&[u8]>,
         may_replace: impl Fn(&RunConfig) -> bool,
-    ) -> std::result::Result<Claimed, ClaimError> {
+    ) -> std::result::Result<(Folder, Option<Box<RunConfig>>), ClaimError> {
         let lock_path = self.locks.join(&config.name);
         let lock = File::create(&lock_path).map_err(|e| Error::io("create", &lock_path, e))?;
         flock(&lock, FlockOperation::LockExclusive)
             .map_err(|e| Error::io("lock", &lock_path, e.into()))?;
         let dir = self.dir(&config.name);
-        let trash = match self.load(&config.name) {
+        let (trash, replaced) = match self.load(&config.name) {
             Ok(existing) if !may_replace(&existing) => {
                 return Err(ClaimError::Exists(Box::new(existing)));
             }
-            Ok(_) => {
+            Ok(existing) => {
                 let n = self.counter.fetch_add(1, Ordering::Relaxed);
                 let trash =
                     self.runs
                         .join(format!(".trash-{}-{}-{n}", config.name, std::process::id()));
                 fs::rename(&dir, &trash).map_err(|e| Error::io("rename", &dir, e))?;
-                Some(trash)
+                (Some(trash), Some(Box::new(existing)))
             }
-            Err(Error::NotFound { .. }) => None,
+            Err(Error::NotFound { .. }) => (None, None),
             Err(e) => return Err(e.into()),
         };
         let claimed = self.claim(config, inputs);
@@ -387,7 +388,7 @@ impl RunStore {
         if let Some(trash) = trash {
             let _ = fs::remove_dir_all(trash);
         }
-        claimed
+        claimed.map(|folder| (folder, replaced))
     }
 
     /// Delete a finished Run's folder when `may_remove` allows it, under

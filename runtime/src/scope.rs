@@ -10,24 +10,23 @@
 //! `rh-wasm scope NAME -- ...`) can add to it, and it is folded into the
 //! Run's `config.json` when the scope ends.
 
-use crate::record::{ArtifactRef, RunConfig, RunError, RunStatus, RunType};
-use crate::{CallRequest, Error, ExecRequest, Result, Run, Runtime};
+use crate::access::{Access, ObjectKind, require_if};
+use crate::artifacts::Artifact;
+use crate::claim::claim_scope;
+use crate::config::{ArtifactRef, RunConfig, RunError, RunStatus, RunType};
+use crate::runtime::Parts;
+use crate::{CallRequest, Caller, Error, ExecRequest, Result, Run, Runtime};
 use serde::{Deserialize, Serialize};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-/// An open scope; see the module docs. Cheap to clone.
+/// An open scope: a [`Caller`] acting inside its Run, with the verbs a
+/// host program uses there. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Scope {
-    inner: Arc<ScopeInner>,
-}
-
-#[derive(Debug)]
-struct ScopeInner {
     runtime: Runtime,
-    name: String,
+    caller: Caller,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -37,15 +36,15 @@ struct Entry {
     digest: String,
 }
 
-pub(crate) fn journal(rt: &Runtime, name: &str) -> PathBuf {
-    rt.root().join("scopes").join(format!("{name}.jsonl"))
+fn journal(parts: &Parts, name: &str) -> PathBuf {
+    parts.opts.root.join("scopes").join(format!("{name}.jsonl"))
 }
 
 /// Remove the journals of scopes that have ended without being ended
 /// (their host died, and recovery marked them `interrupted`) or whose Run
 /// is gone; an open scope's journal is kept.
-pub(crate) fn sweep_journals(rt: &Runtime) {
-    let Ok(entries) = std::fs::read_dir(rt.root().join("scopes")) else {
+pub(crate) fn sweep_journals(parts: &Parts) {
+    let Ok(entries) = std::fs::read_dir(parts.opts.root.join("scopes")) else {
         return;
     };
     for e in entries.flatten() {
@@ -54,7 +53,7 @@ pub(crate) fn sweep_journals(rt: &Runtime) {
             continue;
         };
         let open = crate::validate_run_name(name).is_ok()
-            && rt.run(name).is_ok_and(|r| !r.status().is_terminal());
+            && parts.runs.load(name).is_ok_and(|c| !c.status.is_terminal());
         if !open {
             let _ = std::fs::remove_file(e.path());
         }
@@ -62,9 +61,9 @@ pub(crate) fn sweep_journals(rt: &Runtime) {
 }
 
 /// Add what a scope loaded (`upstream`) or saved (`downstream`).
-pub(crate) fn record(rt: &Runtime, scope: &str, dir: &str, r: &ArtifactRef) -> Result<()> {
+fn record(parts: &Parts, scope: &str, dir: &str, r: &ArtifactRef) -> Result<()> {
     crate::validate_run_name(scope)?;
-    let path = journal(rt, scope);
+    let path = journal(parts, scope);
     if !path.exists() {
         return Err(Error::NotFound {
             what: "open scope",
@@ -85,163 +84,179 @@ pub(crate) fn record(rt: &Runtime, scope: &str, dir: &str, r: &ArtifactRef) -> R
         .map_err(|e| Error::io("write", &path, e))
 }
 
-impl Runtime {
-    /// Open a scope: a Run of type `context`, `running` until it ends.
-    pub fn open_scope(&self, name: &str, parent: Option<&str>) -> Result<Scope> {
-        self.open_scope_as(name, parent, None)
+/// Open scope `name` for `caller`, who owns it, inside the caller's scope
+/// (which needs write access to it).
+pub(crate) fn open(parts: &Parts, caller: &Caller, name: &str) -> Result<()> {
+    crate::validate_run_name(name)?;
+    if let Some(p) = caller.scope() {
+        crate::validate_run_name(p)?;
+        parts.require(
+            caller,
+            ObjectKind::Run,
+            p,
+            Access::Write,
+            "making Runs inside it",
+        )?;
     }
+    let dir = parts.opts.root.join("scopes");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create folder", &dir, e))?;
+    let mut config = RunConfig::function(name.to_string(), parts.opts.cluster.clone());
+    config.run_type = RunType::Context;
+    config.parent_run = caller.scope().map(str::to_string);
+    config.creator = caller.creator().map(str::to_string);
+    claim_scope(parts, &mut config, parts.guard(caller).as_ref())?;
+    let path = journal(parts, name);
+    std::fs::write(&path, b"").map_err(|e| Error::io("create", &path, e))
+}
 
-    /// Open a scope as `user`, who owns it (and needs write access to its
-    /// parent).
-    pub fn open_scope_as(
-        &self,
-        name: &str,
-        parent: Option<&str>,
-        user: Option<&crate::User>,
-    ) -> Result<Scope> {
-        crate::validate_run_name(name)?;
-        if let Some(p) = parent {
-            crate::validate_run_name(p)?;
-            self.require(
-                user,
-                crate::ObjectKind::Run,
-                p,
-                crate::Access::Write,
-                "making Runs inside it",
+/// End an open scope: fold its journal into its record, and record how it
+/// ended.
+pub(crate) fn end(
+    parts: &Parts,
+    name: &str,
+    outcome: std::result::Result<(), String>,
+) -> Result<Run> {
+    let mut config = parts.runs.load(name)?;
+    if config.run_type != RunType::Context {
+        return Err(Error::Invalid(format!("run `{name}` is not a scope")));
+    }
+    if config.status.is_terminal() {
+        return parts.run(name);
+    }
+    let path = journal(parts, name);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    for line in text.lines() {
+        let Ok(e) = serde_json::from_str::<Entry>(line) else {
+            continue;
+        };
+        let r = ArtifactRef {
+            name: e.name,
+            digest: e.digest,
+        };
+        let list = if e.dir == "upstream" {
+            &mut config.upstream_artifacts
+        } else {
+            &mut config.downstream_artifacts
+        };
+        if !list.contains(&r) {
+            list.push(r);
+        }
+    }
+    config.end_time = Some(crate::names::now_rfc3339());
+    match outcome {
+        Ok(()) => config.status = RunStatus::Completed,
+        Err(message) => {
+            config.status = RunStatus::Error;
+            config.error = Some(RunError {
+                kind: "failed".into(),
+                message,
+            });
+        }
+    }
+    parts.runs.finish(&config)?;
+    let _ = std::fs::remove_file(&path);
+    parts.run(name)
+}
+
+/// Save an artifact for `caller` (inside their scope, when they are in
+/// one): a new name becomes theirs; a new version of an existing one needs
+/// write access (and the scope, write access to its Run).
+pub(crate) fn save_artifact(
+    parts: &Parts,
+    caller: &Caller,
+    name: &str,
+    data: &[u8],
+) -> Result<ArtifactRef> {
+    let guard = parts.guard(caller);
+    if let (Some(g), Some(s)) = (&guard, caller.scope()) {
+        parts.require_run(g, s, Access::Write, "saving inside it")?;
+    }
+    let allow = |a: &Artifact| {
+        require_if(
+            guard.as_ref(),
+            ObjectKind::Artifact,
+            &a.name,
+            a.creator.as_deref(),
+            Access::Write,
+            "saving a new version",
+        )
+        .map_err(|e| crate::access::taken(e, ObjectKind::Artifact, &a.name))
+    };
+    let r = parts
+        .artifacts
+        .save(name, data, None, caller.creator(), &allow)?;
+    if let Some(s) = caller.scope() {
+        record(parts, s, "downstream", &r)?;
+    }
+    Ok(r)
+}
+
+/// Load an artifact for `caller`: it needs read access to the artifact
+/// (and, inside a scope, write access to the scope's Run).
+pub(crate) fn load_artifact(
+    parts: &Parts,
+    caller: &Caller,
+    name: &str,
+    version: Option<&str>,
+) -> Result<(Vec<u8>, ArtifactRef)> {
+    let guard = parts.guard(caller);
+    let scope = caller.scope();
+    let allow = |a: &Artifact| match &guard {
+        Some(g) => {
+            g.require(
+                ObjectKind::Artifact,
+                name,
+                a.creator.as_deref(),
+                Access::Read,
+                "",
             )?;
-        }
-        let dir = self.root().join("scopes");
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create folder", &dir, e))?;
-        let mut config = RunConfig::function(name.to_string(), self.cluster().to_string());
-        config.run_type = RunType::Context;
-        config.parent_run = parent.map(str::to_string);
-        config.creator = user.map(|u| u.name.clone());
-        self.claim_scope(&mut config, user)?;
-        let path = journal(self, name);
-        std::fs::write(&path, b"").map_err(|e| Error::io("create", &path, e))?;
-        Ok(Scope {
-            inner: Arc::new(ScopeInner {
-                runtime: self.clone(),
-                name: name.to_string(),
-            }),
-        })
-    }
-
-    /// End an open scope (from any process): `Ok` completes it, `Err`
-    /// records the message and ends it in `error`.
-    pub fn end_scope(&self, name: &str, outcome: std::result::Result<(), String>) -> Result<Run> {
-        let mut run = self.run(name)?;
-        let mut config = run.config().clone();
-        if config.run_type != RunType::Context {
-            return Err(Error::Invalid(format!("run `{name}` is not a scope")));
-        }
-        if config.status.is_terminal() {
-            return Ok(run);
-        }
-        let path = journal(self, name);
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        for line in text.lines() {
-            let Ok(e) = serde_json::from_str::<Entry>(line) else {
-                continue;
-            };
-            let r = ArtifactRef {
-                name: e.name,
-                digest: e.digest,
-            };
-            let list = if e.dir == "upstream" {
-                &mut config.upstream_artifacts
-            } else {
-                &mut config.downstream_artifacts
-            };
-            if !list.contains(&r) {
-                list.push(r);
+            match scope {
+                Some(s) => parts.require_run(g, s, Access::Write, "loading inside it"),
+                None => Ok(()),
             }
         }
-        config.end_time = Some(crate::names::now_rfc3339());
-        match outcome {
-            Ok(()) => config.status = RunStatus::Completed,
-            Err(message) => {
-                config.status = RunStatus::Error;
-                config.error = Some(RunError {
-                    kind: "failed".into(),
-                    message,
-                });
-            }
-        }
-        self.finish_scope(&config)?;
-        let _ = std::fs::remove_file(&path);
-        run = self.run(name)?;
-        Ok(run)
+        None => Ok(()),
+    };
+    let out = parts.artifacts.load(name, version, &allow)?;
+    if let Some(s) = scope {
+        record(parts, s, "upstream", &out.1)?;
     }
-
-    /// Run `body` inside a new scope named `name`: it ends `completed` when
-    /// the body returns `Ok`, `error` with the message when it returns
-    /// `Err`, and the body's result is returned either way.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> rh_runtime::Result<()> {
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let rt = rh_runtime::Runtime::open(dir.path())?;
-    /// rt.save_artifact("my_existing_data", b"1,2,3")?;
-    /// let n = rt
-    ///     .in_scope("ctx_run", |r| async move {
-    ///         let (bytes, _) = r.load_artifact("my_existing_data")?;
-    ///         r.save_artifact("my_new_data", &bytes)?;
-    ///         Ok::<_, rh_runtime::Error>(bytes.len())
-    ///     })
-    ///     .await?;
-    /// assert_eq!(n, 5);
-    /// let run = rt.run("ctx_run")?;
-    /// assert_eq!(run.status(), rh_runtime::RunStatus::Completed);
-    /// assert_eq!(run.config().upstream_artifacts[0].name, "my_existing_data");
-    /// assert_eq!(run.config().downstream_artifacts[0].name, "my_new_data");
-    /// # Ok(()) }
-    /// ```
-    pub async fn in_scope<F, Fut, T, E>(&self, name: &str, body: F) -> std::result::Result<T, E>
-    where
-        F: FnOnce(Scope) -> Fut,
-        Fut: std::future::Future<Output = std::result::Result<T, E>>,
-        E: std::fmt::Display + From<Error>,
-    {
-        let scope = self.open_scope(name, None)?;
-        scope.run_body(body).await
-    }
+    Ok(out)
 }
 
 impl Scope {
-    /// The scope's Run name.
-    pub fn name(&self) -> &str {
-        &self.inner.name
+    pub(crate) fn new(runtime: Runtime, caller: Caller) -> Scope {
+        Scope { runtime, caller }
     }
 
-    fn rt(&self) -> &Runtime {
-        &self.inner.runtime
+    /// The scope's Run name.
+    pub fn name(&self) -> &str {
+        self.caller.scope().unwrap_or_default()
+    }
+
+    /// The caller acting inside this scope.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
     }
 
     /// Call a function inside the scope.
     pub async fn call(&self, req: CallRequest) -> Result<Run> {
-        self.rt().call(req.parent_run(self.name())).await
+        self.runtime.call(&self.caller, req).await
     }
 
     /// Run commands inside the scope.
-    pub async fn exec(&self, mut req: ExecRequest) -> Result<Run> {
-        req.parent_run = Some(self.name().to_string());
-        self.rt().exec(req).await
+    pub async fn exec(&self, req: ExecRequest) -> Result<Run> {
+        self.runtime.exec(&self.caller, req).await
     }
 
     /// Load an artifact's current version; recorded as upstream.
     pub fn load_artifact(&self, name: &str) -> Result<(Vec<u8>, ArtifactRef)> {
-        let (bytes, r) = self.rt().load_artifact(name)?;
-        record(self.rt(), self.name(), "upstream", &r)?;
-        Ok((bytes, r))
+        self.runtime.load_artifact(&self.caller, name, None)
     }
 
     /// Save an artifact; recorded as downstream.
     pub fn save_artifact(&self, name: &str, data: &[u8]) -> Result<ArtifactRef> {
-        let r = self.rt().save_artifact(name, data)?;
-        record(self.rt(), self.name(), "downstream", &r)?;
-        Ok(r)
+        self.runtime.save_artifact(&self.caller, name, data)
     }
 
     /// Run `body` in a scope nested in this one.
@@ -251,29 +266,29 @@ impl Scope {
         Fut: std::future::Future<Output = std::result::Result<T, E>>,
         E: std::fmt::Display + From<Error>,
     {
-        let scope = self.rt().open_scope(name, Some(self.name()))?;
-        scope.run_body(body).await
+        self.runtime.in_scope(&self.caller, name, body).await
     }
 
-    async fn run_body<F, Fut, T, E>(self, body: F) -> std::result::Result<T, E>
+    pub(crate) async fn run_body<F, Fut, T, E>(self, body: F) -> std::result::Result<T, E>
     where
         F: FnOnce(Scope) -> Fut,
         Fut: std::future::Future<Output = std::result::Result<T, E>>,
         E: std::fmt::Display + From<Error>,
     {
-        let rt = self.rt().clone();
-        let name = self.name().to_string();
+        let rt = self.runtime.clone();
+        let (caller, name) = (self.caller.unscoped(), self.name().to_string());
         let out = body(self).await;
         let outcome = match &out {
             Ok(_) => Ok(()),
             Err(e) => Err(e.to_string()),
         };
-        rt.end_scope(&name, outcome)?;
+        rt.end_scope(&caller, &name, outcome)?;
         out
     }
 
     /// End the scope now.
     pub fn end(self, outcome: std::result::Result<(), String>) -> Result<Run> {
-        self.rt().end_scope(self.name(), outcome)
+        self.runtime
+            .end_scope(&self.caller.unscoped(), self.name(), outcome)
     }
 }

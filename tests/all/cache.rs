@@ -1,7 +1,7 @@
 //! `get-or-call` / `get-or-run`: reuse, rerun, mismatch and single flight.
 
 use crate::util::*;
-use rh_runtime::{CallRequest, RunStatus};
+use rh_runtime::{CallRequest, Caller, RunStatus};
 use serde_json::json;
 
 #[test]
@@ -92,9 +92,12 @@ fn concurrent_identical_get_or_calls_execute_once() {
         for _ in 0..8 {
             let rt = rt.clone();
             tasks.push(tokio::spawn(async move {
-                rt.get_or_call(CallRequest::new("testkit/sleep_ms", json!([300])).run_name("once"))
-                    .await
-                    .unwrap()
+                rt.get_or_call(
+                    &Caller::host(),
+                    CallRequest::new("testkit/sleep_ms", json!([300])).run_name("once"),
+                )
+                .await
+                .unwrap()
             }));
         }
         let mut out = Vec::new();

@@ -2,7 +2,7 @@
 //! process and in another.
 
 use crate::util::*;
-use rh_runtime::{CallRequest, RunStatus};
+use rh_runtime::{CallRequest, Caller, RunStatus};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -13,7 +13,11 @@ fn cancel_stops_a_spinning_guest_and_keeps_its_output() {
     let tk = tokio();
     tk.block_on(async {
         let h = rt
-            .start(CallRequest::new("testkit/spin", serde_json::json!([])).run_name("spin"))
+            .start(
+                &Caller::host(),
+                CallRequest::new("testkit/spin", serde_json::json!([])).run_name("spin"),
+            )
+            .await
             .unwrap();
         assert_eq!(h.status().unwrap(), RunStatus::Running);
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -64,7 +68,11 @@ fn live_output_is_in_the_file_before_the_call_returns() {
     let rt = runtime(d.path());
     tokio().block_on(async {
         let h = rt
-            .start(CallRequest::new("progress", serde_json::json!([50, 100])).run_name("live"))
+            .start(
+                &Caller::host(),
+                CallRequest::new("progress", serde_json::json!([50, 100])).run_name("live"),
+            )
+            .await
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {

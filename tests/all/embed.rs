@@ -2,7 +2,7 @@
 //! loading Runs by name and by path.
 
 use crate::util::*;
-use rh_runtime::{CallRequest, Run, RunStatus};
+use rh_runtime::{CallRequest, Caller, Run, RunStatus};
 use serde_json::json;
 
 #[test]
@@ -17,7 +17,10 @@ fn concurrent_runs_see_only_their_own_output() {
             tasks.push(tokio::spawn(async move {
                 let marker = format!("marker-{i:02}-");
                 let run = rt
-                    .call(CallRequest::new("testkit/echo_marker", json!([marker, 50])))
+                    .call(
+                        &Caller::host(),
+                        CallRequest::new("testkit/echo_marker", json!([marker, 50])),
+                    )
                     .await
                     .unwrap();
                 (marker, run.name().to_string())
@@ -51,40 +54,54 @@ fn pipeline_records_artifacts_upstream_and_downstream() {
     deploy(d.path(), "pipeline");
     let rt = runtime(d.path());
     let data = rt
-        .save_artifact("dataset", b"1,2\n2,4\n3,6\n4,8\n")
+        .save_artifact(&Caller::host(), "dataset", b"1,2\n2,4\n3,6\n4,8\n")
         .unwrap();
     tokio().block_on(async {
-        rt.call(CallRequest::new("pipeline/preprocess", json!(["dataset"])).run_name("prep"))
-            .await
-            .unwrap();
-        rt.call(CallRequest::new("pipeline/train", json!([3])).run_name("train"))
-            .await
-            .unwrap();
-        rt.call(CallRequest::new("pipeline/export", json!(["json"])).run_name("export"))
-            .await
-            .unwrap();
+        rt.call(
+            &Caller::host(),
+            CallRequest::new("pipeline/preprocess", json!(["dataset"])).run_name("prep"),
+        )
+        .await
+        .unwrap();
+        rt.call(
+            &Caller::host(),
+            CallRequest::new("pipeline/train", json!([3])).run_name("train"),
+        )
+        .await
+        .unwrap();
+        rt.call(
+            &Caller::host(),
+            CallRequest::new("pipeline/export", json!(["json"])).run_name("export"),
+        )
+        .await
+        .unwrap();
     });
-    let prep = rt.run("prep").unwrap();
+    let prep = rt.run(&Caller::host(), "prep").unwrap();
     assert_eq!(prep.config().upstream_artifacts, vec![data.clone()]);
     let clean = &prep.config().downstream_artifacts;
     assert_eq!(clean.len(), 1);
     assert_eq!(clean[0].name, "clean-data");
-    let train = rt.run("train").unwrap();
+    let train = rt.run(&Caller::host(), "train").unwrap();
     assert_eq!(&train.config().upstream_artifacts, clean);
     assert_eq!(train.config().downstream_artifacts[0].name, "model");
-    let export = rt.run("export").unwrap();
+    let export = rt.run(&Caller::host(), "export").unwrap();
     assert_eq!(
         export.config().upstream_artifacts,
         train.config().downstream_artifacts
     );
     assert_eq!(export.config().downstream_artifacts[0].name, "model-export");
     // The recorded version is the one stored.
-    let (bytes, current) = rt.load_artifact("model-export").unwrap();
+    let (bytes, current) = rt
+        .load_artifact(&Caller::host(), "model-export", None)
+        .unwrap();
     assert_eq!(current, export.config().downstream_artifacts[0]);
     assert_eq!(rh_runtime::digest_of(&bytes), current.digest);
     // A missing artifact is an error the function reports.
     let err = tokio()
-        .block_on(rt.call(CallRequest::new("pipeline/preprocess", json!(["nothing"]))))
+        .block_on(rt.call(
+            &Caller::host(),
+            CallRequest::new("pipeline/preprocess", json!(["nothing"])),
+        ))
         .unwrap_err();
     assert!(err.to_string().contains("nothing"), "{err}");
 }
@@ -95,9 +112,12 @@ fn runs_load_by_name_and_by_path() {
     deploy(d.path(), "summer");
     let rt = runtime(d.path());
     let run = tokio()
-        .block_on(rt.call(CallRequest::new("summer", json!({"a": 20, "b": 22})).run_name("byp")))
+        .block_on(rt.call(
+            &Caller::host(),
+            CallRequest::new("summer", json!({"a": 20, "b": 22})).run_name("byp"),
+        ))
         .unwrap();
-    let by_name = rt.run("byp").unwrap();
+    let by_name = rt.run(&Caller::host(), "byp").unwrap();
     let by_path = Run::open(d.path().join("rh/runs/byp")).unwrap();
     assert_eq!(by_name.config(), run.config());
     assert_eq!(by_path.config(), run.config());
@@ -125,7 +145,10 @@ fn guest_wall_clock_is_the_hosts() {
     };
     let before = now_us();
     let run = tokio()
-        .block_on(rt.call(CallRequest::new("testkit/ticks", json!([5, 2]))))
+        .block_on(rt.call(
+            &Caller::host(),
+            CallRequest::new("testkit/ticks", json!([5, 2])),
+        ))
         .unwrap();
     let after = now_us();
     assert_eq!(run.result().unwrap(), json!(5));

@@ -2,6 +2,7 @@
 //! carries on.
 
 use crate::util::*;
+use rh_runtime::Caller;
 
 #[test]
 fn spinning_guest_times_out() {
@@ -120,6 +121,7 @@ fn endless_output_is_capped() {
     let err = tokio()
         .block_on(
             rt.call(
+                &Caller::host(),
                 rh_runtime::CallRequest::new("testkit/flood", serde_json::json!([10_000_000]))
                     .run_name("flood"),
             ),

@@ -5,6 +5,7 @@
 
 use crate::daemon::Daemon;
 use crate::util::{status_kib, wait_until};
+use rh_runtime::Caller;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -142,8 +143,9 @@ fn an_artifact_larger_than_the_memory_limit_is_refused_before_it_is_read() {
                 .folders_ahead(0),
         )
         .unwrap();
-        rt.save_artifact("big", &vec![b'x'; 96 << 20]).unwrap();
-        rt.save_artifact("small", b"fits").unwrap();
+        rt.save_artifact(&Caller::host(), "big", &vec![b'x'; 96 << 20])
+            .unwrap();
+        rt.save_artifact(&Caller::host(), "small", b"fits").unwrap();
     }
     let pid = d.child.id();
     let call = |run: &str, name: &str| {

@@ -5,6 +5,7 @@
 use crate::daemon::Daemon;
 use crate::util::*;
 use rh_runtime::CallRequest;
+use rh_runtime::Caller;
 use serde_json::json;
 
 #[test]
@@ -147,10 +148,11 @@ fn a_changed_upstream_artifact_misses() {
     deploy(d.path(), "testkit");
     let rt = runtime(d.path());
     let tk = tokio();
-    rt.save_artifact("cfg", b"one").unwrap();
+    rt.save_artifact(&Caller::host(), "cfg", b"one").unwrap();
     let call = |name: &str| {
         tk.block_on(
             rt.call(
+                &Caller::host(),
                 CallRequest::new("testkit/load_art", json!(["cfg"]))
                     .run_name(name)
                     .cache(true),
@@ -160,7 +162,7 @@ fn a_changed_upstream_artifact_misses() {
     };
     assert!(call("a1").config().cache_hit.is_none());
     assert_eq!(call("a2").config().cache_hit.as_deref(), Some("a1"));
-    rt.save_artifact("cfg", b"two").unwrap();
+    rt.save_artifact(&Caller::host(), "cfg", b"two").unwrap();
     let a3 = call("a3");
     assert!(a3.config().cache_hit.is_none(), "the artifact changed");
     assert_eq!(a3.result().unwrap(), json!("two"));

@@ -4,7 +4,7 @@
 
 use crate::daemon::Daemon;
 use crate::util::*;
-use rh_runtime::{CallRequest, Error, RunStatus};
+use rh_runtime::{CallRequest, Caller, Error, RunStatus};
 use serde_json::json;
 
 const RH: &str = env!("CARGO_BIN_EXE_rh-wasm");
@@ -56,22 +56,23 @@ fn nested_embedded_scopes_fail_outward() {
     deploy(d.path(), "summer");
     let rt = runtime(d.path());
     let tk = tokio();
-    let out: Result<(), Error> = tk.block_on(rt.in_scope("outer", |outer| async move {
-        let run = outer
-            .call(CallRequest::new("summer", json!([1, 2])).run_name("child"))
-            .await?;
-        assert_eq!(run.result()?, json!(3));
-        outer
-            .in_scope("inner", |inner| async move {
-                inner.save_artifact("half-done", b"x")?;
-                Err::<(), _>(Error::Invalid("the inner body failed".into()))
-            })
-            .await?;
-        Ok(())
-    }));
+    let out: Result<(), Error> =
+        tk.block_on(rt.in_scope(&Caller::host(), "outer", |outer| async move {
+            let run = outer
+                .call(CallRequest::new("summer", json!([1, 2])).run_name("child"))
+                .await?;
+            assert_eq!(run.result()?, json!(3));
+            outer
+                .in_scope("inner", |inner| async move {
+                    inner.save_artifact("half-done", b"x")?;
+                    Err::<(), _>(Error::Invalid("the inner body failed".into()))
+                })
+                .await?;
+            Ok(())
+        }));
     assert_eq!(out.unwrap_err().to_string(), "the inner body failed");
-    let outer = rt.run("outer").unwrap();
-    let inner = rt.run("inner").unwrap();
+    let outer = rt.run(&Caller::host(), "outer").unwrap();
+    let inner = rt.run(&Caller::host(), "inner").unwrap();
     assert_eq!(inner.status(), RunStatus::Error);
     assert_eq!(
         inner.config().error.as_ref().unwrap().message,
@@ -81,7 +82,11 @@ fn nested_embedded_scopes_fail_outward() {
     assert_eq!(inner.config().downstream_artifacts[0].name, "half-done");
     assert_eq!(outer.status(), RunStatus::Error);
     assert_eq!(
-        rt.run("child").unwrap().config().parent_run.as_deref(),
+        rt.run(&Caller::host(), "child")
+            .unwrap()
+            .config()
+            .parent_run
+            .as_deref(),
         Some("outer")
     );
 }

@@ -5,7 +5,7 @@ use crate::cluster::{self, Target};
 use crate::output::{UsageError, print_json};
 use anyhow::{Context, Result};
 use hyper::Method;
-use rh_runtime::Artifact;
+use rh_runtime::{Artifact, Caller};
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
@@ -33,9 +33,11 @@ pub async fn artifacts(c: ArtifactsCommand, json: bool) -> Result<ExitCode> {
                 .map(|s| format!("?scope={s}"))
                 .unwrap_or_default();
             let r = match cluster::open(&c)? {
-                Target::Local(rt) => {
-                    serde_json::to_value(rt.save_artifact_in(scope.as_deref(), &name, &bytes)?)?
-                }
+                Target::Local(rt) => serde_json::to_value(rt.save_artifact(
+                    &Caller::host().in_scope_opt(scope.clone()),
+                    &name,
+                    &bytes,
+                )?)?,
                 Target::Remote(cl) => {
                     let resp = cl
                         .send(
@@ -64,8 +66,12 @@ pub async fn artifacts(c: ArtifactsCommand, json: bool) -> Result<ExitCode> {
             let scope = cluster::current_scope(&c);
             let bytes = match cluster::open(&c)? {
                 Target::Local(rt) => {
-                    rt.load_artifact_in(scope.as_deref(), &n, digest.as_deref())?
-                        .0
+                    rt.load_artifact(
+                        &Caller::host().in_scope_opt(scope.clone()),
+                        &n,
+                        digest.as_deref(),
+                    )?
+                    .0
                 }
                 Target::Remote(cl) => {
                     let mut q: Vec<String> = Vec::new();
@@ -97,7 +103,7 @@ pub async fn artifacts(c: ArtifactsCommand, json: bool) -> Result<ExitCode> {
         }
         ArtifactsCommand::List { cluster: c } => {
             let list: Vec<Artifact> = match cluster::open(c.as_deref().unwrap_or("local"))? {
-                Target::Local(rt) => rt.artifacts()?,
+                Target::Local(rt) => rt.artifacts(&Caller::host())?,
                 Target::Remote(cl) => {
                     serde_json::from_value(cl.json(Method::GET, "/v1/artifacts", None).await?)?
                 }
@@ -123,7 +129,7 @@ pub async fn artifacts(c: ArtifactsCommand, json: bool) -> Result<ExitCode> {
             let (c, n) = cluster::cluster_and_run(&r.args, &r.cluster)?;
             rh_runtime::validate_name("artifact", &n)?;
             let a: Artifact = match cluster::open(&c)? {
-                Target::Local(rt) => rt.artifact(&n)?,
+                Target::Local(rt) => rt.artifact(&Caller::host(), &n)?,
                 Target::Remote(cl) => serde_json::from_value(
                     cl.json(Method::GET, &format!("/v1/artifacts/{n}"), None)
                         .await?,
@@ -151,7 +157,7 @@ pub async fn lineage(r: &RunRef, json: bool) -> Result<ExitCode> {
     let (c, n) = cluster::cluster_and_run(&r.args, &r.cluster)?;
     rh_runtime::validate_name("artifact or run", &n)?;
     let tree: serde_json::Value = match cluster::open(&c)? {
-        Target::Local(rt) => serde_json::to_value(rt.lineage(&n)?)?,
+        Target::Local(rt) => serde_json::to_value(rt.lineage(&Caller::host(), &n)?)?,
         Target::Remote(cl) => {
             cl.json(Method::GET, &format!("/v1/lineage/{n}"), None)
                 .await?

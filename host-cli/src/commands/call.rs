@@ -103,12 +103,6 @@ pub fn request(a: &CallArgs) -> Result<CallRequest> {
     let (memory, timeout) = parse_limits(r.memory.as_deref(), r.timeout.as_deref())?;
     req.memory = memory;
     req.timeout = timeout;
-    if let Some(c) = cluster::creator() {
-        req = req.creator(c);
-    }
-    if let Some(scope) = cluster::current_scope(&r.cluster) {
-        req = req.parent_run(scope);
-    }
     if a.cache {
         req = req.cache(true);
     } else if a.no_cache {
@@ -123,10 +117,11 @@ pub async fn call(a: CallArgs, mode: Mode, json: bool) -> Result<ExitCode> {
         Target::Remote(c) => return call_remote(&c, &a, mode, json).await,
     };
     let req = request(&a)?.observer(terminal_observer(json));
+    let me = cluster::caller(&a.run.cluster);
     let outcome = match mode {
-        Mode::Call if req.cache.unwrap_or(rt.caches_by_default()) => rt.call(req).await,
+        Mode::Call if req.cache.unwrap_or(rt.caches_by_default()) => rt.call(&me, req).await,
         // Ctrl-C cancels the Run, so it ends recorded as `cancelled`.
-        Mode::Call => match rt.start(req) {
+        Mode::Call => match rt.start(&me, req).await {
             Ok(h) => {
                 let run = tokio::select! {
                     r = h.wait() => r,
@@ -139,7 +134,7 @@ pub async fn call(a: CallArgs, mode: Mode, json: bool) -> Result<ExitCode> {
             }
             Err(e) => Err(e),
         },
-        Mode::GetOrCall => rt.get_or_call(req).await,
+        Mode::GetOrCall => rt.get_or_call(&me, req).await,
     };
     match outcome {
         Ok(run) => {
@@ -152,7 +147,7 @@ pub async fn call(a: CallArgs, mode: Mode, json: bool) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            let run = e.run().and_then(|n| rt.run(n).ok());
+            let run = e.run().and_then(|n| rt.run(&me, n).ok());
             match (json, run) {
                 (true, Some(run)) => {
                     print_json(&answer(&run, None, Some(&e)));
@@ -197,8 +192,10 @@ pub async fn start(a: CallArgs, get_or_run: bool, json: bool) -> Result<ExitCode
     // Open first so an unknown cluster fails here, not in the worker.
     let rt = cluster::open(&a.run.cluster)?;
     let req = request(&a)?;
+    let me = cluster::caller(&a.run.cluster);
+    let mode = if get_or_run { "get_or_run" } else { "run" };
     if let Target::Remote(c) = &rt {
-        let body = CallBody::from_request(&req, if get_or_run { "get_or_run" } else { "run" });
+        let body = CallBody::from_request(&req, &me, mode);
         let v = c
             .json(
                 Method::POST,
@@ -217,7 +214,7 @@ pub async fn start(a: CallArgs, get_or_run: bool, json: bool) -> Result<ExitCode
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let wreq = CallBody::from_request(&req, if get_or_run { "get_or_run" } else { "run" });
+    let wreq = CallBody::from_request(&req, &me, mode);
     drop(rt);
     let exe = std::env::current_exe().context("finding the rh-wasm executable")?;
     let mut child = std::process::Command::new(exe)
@@ -267,11 +264,12 @@ use std::os::unix::process::CommandExt;
 /// then the answer.
 async fn call_remote(c: &Client, a: &CallArgs, mode: Mode, json: bool) -> Result<ExitCode> {
     let req = request(a)?;
+    let me = cluster::caller(&a.run.cluster);
     let mode = match mode {
         Mode::Call => "call",
         Mode::GetOrCall => "get_or_call",
     };
-    let body = CallBody::from_request(&req, mode);
+    let body = CallBody::from_request(&req, &me, mode);
     let resp = c
         .send(
             Method::POST,

@@ -12,8 +12,9 @@ pub async fn cancel(r: &RunRef, json: bool) -> Result<ExitCode> {
     rh_runtime::validate_run_name(&name)?;
     let (was, status) = match cluster::open(&c)? {
         Target::Local(rt) => {
-            let before = rt.run(&name)?.status();
-            let run = rt.cancel(&name).await?;
+            let me = rh_runtime::Caller::host();
+            let before = rt.run(&me, &name)?.status();
+            let run = rt.cancel(&me, &name).await?;
             (before.to_string(), run.status().to_string())
         }
         Target::Remote(c) => {

@@ -28,7 +28,7 @@ pub async fn deploy(
     let described = match target {
         Target::Local(rt) => {
             let dep = rt
-                .deploy(&bytes, name)
+                .deploy(&rh_runtime::Caller::host(), &bytes, name)
                 .await
                 .with_context(|| format!("deploying {}", file.display()))?;
             describe_deployment(&dep)
@@ -80,7 +80,11 @@ pub async fn deploy(
 
 pub async fn functions(cluster: &str, json: bool) -> Result<ExitCode> {
     let list: Vec<serde_json::Value> = match cluster::open(cluster)? {
-        Target::Local(rt) => rt.deployments()?.iter().map(describe_deployment).collect(),
+        Target::Local(rt) => rt
+            .deployments(&rh_runtime::Caller::host())?
+            .iter()
+            .map(describe_deployment)
+            .collect(),
         Target::Remote(c) => {
             serde_json::from_value(c.json(Method::GET, "/v1/functions", None).await?)?
         }

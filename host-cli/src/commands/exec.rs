@@ -49,7 +49,11 @@ pub async fn exec(a: ExecArgs, json: bool) -> Result<ExitCode> {
             let bytes =
                 std::fs::read(&cmd).map_err(|e| UsageError(format!("cannot read {cmd}: {e}")))?;
             match &target {
-                Target::Local(rt) => rt.add_component(&bytes).await?.digest,
+                Target::Local(rt) => {
+                    rt.add_component(&rh_runtime::Caller::host(), &bytes)
+                        .await?
+                        .digest
+                }
                 Target::Remote(c) => {
                     let resp = c
                         .send(
@@ -93,14 +97,11 @@ pub async fn exec(a: ExecArgs, json: bool) -> Result<ExitCode> {
             rh_runtime::parse_size(s).map_err(|e| UsageError(format!("--scratch-limit {e}")))?;
         req = req.scratch(bytes);
     }
-    if let Some(c) = cluster::creator() {
-        req = req.creator(c);
-    }
-    req.parent_run = cluster::current_scope(&a.run.cluster);
+    let me = cluster::caller(&a.run.cluster);
     let end = match target {
         Target::Local(rt) => {
             let req = req.observer(super::call::terminal_observer(json));
-            let h = rt.start_exec(req)?;
+            let h = rt.start_exec(&me, req).await?;
             let run = tokio::select! {
                 r = h.wait() => r?,
                 _ = tokio::signal::ctrl_c() => h.cancel().await?,
@@ -108,7 +109,7 @@ pub async fn exec(a: ExecArgs, json: bool) -> Result<ExitCode> {
             crate::server::answer(&run)
         }
         Target::Remote(c) => {
-            let body = ExecBody::from_request(&req, true);
+            let body = ExecBody::from_request(&req, &me, true);
             let resp = c
                 .send(
                     Method::POST,

@@ -37,14 +37,14 @@ pub async fn logs(r: &RunRef, follow: bool, stderr: bool) -> Result<ExitCode> {
     match cluster::open(&c)? {
         Target::Local(rt) => {
             if follow {
-                let mut f = rt.follow(&name, kind)?;
+                let mut f = rt.follow(&rh_runtime::Caller::host(), &name, kind)?;
                 while let Some(chunk) = f.next().await? {
                     if let Some(code) = done(write_out(&chunk))? {
                         return Ok(code);
                     }
                 }
             } else {
-                let run = rt.run(&name)?;
+                let run = rt.run(&rh_runtime::Caller::host(), &name)?;
                 let bytes = if stderr { run.stderr()? } else { run.stdout()? };
                 if let Some(code) = done(write_out(&bytes))? {
                     return Ok(code);

@@ -105,7 +105,7 @@ pub async fn push(
     let mut staged = None;
     let dir = match cluster::open(cluster_name)? {
         Target::Local(rt) => {
-            let r = rt.run(run)?;
+            let r = rt.run(&rh_runtime::Caller::host(), run)?;
             if !r.status().is_terminal() {
                 bail!(UsageError(format!(
                     "run `{run}` is still {}; only finished Runs are pushed",
@@ -255,7 +255,7 @@ async fn copy(cluster_name: &str, run: &str, tmp: &std::path::Path) -> Result<Ve
     };
     match cluster::open(cluster_name)? {
         Target::Local(rt) => {
-            let r = rt.run(run)?;
+            let r = rt.run(&rh_runtime::Caller::host(), run)?;
             if !r.status().is_terminal() {
                 bail!(UsageError(format!(
                     "run `{run}` is still {}; wait for it before pulling",

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 pub async fn list(cluster_name: &str, json: bool) -> Result<ExitCode> {
     let runs: Vec<RunConfig> = match cluster::open(cluster_name)? {
-        Target::Local(rt) => rt.runs()?,
+        Target::Local(rt) => rt.runs(&rh_runtime::Caller::host())?,
         Target::Remote(c) => serde_json::from_value(c.json(Method::GET, "/v1/runs", None).await?)?,
     };
     if json {
@@ -47,7 +47,7 @@ pub async fn show(r: &RunRef, _json: bool) -> Result<ExitCode> {
     let (c, name) = cluster::cluster_and_run(&r.args, &r.cluster)?;
     rh_runtime::validate_run_name(&name)?;
     let config: RunConfig = match cluster::open(&c)? {
-        Target::Local(rt) => rt.run(&name)?.config().clone(),
+        Target::Local(rt) => rt.run(&rh_runtime::Caller::host(), &name)?.config().clone(),
         Target::Remote(c) => serde_json::from_value(
             c.json(Method::GET, &format!("/v1/runs/{name}"), None)
                 .await?,
@@ -62,9 +62,9 @@ pub async fn answer(target: &Target, name: &str, path: &str) -> Result<serde_jso
     match target {
         Target::Local(rt) => {
             let run = if path == "wait" {
-                rt.wait(name).await?
+                rt.wait(&rh_runtime::Caller::host(), name).await?
             } else {
-                rt.run(name)?
+                rt.run(&rh_runtime::Caller::host(), name)?
             };
             Ok(crate::server::answer(&run))
         }

@@ -23,7 +23,8 @@ pub async fn scope(
     let target = cluster::open(cluster_name)?;
     match &target {
         Target::Local(rt) => {
-            rt.open_scope(name, parent.as_deref())?;
+            let me = rh_runtime::Caller::host().in_scope_opt(parent.clone());
+            rt.open_scope(&me, name)?;
         }
         Target::Remote(c) => {
             c.json(
@@ -54,7 +55,9 @@ pub async fn scope(
         Err(e) => (Err(format!("cannot run `{program}`: {e}")), 127),
     };
     let answer = match &target {
-        Target::Local(rt) => crate::server::answer(&rt.end_scope(name, outcome)?),
+        Target::Local(rt) => {
+            crate::server::answer(&rt.end_scope(&rh_runtime::Caller::host(), name, outcome)?)
+        }
         Target::Remote(c) => {
             let body = match &outcome {
                 Ok(()) => serde_json::json!({}),

@@ -96,7 +96,7 @@ pub async fn delete(args: &[String], cluster: &str, kind: &str, json: bool) -> R
     let (c, name) = cluster::cluster_and_run(args, cluster)?;
     let kind: ObjectKind = kind.parse()?;
     match cluster::open(&c)? {
-        Target::Local(rt) => rt.delete(None, kind, &name)?,
+        Target::Local(rt) => rt.delete(&rh_runtime::Caller::host(), kind, &name)?,
         Target::Remote(client) => {
             rh_runtime::validate_name("object", &name)?;
             let route = match kind {

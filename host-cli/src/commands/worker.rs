@@ -17,11 +17,11 @@ pub async fn worker() -> Result<ExitCode> {
         .context("reading the request")?;
     let w: CallBody = serde_json::from_str(&input).context("decoding the request")?;
     let rt = cluster::open_local()?;
-    let req = w.to_request();
+    let (req, me) = (w.to_request(), w.caller(None));
     let started = if w.mode == "get_or_run" {
-        rt.get_or_run(req).await
+        rt.get_or_run(&me, req).await
     } else {
-        rt.start(req)
+        rt.start(&me, req).await
     };
     let answer = match started {
         Ok(h) => WorkerAnswer {

@@ -193,7 +193,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
             let left = rt.active_runs();
             tracing::warn!(runs = left.len(), "grace period over: cancelling");
             for name in left {
-                let _ = rt.cancel(&name).await;
+                let _ = rt.cancel(&rh_runtime::Caller::host(), &name).await;
             }
             rt.wait_all().await;
         }

@@ -9,7 +9,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use rh_runtime::{Access, ObjectKind, OutputKind, Run, RunHandle, RunStatus, Runtime, User};
+use rh_runtime::{
+    Access, Caller, ObjectKind, OutputKind, Run, RunHandle, RunStatus, Runtime, User,
+};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -83,13 +85,13 @@ fn answer_json<T: serde::Serialize>(r: rh_runtime::Result<T>) -> Resp {
 }
 
 async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Resp {
+    // Who acts: the daemon's user, or (with no users) the daemon itself.
+    let who = &Caller::of(user.cloned());
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let m = req.method().clone();
     let rt = &state.rt;
-    // Reading a Run needs read access to it.
-    let readable = |name: &str| rt.require(user, ObjectKind::Run, name, Access::Read, "");
     match (m, segs.as_slice()) {
         (Method::GET, ["v1", "health"]) => json_response(
             StatusCode::OK,
@@ -98,41 +100,27 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
                 "user": user.map(|u| &u.name), "admin": user.map(|u| u.admin),
             }),
         ),
-        (Method::GET, ["v1", "functions"]) => match (rt.deployments(), rt.visibility(user)) {
-            (Ok(d), Ok(sees)) => json_response(
+        (Method::GET, ["v1", "functions"]) => match rt.deployments(who) {
+            Ok(d) => json_response(
                 StatusCode::OK,
                 &serde_json::Value::Array(
-                    d.iter()
-                        .filter(|d| sees(ObjectKind::Function, &d.name, d.creator.as_deref()))
-                        .map(crate::commands::describe_deployment)
-                        .collect(),
+                    d.iter().map(crate::commands::describe_deployment).collect(),
                 ),
             ),
-            (Err(e), _) | (_, Err(e)) => from_runtime(&e),
+            Err(e) => from_runtime(&e),
         },
-        (Method::POST, ["v1", "functions"]) => deploy(state, user, &query, req).await,
-        (Method::DELETE, ["v1", "functions", name]) => {
-            deleted(rt, user, ObjectKind::Function, name)
-        }
+        (Method::POST, ["v1", "functions"]) => deploy(state, who, &query, req).await,
+        (Method::DELETE, ["v1", "functions", name]) => deleted(rt, who, ObjectKind::Function, name),
         (Method::POST, ["v1", "calls"]) => call(state, user, req).await,
         (Method::POST, ["v1", "components"]) => {
             match body(req, state.max_component, state.body_grace).await {
-                Ok(bytes) => answer_json(rt.add_component_as(&bytes, user).await),
+                Ok(bytes) => answer_json(rt.add_component(who, &bytes).await),
                 Err(r) => r,
             }
         }
         (Method::POST, ["v1", "exec"]) => exec(state, user, req).await,
-        (Method::GET, ["v1", "artifacts"]) => answer_json(rt.visibility(user).and_then(|sees| {
-            Ok(rt
-                .artifacts()?
-                .into_iter()
-                .filter(|a| sees(ObjectKind::Artifact, &a.name, a.creator.as_deref()))
-                .collect::<Vec<_>>())
-        })),
-        (Method::GET, ["v1", "artifacts", name]) => answer_json(
-            rt.require(user, ObjectKind::Artifact, name, Access::Read, "")
-                .and_then(|()| rt.artifact(name)),
-        ),
+        (Method::GET, ["v1", "artifacts"]) => answer_json(rt.artifacts(who)),
+        (Method::GET, ["v1", "artifacts", name]) => answer_json(rt.artifact(who, name)),
         (Method::GET, ["v1", "artifacts", name, "data"]) => {
             // Reading and hashing an artifact is file work: off the workers.
             let (rt2, scope, version) = (
@@ -140,11 +128,8 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
                 owned(param(&query, "scope")),
                 owned(param(&query, "version")),
             );
-            let (name, user) = (name.to_string(), user.cloned());
-            let loaded = blocking(move || {
-                rt2.load_artifact_as(scope.as_deref(), &name, version.as_deref(), user.as_ref())
-            })
-            .await;
+            let (name, who) = (name.to_string(), who.clone().in_scope_opt(scope));
+            let loaded = blocking(move || rt2.load_artifact(&who, &name, version.as_deref())).await;
             match loaded {
                 Ok((b, _)) => Response::builder()
                     .status(StatusCode::OK)
@@ -158,21 +143,14 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
             let name = name.to_string();
             match body(req, state.max_component, state.body_grace).await {
                 Ok(bytes) => {
-                    let (rt2, scope, user) =
-                        (rt.clone(), owned(param(&query, "scope")), user.cloned());
-                    answer_json(
-                        blocking(move || {
-                            rt2.save_artifact_as(scope.as_deref(), &name, &bytes, user.as_ref())
-                        })
-                        .await,
-                    )
+                    let scope = owned(param(&query, "scope"));
+                    let (rt2, who) = (rt.clone(), who.clone().in_scope_opt(scope));
+                    answer_json(blocking(move || rt2.save_artifact(&who, &name, &bytes)).await)
                 }
                 Err(r) => r,
             }
         }
-        (Method::DELETE, ["v1", "artifacts", name]) => {
-            deleted(rt, user, ObjectKind::Artifact, name)
-        }
+        (Method::DELETE, ["v1", "artifacts", name]) => deleted(rt, who, ObjectKind::Artifact, name),
         (Method::POST, ["v1", "scopes"]) => {
             let b: ScopeBody = match scope_body(state, req).await {
                 Ok(b) => b,
@@ -181,7 +159,7 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
             let Some(name) = b.name else {
                 return respond(StatusCode::BAD_REQUEST, "bad_input", "a scope needs a name");
             };
-            match rt.open_scope_as(&name, b.parent_run.as_deref(), user) {
+            match rt.open_scope(&who.clone().in_scope_opt(b.parent_run), &name) {
                 Ok(s) => json_response(
                     StatusCode::OK,
                     &serde_json::json!({ "run_name": s.name(), "status": "running" }),
@@ -191,9 +169,6 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
         }
         (Method::POST, ["v1", "scopes", name, "end"]) => {
             let name = name.to_string();
-            if let Err(e) = rt.require(user, ObjectKind::Run, &name, Access::Write, "ending it") {
-                return from_runtime(&e);
-            }
             let b: EndScopeBody = match scope_body(state, req).await {
                 Ok(b) => b,
                 Err(r) => return r,
@@ -202,46 +177,28 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
                 Some(m) => Err(m),
                 None => Ok(()),
             };
-            match rt.end_scope(&name, outcome) {
+            match rt.end_scope(who, &name, outcome) {
                 Ok(run) => json_response(StatusCode::OK, &answer(&run)),
                 Err(e) => from_runtime(&e),
             }
         }
-        (Method::GET, ["v1", "lineage", name]) => answer_json(rt.lineage_as(name, user)),
-        (Method::GET, ["v1", "runs"]) => answer_json(rt.visibility(user).and_then(|sees| {
-            Ok(rt
-                .runs()?
-                .into_iter()
-                .filter(|c| sees(ObjectKind::Run, &c.name, c.creator.as_deref()))
-                .collect::<Vec<_>>())
-        })),
-        (Method::GET, ["v1", "runs", name]) => answer_json(
-            readable(name)
-                .and_then(|()| rt.run(name))
-                .map(|r| r.config().clone()),
-        ),
-        (Method::GET, ["v1", "runs", name, "result"]) => {
-            match readable(name).and_then(|()| rt.run(name)) {
-                Ok(r) => json_response(StatusCode::OK, &answer(&r)),
-                Err(e) => from_runtime(&e),
-            }
+        (Method::GET, ["v1", "lineage", name]) => answer_json(rt.lineage(who, name)),
+        (Method::GET, ["v1", "runs"]) => answer_json(rt.runs(who)),
+        (Method::GET, ["v1", "runs", name]) => {
+            answer_json(rt.run(who, name).map(|r| r.config().clone()))
         }
-        (Method::GET, ["v1", "runs", name, "wait"]) => {
-            if let Err(e) = readable(name) {
-                return from_runtime(&e);
-            }
-            match rt.wait(name).await {
-                Ok(r) => json_response(StatusCode::OK, &answer(&r)),
-                Err(e) => from_runtime(&e),
-            }
-        }
+        (Method::GET, ["v1", "runs", name, "result"]) => match rt.run(who, name) {
+            Ok(r) => json_response(StatusCode::OK, &answer(&r)),
+            Err(e) => from_runtime(&e),
+        },
+        (Method::GET, ["v1", "runs", name, "wait"]) => match rt.wait(who, name).await {
+            Ok(r) => json_response(StatusCode::OK, &answer(&r)),
+            Err(e) => from_runtime(&e),
+        },
         (Method::POST, ["v1", "runs", name, "cancel"]) => {
-            if let Err(e) = rt.require(user, ObjectKind::Run, name, Access::Write, "cancelling it")
-            {
-                return from_runtime(&e);
-            }
-            let before = rt.run(name).map(|r| r.status());
-            match (before, rt.cancel(name).await) {
+            // Status before the cancel, once the caller may cancel it.
+            let before = rt.run(who, name).map(|r| r.status());
+            match (before, rt.cancel(who, name).await) {
                 (Ok(before), Ok(r)) => {
                     let mut v = answer(&r);
                     v["was"] = serde_json::json!(before);
@@ -250,24 +207,15 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
                 (Err(e), _) | (_, Err(e)) => from_runtime(&e),
             }
         }
-        (Method::DELETE, ["v1", "runs", name]) => deleted(rt, user, ObjectKind::Run, name),
-        (Method::GET, ["v1", "runs", name, "logs"]) => match readable(name) {
-            Ok(()) => logs(state, name, &query),
-            Err(e) => from_runtime(&e),
-        },
-        (Method::GET, ["v1", "runs", name, "files"]) => match readable(name) {
-            Ok(()) => files(state, name).await,
-            Err(e) => from_runtime(&e),
-        },
+        (Method::DELETE, ["v1", "runs", name]) => deleted(rt, who, ObjectKind::Run, name),
+        (Method::GET, ["v1", "runs", name, "logs"]) => logs(state, who, name, &query),
+        (Method::GET, ["v1", "runs", name, "files"]) => files(state, who, name).await,
         (Method::GET, ["v1", "runs", name, "files", rest @ ..]) if !rest.is_empty() => {
-            match readable(name) {
-                Ok(()) => file(state, name, &rest.join("/")).await,
-                Err(e) => from_runtime(&e),
-            }
+            file(state, who, name, &rest.join("/")).await
         }
-        (Method::GET, ["v1", "shares"]) => answer_json(rt.shares(user)),
-        (Method::POST, ["v1", "shares"]) => share(state, user, req, true).await,
-        (Method::POST, ["v1", "shares", "remove"]) => share(state, user, req, false).await,
+        (Method::GET, ["v1", "shares"]) => answer_json(rt.shares(who)),
+        (Method::POST, ["v1", "shares"]) => share(state, who, req, true).await,
+        (Method::POST, ["v1", "shares", "remove"]) => share(state, who, req, false).await,
         (_, ["v1", ..]) => respond(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -282,8 +230,8 @@ async fn route(state: &State, user: Option<&User>, req: Request<Incoming>) -> Re
 }
 
 /// Delete an object; answers what was deleted.
-fn deleted(rt: &Runtime, user: Option<&User>, kind: ObjectKind, name: &str) -> Resp {
-    match rt.delete(user, kind, name) {
+fn deleted(rt: &Runtime, who: &Caller, kind: ObjectKind, name: &str) -> Resp {
+    match rt.delete(who, kind, name) {
         Ok(()) => json_response(
             StatusCode::OK,
             &serde_json::json!({ "deleted": name, "kind": kind }),
@@ -350,7 +298,7 @@ struct ShareBody {
 }
 
 /// Grant (or, with `grant` false, take back) a user's access to an object.
-async fn share(state: &State, user: Option<&User>, req: Request<Incoming>, grant: bool) -> Resp {
+async fn share(state: &State, who: &Caller, req: Request<Incoming>, grant: bool) -> Resp {
     let Auth::Users(_, users) = &state.auth else {
         return respond(
             StatusCode::BAD_REQUEST,
@@ -374,7 +322,7 @@ async fn share(state: &State, user: Option<&User>, req: Request<Incoming>, grant
             &format!("no user `{}` on this cluster", b.user),
         );
     }
-    let kind = match which_kind(rt, user, &b.name, b.kind.as_deref()) {
+    let kind = match which_kind(rt, who, &b.name, b.kind.as_deref()) {
         Ok(k) => k,
         Err(e) => return from_runtime(&e),
     };
@@ -383,10 +331,10 @@ async fn share(state: &State, user: Option<&User>, req: Request<Incoming>, grant
             Ok(a) => a,
             Err(e) => return from_runtime(&e),
         };
-        rt.share(user, kind, &b.name, &b.user, access)
+        rt.share(who, kind, &b.name, &b.user, access)
             .map(|()| serde_json::json!({ "kind": kind, "name": b.name, "user": b.user, "access": access }))
     } else {
-        rt.unshare(user, kind, &b.name, &b.user).map(
+        rt.unshare(who, kind, &b.name, &b.user).map(
             |had| serde_json::json!({ "kind": kind, "name": b.name, "user": b.user, "removed": had }),
         )
     };
@@ -397,14 +345,14 @@ async fn share(state: &State, user: Option<&User>, req: Request<Incoming>, grant
 /// the user may see.
 fn which_kind(
     rt: &Runtime,
-    user: Option<&User>,
+    who: &Caller,
     name: &str,
     given: Option<&str>,
 ) -> rh_runtime::Result<ObjectKind> {
     if let Some(k) = given {
         return k.parse();
     }
-    match rt.kinds_of(user, name).as_slice() {
+    match rt.kinds_of(who, name).as_slice() {
         [] => Err(rh_runtime::Error::NotFound {
             what: "function, run or artifact",
             name: name.to_string(),
@@ -505,7 +453,7 @@ fn too_large(max: u64) -> Resp {
     )
 }
 
-async fn deploy(state: &State, user: Option<&User>, query: &str, req: Request<Incoming>) -> Resp {
+async fn deploy(state: &State, who: &Caller, query: &str, req: Request<Incoming>) -> Resp {
     let Some(name) = param(query, "name").filter(|n| !n.is_empty()) else {
         return respond(
             StatusCode::BAD_REQUEST,
@@ -518,7 +466,7 @@ async fn deploy(state: &State, user: Option<&User>, query: &str, req: Request<In
         Ok(b) => b,
         Err(r) => return r,
     };
-    match state.rt.deploy_as(&bytes, &name, user).await {
+    match state.rt.deploy(who, &bytes, &name).await {
         Ok(d) => json_response(StatusCode::OK, &crate::commands::describe_deployment(&d)),
         Err(e) => from_runtime(&e),
     }
@@ -555,27 +503,24 @@ async fn call(state: &State, user: Option<&User>, req: Request<Incoming>) -> Res
     let args = std::mem::take(&mut b.args);
     let mut r = b.to_request();
     r.args = args;
-    if let Some(u) = user {
-        r = r.user(u.clone());
-    }
+    let who = b.caller(user);
     let rt = &state.rt;
     if b.mode == "call" && b.cache.unwrap_or(rt.caches_by_default()) {
-        return cached_call(rt.clone(), r, b.stream).await;
+        return cached_call(rt.clone(), who, r, b.stream).await;
     }
     // A plain synchronous call answers from the Run the runtime returns,
     // its record and result still in memory.
     if b.mode == "call" && !b.stream {
-        return match rt.call(r).await {
+        return match rt.call(&who, r).await {
             Ok(run) => json_response(StatusCode::OK, &answer(&run)),
-            Err(e) => run_error(rt, &e),
+            Err(e) => run_error(rt, &who, &e),
         };
     }
     // Every mode starts (or finds) the Run first; synchronous modes then
     // wait for it, streaming what it writes when asked to.
     let handle = match b.mode.as_str() {
-        "call" => rt.start(r),
-        "run" => rt.start(r),
-        "get_or_call" | "get_or_run" => rt.get_or_run(r).await,
+        "call" | "run" => rt.start(&who, r).await,
+        "get_or_call" | "get_or_run" => rt.get_or_run(&who, r).await,
         other => {
             return respond(
                 StatusCode::BAD_REQUEST,
@@ -601,7 +546,7 @@ async fn call(state: &State, user: Option<&User>, req: Request<Incoming>) -> Res
             Err(e) => from_runtime(&e),
         };
     }
-    stream_call(rt.clone(), handle)
+    stream_call(rt.clone(), who, handle)
 }
 
 async fn exec(state: &State, user: Option<&User>, req: Request<Incoming>) -> Resp {
@@ -609,16 +554,13 @@ async fn exec(state: &State, user: Option<&User>, req: Request<Incoming>) -> Res
         Ok(b) => b,
         Err(r) => return r,
     };
-    let mut r = b.to_request();
-    if let Some(u) = user {
-        r = r.user(u.clone());
-    }
-    let handle = match state.rt.start_exec(r) {
+    let who = b.caller(user);
+    let handle = match state.rt.start_exec(&who, b.to_request()).await {
         Ok(h) => h,
         Err(e) => return from_runtime(&e),
     };
     if b.stream {
-        return stream_call(state.rt.clone(), handle);
+        return stream_call(state.rt.clone(), who, handle);
     }
     let status = handle.status().map(|s| s.to_string()).unwrap_or_default();
     json_response(
@@ -629,11 +571,11 @@ async fn exec(state: &State, user: Option<&User>, req: Request<Incoming>) -> Res
 
 /// A call through the result cache: the runtime holds the key's lock for
 /// the whole call, so output reaches the client through the observer.
-async fn cached_call(rt: Runtime, r: rh_runtime::CallRequest, stream: bool) -> Resp {
+async fn cached_call(rt: Runtime, who: Caller, r: rh_runtime::CallRequest, stream: bool) -> Resp {
     if !stream {
-        return match rt.call(r).await {
+        return match rt.call(&who, r).await {
             Ok(run) => json_response(StatusCode::OK, &answer(&run)),
-            Err(e) => run_error(&rt, &e),
+            Err(e) => run_error(&rt, &who, &e),
         };
     }
     let (tx, body) = wire::channel(64);
@@ -647,8 +589,8 @@ async fn cached_call(rt: Runtime, r: rh_runtime::CallRequest, stream: bool) -> R
     }));
     tokio::spawn(async move {
         let call = tokio::spawn(async move {
-            let r = rt.call(r).await;
-            (r, rt)
+            let r = rt.call(&who, r).await;
+            (r, rt, who)
         });
         while let Some(f) = out_rx.recv().await {
             if tx.send(f).await.is_err() {
@@ -656,9 +598,9 @@ async fn cached_call(rt: Runtime, r: rh_runtime::CallRequest, stream: bool) -> R
             }
         }
         let end = match call.await {
-            Ok((Ok(run), _)) => answer(&run),
+            Ok((Ok(run), _, _)) => answer(&run),
             // A Run that ran and failed answers with its record.
-            Ok((Err(e), rt)) => match e.run().and_then(|n| rt.run(n).ok()) {
+            Ok((Err(e), rt, who)) => match e.run().and_then(|n| rt.run(&who, n).ok()) {
                 Some(run) => answer(&run),
                 None => super::errors::error_json(e.kind(), &super::errors::client_message(&e)),
             },
@@ -681,15 +623,15 @@ fn frames_response(body: BoxBody) -> Resp {
         .expect("a valid response")
 }
 
-fn run_error(rt: &Runtime, e: &rh_runtime::Error) -> Resp {
-    match e.run().and_then(|n| rt.run(n).ok()) {
+fn run_error(rt: &Runtime, who: &Caller, e: &rh_runtime::Error) -> Resp {
+    match e.run().and_then(|n| rt.run(who, n).ok()) {
         Some(run) => json_response(StatusCode::OK, &answer(&run)),
         None => from_runtime(e),
     }
 }
 
 /// Frames of the Run's output as it is written, then the answer.
-fn stream_call(rt: Runtime, handle: RunHandle) -> Resp {
+fn stream_call(rt: Runtime, who: Caller, handle: RunHandle) -> Resp {
     let (tx, body) = wire::channel(64);
     let name = handle.name().to_string();
     // A cache hit has nothing to stream: answer at once.
@@ -698,6 +640,7 @@ fn stream_call(rt: Runtime, handle: RunHandle) -> Resp {
         if live {
             let out = pump(
                 rt.clone(),
+                who.clone(),
                 name.clone(),
                 OutputKind::Stdout,
                 FRAME_STDOUT,
@@ -705,6 +648,7 @@ fn stream_call(rt: Runtime, handle: RunHandle) -> Resp {
             );
             let err = pump(
                 rt.clone(),
+                who,
                 name.clone(),
                 OutputKind::Stderr,
                 FRAME_STDERR,
@@ -723,12 +667,13 @@ fn stream_call(rt: Runtime, handle: RunHandle) -> Resp {
 
 async fn pump(
     rt: Runtime,
+    who: Caller,
     name: String,
     kind: OutputKind,
     tag: u8,
     tx: tokio::sync::mpsc::Sender<Bytes>,
 ) {
-    let Ok(mut f) = rt.follow(&name, kind) else {
+    let Ok(mut f) = rt.follow(&who, &name, kind) else {
         return;
     };
     while let Ok(Some(chunk)) = f.next().await {
@@ -738,18 +683,18 @@ async fn pump(
     }
 }
 
-fn logs(state: &State, name: &str, query: &str) -> Resp {
+fn logs(state: &State, who: &Caller, name: &str, query: &str) -> Resp {
     let kind = match param(query, "stream") {
         Some("stderr") => OutputKind::Stderr,
         _ => OutputKind::Stdout,
     };
     let follow = matches!(param(query, "follow"), Some("1" | "true"));
-    let mut f = match state.rt.follow(name, kind) {
+    let mut f = match state.rt.follow(who, name, kind) {
         Ok(f) => f,
         Err(e) => return from_runtime(&e),
     };
     let (tx, body) = wire::channel(16);
-    let rt = state.rt.clone();
+    let (rt, who) = (state.rt.clone(), who.clone());
     let name = name.to_string();
     tokio::spawn(async move {
         if follow {
@@ -758,7 +703,7 @@ fn logs(state: &State, name: &str, query: &str) -> Resp {
                     return;
                 }
             }
-        } else if let Ok(run) = rt.run(&name) {
+        } else if let Ok(run) = rt.run(&who, &name) {
             // Up to the output cap: read in chunks on the blocking pool.
             let file = run.file(match kind {
                 OutputKind::Stdout => "stdout",
@@ -829,10 +774,10 @@ fn not_finished(e: &rh_runtime::Error) -> Resp {
     }
 }
 
-async fn files(state: &State, name: &str) -> Resp {
-    let rt = state.rt.clone();
+async fn files(state: &State, who: &Caller, name: &str) -> Resp {
+    let (rt, who) = (state.rt.clone(), who.clone());
     let owned = name.to_string();
-    match blocking(move || rt.run_files(&owned)).await {
+    match blocking(move || rt.run_files(&who, &owned)).await {
         Ok(list) => json_response(
             StatusCode::OK,
             &serde_json::json!({ "run_name": name, "files": *list }),
@@ -843,8 +788,8 @@ async fn files(state: &State, name: &str) -> Resp {
 
 /// One file, streamed in chunks from the descriptor that was checked: no
 /// symlink is followed, and a Run still running is `409 not_finished`.
-async fn file(state: &State, name: &str, path: &str) -> Resp {
-    let run = match state.rt.run(name) {
+async fn file(state: &State, who: &Caller, name: &str, path: &str) -> Resp {
+    let run = match state.rt.run(who, name) {
         Ok(r) => r,
         Err(e) => return from_runtime(&e),
     };

@@ -17,7 +17,7 @@
 //!
 //! `bindgen!` runs here and nowhere else.
 
-use crate::host::HostState;
+use crate::execute::host::HostState;
 use crate::{Error, Result};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;

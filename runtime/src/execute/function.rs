@@ -8,19 +8,19 @@
 //! that stays in the Run's files, since every guest write went straight to
 //! them.
 
-use crate::engine::{CallError, RhEngine};
-use crate::functions::Loaded;
-use crate::host::{
-    ArtifactCtx, HostState, MemoryLimitExceeded, OutputBudget, OutputKind, OutputLimitExceeded,
+use super::engine::{CallError, RhEngine};
+use super::host::{
+    ArtifactCtx, MemoryLimitExceeded, OutputBudget, OutputKind, OutputLimitExceeded,
     OutputObserver, Sink,
 };
-use crate::record::ArtifactRef;
+use super::store::{StoreBuilder, fuel_used};
+use crate::config::ArtifactRef;
+use crate::functions::Loaded;
 use crate::{Error, Limits};
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Notify;
-use wasmtime::{Store, Trap};
-use wasmtime_wasi::WasiCtx;
+use wasmtime::Trap;
 
 /// A cancel signal shared between a Run and whoever may cancel it.
 #[derive(Default)]
@@ -54,9 +54,21 @@ pub(crate) struct Outcome {
     pub downstream: Vec<ArtifactRef>,
 }
 
+impl Outcome {
+    /// A Run that ended before its guest ran.
+    pub fn failed(e: Error) -> Outcome {
+        Outcome {
+            result: Err(e),
+            fuel_consumed: 0,
+            upstream: Vec::new(),
+            downstream: Vec::new(),
+        }
+    }
+}
+
+/// What a Run's execution is given.
 pub(crate) struct Job<'a> {
     pub run: &'a str,
-    pub fn_name: &'a str,
     pub args: &'a [u8],
     pub limits: &'a Limits,
     pub stdout: File,
@@ -66,82 +78,65 @@ pub(crate) struct Job<'a> {
     pub artifacts: ArtifactCtx,
 }
 
+/// Call function `fn_name` of `loaded` in a fresh Store.
 pub(crate) async fn call_function(
     eng: &RhEngine,
     loaded: &Loaded,
+    fn_name: &str,
     job: Job<'_>,
     cancel: &Cancel,
 ) -> Outcome {
     let Some(pre) = loaded.pre.as_ref() else {
-        return Outcome {
-            result: Err(Error::BadComponent {
-                message: "this component is a command, not a function component".into(),
-            }),
-            fuel_consumed: 0,
-            upstream: Vec::new(),
-            downstream: Vec::new(),
-        };
+        return Outcome::failed(Error::BadComponent {
+            message: "this component is a command, not a function component".into(),
+        });
     };
     let budget = job.budget;
-    let mut wasi = WasiCtx::builder();
-    wasi.stdout(Sink::new(
-        job.stdout,
-        OutputKind::Stdout,
-        budget.clone(),
-        job.observer.clone(),
-    ))
-    .stderr(Sink::new(
-        job.stderr,
-        OutputKind::Stderr,
-        budget,
-        job.observer,
-    ))
-    .allow_tcp(false)
-    .allow_udp(false)
-    .allow_ip_name_lookup(false);
-    let mut store =
-        HostState::new(wasi.build(), job.limits.memory, job.artifacts).into_store(&eng.engine);
     let fuel = job.limits.fuel.unwrap_or(u64::MAX);
-    let setup = meter(eng, &mut store, fuel);
-    let result = match setup {
-        Err(e) => Err(Error::engine(e)),
-        Ok(()) => {
-            let call = async {
-                let guest = pre.instantiate_async(&mut store).await?;
-                guest
-                    .rh_wasm_function()
-                    .call_call(&mut store, job.fn_name, job.args)
-                    .await
-            };
-            let ended = tokio::select! {
-                r = tokio::time::timeout(job.limits.timeout(), call) => match r {
-                    Ok(r) => Ok(r),
-                    Err(_) => Err(Error::Timeout { run: job.run.to_string(), timeout: job.limits.timeout() }),
-                },
-                () = cancel.cancelled() => Err(Error::Cancelled { run: job.run.to_string() }),
-            };
-            match ended {
-                Ok(Ok(Ok(bytes))) => Ok(bytes),
-                Ok(Ok(Err(call_error))) => Err(match call_error {
-                    CallError::UnknownFunction(name) => Error::UnknownFunction {
-                        name,
-                        hint: String::new(),
-                    },
-                    CallError::BadInput(message) => Error::BadInput { message },
-                    CallError::Failed(message) => Error::Failed {
-                        run: job.run.to_string(),
-                        message,
-                    },
-                }),
-                Ok(Err(trap)) => Err(classify(job.run, job.limits, trap)),
-                Err(e) => Err(e),
-            }
-        }
+    let (stdout, stderr) = (
+        Sink::new(
+            job.stdout,
+            OutputKind::Stdout,
+            budget.clone(),
+            job.observer.clone(),
+        ),
+        Sink::new(job.stderr, OutputKind::Stderr, budget, job.observer),
+    );
+    let mut store = StoreBuilder::new(eng, job.limits.memory)
+        .outputs(stdout, stderr)
+        .fuel(fuel)
+        .build(job.artifacts);
+    let call = async {
+        let guest = pre.instantiate_async(&mut store).await?;
+        guest
+            .rh_wasm_function()
+            .call_call(&mut store, fn_name, job.args)
+            .await
     };
-    let fuel_consumed = match eng.options.metering {
-        true => fuel.saturating_sub(store.get_fuel().unwrap_or(fuel)),
-        false => 0,
+    let ended = tokio::select! {
+        r = tokio::time::timeout(job.limits.timeout(), call) => match r {
+            Ok(r) => Ok(r),
+            Err(_) => Err(Error::Timeout { run: job.run.to_string(), timeout: job.limits.timeout() }),
+        },
+        () = cancel.cancelled() => Err(Error::Cancelled { run: job.run.to_string() }),
     };
+    let result = match ended {
+        Ok(Ok(Ok(bytes))) => Ok(bytes),
+        Ok(Ok(Err(call_error))) => Err(match call_error {
+            CallError::UnknownFunction(name) => Error::UnknownFunction {
+                name,
+                hint: String::new(),
+            },
+            CallError::BadInput(message) => Error::BadInput { message },
+            CallError::Failed(message) => Error::Failed {
+                run: job.run.to_string(),
+                message,
+            },
+        }),
+        Ok(Err(trap)) => Err(classify(job.run, job.limits, trap)),
+        Err(e) => Err(e),
+    };
+    let fuel_consumed = fuel_used(eng, &store, fuel);
     let art = &mut store.data_mut().artifacts;
     Outcome {
         result,
@@ -149,19 +144,6 @@ pub(crate) async fn call_function(
         upstream: std::mem::take(&mut art.upstream),
         downstream: std::mem::take(&mut art.downstream),
     }
-}
-
-/// Give a Store its fuel and its yield interval.
-pub(crate) fn meter(
-    eng: &RhEngine,
-    store: &mut Store<HostState>,
-    fuel: u64,
-) -> wasmtime::Result<()> {
-    if !eng.options.metering {
-        return Ok(());
-    }
-    store.set_fuel(fuel)?;
-    store.fuel_async_yield_interval(Some(eng.options.fuel_yield_interval))
 }
 
 /// Turn a Wasmtime error out of a guest call into the error kind it means.
@@ -179,7 +161,7 @@ pub(crate) fn classify(run: &str, limits: &Limits, e: wasmtime::Error) -> Error 
             limit: limits.memory,
         };
     }
-    if let Some(w) = e.downcast_ref::<crate::host::OutputWriteFailed>() {
+    if let Some(w) = e.downcast_ref::<crate::execute::host::OutputWriteFailed>() {
         return Error::OutputWrite {
             run,
             message: w.to_string(),
@@ -229,13 +211,11 @@ pub(crate) async fn bare_call(
         .pre
         .as_ref()
         .ok_or_else(|| Error::Invalid("not a function".into()))?;
-    let mut store = HostState::new(
-        WasiCtx::builder().build(),
-        eng.inspection_memory(),
-        ArtifactCtx::new(artifacts.clone(), String::new(), None),
-    )
-    .into_store(&eng.engine);
-    meter(eng, &mut store, u64::MAX).map_err(Error::engine)?;
+    let mut store = StoreBuilder::new(eng, eng.inspection_memory()).build(ArtifactCtx::new(
+        artifacts.clone(),
+        String::new(),
+        None,
+    ));
     let guest = pre
         .instantiate_async(&mut store)
         .await

@@ -9,8 +9,8 @@
 
 use crate::access::{Access, ObjectKind};
 use crate::artifacts::ArtifactStore;
-use crate::engine::bindings::rh::wasm::artifacts;
-use crate::record::ArtifactRef;
+use crate::config::ArtifactRef;
+use crate::execute::engine::bindings::rh::wasm::artifacts;
 use bytes::Bytes;
 use std::fs::File;
 use std::io::Write;
