@@ -7,9 +7,9 @@
 use crate::access::{Access, ObjectKind};
 use crate::execute::function::Outcome;
 use crate::execute::host::{OutputKind, OutputObserver};
+use crate::parts::Parts;
 use crate::plan::Plan;
 use crate::runs::{RESULT, STDERR, STDOUT};
-use crate::runtime::Parts;
 use crate::{Error, Result, Run};
 use std::path::{Path, PathBuf};
 

@@ -10,8 +10,6 @@
 //! `parent_run`, and the artifacts it loads and saves are added to the
 //! scope's lineage.
 
-use crate::access::User;
-
 /// Who acts, and inside which Run. See the module docs.
 ///
 /// ```
@@ -100,6 +98,25 @@ impl Caller {
         Caller {
             scope: None,
             ..self.clone()
+        }
+    }
+}
+
+/// A user, as a daemon with users knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The user's name, recorded as `creator` of what they make.
+    pub name: String,
+    /// An administrator sees and may change everything.
+    pub admin: bool,
+}
+
+impl User {
+    /// A user without administrator rights.
+    pub fn new(name: impl Into<String>) -> User {
+        User {
+            name: name.into(),
+            admin: false,
         }
     }
 }

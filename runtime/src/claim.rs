@@ -10,9 +10,9 @@ use crate::access::{Access, Guard, ObjectKind};
 use crate::cached::Hit;
 use crate::config::{RunConfig, RunStatus};
 use crate::inflight::Live;
+use crate::parts::Parts;
 use crate::plan::Plan;
 use crate::runs::ClaimError;
-use crate::runtime::Parts;
 use crate::{Error, Result};
 
 /// A Run this process has claimed and must now execute and record.

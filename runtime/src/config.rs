@@ -9,6 +9,13 @@ use crate::Limits;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// The files of a Run folder, named once for every reader and writer.
+pub(crate) const CONFIG: &str = "config.json";
+pub(crate) const INPUTS: &str = "inputs.json";
+pub(crate) const RESULT: &str = "result.json";
+pub(crate) const STDOUT: &str = "stdout";
+pub(crate) const STDERR: &str = "stderr";
+
 /// Where a Run is in its life. A terminal status never changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

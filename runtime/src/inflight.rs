@@ -1,16 +1,11 @@
 //! Runs in flight: the Runs this process is executing, each with its
 //! cancel signal, its "done" channel and its output progress, so waiting
-//! on, cancelling or following them costs nothing.
-//!
-//! Runs executed by another process sharing the root (a CLI worker, another
-//! CLI call) are waited on by reading their `config.json`, cancelled through
-//! a request file under `cancel/` that their process watches (a thread
-//! started with the first Run), and followed by re-reading their files.
+//! on, cancelling or following them (see `handle`) costs nothing. Cancel
+//! requests from other processes arrive as files under `cancel/`, which a
+//! thread started with the first Run watches.
 
 use crate::execute::function::Cancel;
-use crate::execute::host::{OutputBudget, OutputKind};
-use crate::runtime::Parts;
-use crate::{Error, Result, Run};
+use crate::execute::host::OutputBudget;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -80,6 +75,24 @@ impl InFlight {
         let _ = live.done.send(true);
     }
 
+    /// The cancel signal of Run `name`, when it executes here.
+    pub fn cancel_signal(&self, name: &str) -> Option<Arc<Cancel>> {
+        self.table().get(name).map(|a| a.cancel.clone())
+    }
+
+    /// The "done" channel of Run `name`, when it executes here.
+    pub fn done(&self, name: &str) -> Option<watch::Receiver<bool>> {
+        self.table().get(name).map(|a| a.done.clone())
+    }
+
+    /// The output progress and "done" channels of Run `name`, when it
+    /// executes here.
+    pub fn progress(&self, name: &str) -> Option<(watch::Receiver<u64>, watch::Receiver<bool>)> {
+        self.table()
+            .get(name)
+            .map(|a| (a.progress.clone(), a.done.clone()))
+    }
+
     /// The names of the Runs executing here, sorted.
     pub fn names(&self) -> Vec<String> {
         let mut v: Vec<String> = self.table().keys().cloned().collect();
@@ -136,127 +149,6 @@ fn watch_cancels(weak: &Weak<Table>, dir: &std::path::Path) {
                 .and_then(|a| a.get(name).map(|x| x.cancel.clone()));
             if let Some(c) = cancel {
                 c.cancel();
-            }
-        }
-    }
-}
-
-/// Wait until Run `name` ends.
-pub(crate) async fn wait(parts: &Parts, name: &str) -> Result<Run> {
-    let mut polls: u32 = 0;
-    loop {
-        let rx = parts.inflight.table().get(name).map(|a| a.done.clone());
-        let here = rx.is_some();
-        if let Some(mut rx) = rx {
-            let _ = rx.wait_for(|done| *done).await;
-        }
-        let run = parts.run(name)?;
-        if run.status().is_terminal() {
-            return Ok(run);
-        }
-        polls += 1;
-        if !here && polls.is_multiple_of(200) {
-            // Another process runs it; if that process died, recover.
-            parts.runs.recover()?;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Cancel Run `name` and wait until it has ended. A Run that has already
-/// ended is returned as it is.
-pub(crate) async fn cancel(parts: &Parts, name: &str) -> Result<Run> {
-    let signal = parts.inflight.table().get(name).map(|a| a.cancel.clone());
-    match signal {
-        Some(c) => c.cancel(),
-        None => {
-            let run = parts.run(name)?;
-            if run.status().is_terminal() {
-                return Ok(run);
-            }
-            parts.runs.request_cancel(name)?;
-        }
-    }
-    wait(parts, name).await
-}
-
-/// Follow one of Run `name`'s output streams from its start.
-pub(crate) fn follow(parts: &Arc<Parts>, name: &str, kind: OutputKind) -> Result<LogFollower> {
-    let run = parts.run(name)?;
-    let path = run.file(match kind {
-        OutputKind::Stdout => crate::runs::STDOUT,
-        OutputKind::Stderr => crate::runs::STDERR,
-    });
-    let file = std::fs::File::open(&path).map_err(|e| Error::io("open", &path, e))?;
-    let live = parts
-        .inflight
-        .table()
-        .get(name)
-        .map(|a| (a.progress.clone(), a.done.clone()));
-    Ok(LogFollower {
-        parts: parts.clone(),
-        name: name.to_string(),
-        file,
-        pos: 0,
-        live,
-        ended: run.status().is_terminal(),
-    })
-}
-
-/// Reads a Run's output as it is written; see [`crate::Runtime::follow`].
-pub struct LogFollower {
-    parts: Arc<Parts>,
-    name: String,
-    file: std::fs::File,
-    pos: u64,
-    live: Option<(watch::Receiver<u64>, watch::Receiver<bool>)>,
-    ended: bool,
-}
-
-impl std::fmt::Debug for LogFollower {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogFollower")
-            .field("run", &self.name)
-            .field("pos", &self.pos)
-            .finish_non_exhaustive()
-    }
-}
-
-impl LogFollower {
-    /// The next bytes written, or `None` when the Run has ended and
-    /// everything has been read.
-    pub async fn next(&mut self) -> Result<Option<Vec<u8>>> {
-        use std::io::Read;
-        let mut buf = vec![0u8; 64 << 10];
-        loop {
-            // Whatever is in the file now comes first.
-            let n = self
-                .file
-                .read(&mut buf)
-                .map_err(|e| Error::io("read", self.parts.runs.dir(&self.name), e))?;
-            if n > 0 {
-                self.pos += n as u64;
-                buf.truncate(n);
-                return Ok(Some(buf));
-            }
-            if self.ended {
-                return Ok(None);
-            }
-            match &mut self.live {
-                Some((progress, done)) => {
-                    tokio::select! {
-                        r = progress.changed() => { if r.is_err() { self.ended = true; } }
-                        r = done.wait_for(|d| *d) => { let _ = r; self.ended = true; }
-                    }
-                }
-                None => {
-                    // Executed by another process: look again shortly.
-                    if self.parts.run(&self.name)?.status().is_terminal() {
-                        self.ended = true;
-                    } else {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
             }
         }
     }

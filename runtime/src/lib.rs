@@ -63,60 +63,57 @@
 //!   hold the requests and the canonical form of arguments).
 //! - `claim`: one `new_run` for `call`, `start` and `exec`; one
 //!   `find_or_claim` for `get_or_call` and `get_or_run`.
-//! - `execute`: the engine and admission, the one `StoreBuilder` (every
+//! - `execute/`: the engine and admission, the one `StoreBuilder` (every
 //!   Store: calls, commands, deploy-time inspection, the bare call), and
 //!   the host side of a Store (output sinks, limits, artifacts).
 //! - `record`: how a Run ended, written down; then `cached` (finding,
 //!   copying and publishing cache hits).
-//! - `inflight`: the Runs this process executes (wait, cancel, follow).
-//! - the stores, each owning its folder under the root: `runs` (Run
-//!   folders, host journals, recovery; with `ahead` and `folder`),
-//!   `functions` (components by digest, names, precompiled code),
-//!   `artifacts`, `access` (grants, and the policy every verb applies),
-//!   `cache` (the local result index), `shared` and `remote` (the signed
-//!   shared store, S3), `disk` (space and scratch quotas), `scope` (context
-//!   Runs and their journals) and `lineage`.
-//! - shared types: `config` (what `config.json` holds), `run` ([`Run`],
-//!   [`RunHandle`]), `caller`, `error`, `limits`, `names`.
+//! - `inflight` (the Runs this process executes) and `handle` (waiting on,
+//!   cancelling and following a Run; [`RunHandle`]).
+//! - `access`: the policy every verb applies (owners, grants, what a
+//!   caller may see); `deploy`, `scope` (context Runs and their journals)
+//!   and `lineage` serve the other verbs.
+//! - `parts`: what a [`Runtime`] ties together, opened once.
+//! - `store/`: what is kept on disk, each store owning its folder under the
+//!   root (`runs/` with `hosts`, `ahead` and `folder`; `functions`,
+//!   `artifacts`, `grants`, `cache`, `shared`, `remote`, `disk`), sharing
+//!   one set of file habits (`files`: atomic writes, locks, stamps).
+//! - shared types: `config` (what `config.json` holds, and the names of a
+//!   Run folder's files), `run` ([`Run`]), `caller`, `options`, `error`,
+//!   `limits`, `names`.
 #![deny(missing_docs)]
 
 mod access;
-mod ahead;
-mod artifacts;
 pub mod background;
-mod cache;
 mod cached;
 mod call;
 mod caller;
 mod claim;
 mod config;
-mod disk;
+mod deploy;
 mod error;
 mod exec;
 mod execute;
-mod folder;
-mod functions;
+mod handle;
 mod inflight;
 mod limits;
 mod lineage;
-mod manifest;
 mod names;
 mod options;
+mod parts;
 mod plan;
-mod precompiled;
 mod record;
-mod remote;
 mod run;
-mod runs;
 mod runtime;
 mod scope;
-mod shared;
-mod signing;
+mod store;
 
-pub use access::{Access, ObjectKind, Share, User};
+use store::runs::{self, folder};
+use store::{artifacts, cache, disk, functions, manifest, precompiled, remote, shared, signing};
+
 pub use artifacts::{Artifact, ArtifactVersion, digest_of};
 pub use call::CallRequest;
-pub use caller::Caller;
+pub use caller::{Caller, User};
 pub use config::{ArtifactRef, CmdRecord, FunctionRef, RunConfig, RunError, RunStatus, RunType};
 pub use error::{Error, Result};
 pub use exec::{CmdSpec, ExecRequest};
@@ -124,17 +121,18 @@ pub use execute::engine::{EngineOptions, default_memory_total};
 pub use execute::host::{OutputKind, OutputObserver};
 pub use folder::RunDir;
 pub use functions::{ComponentInfo, ComponentKind, Deployment, FunctionDesc, Version};
-pub use inflight::LogFollower;
+pub use handle::{LogFollower, RunHandle};
 pub use limits::{Limits, format_duration, format_size, parse_duration, parse_size};
 pub use lineage::LineageNode;
 pub use manifest::{Manifest, ManifestFile};
 pub use names::{MAX_NAME_LEN, auto_run_name, validate_name, validate_run_name};
 pub use options::RuntimeOptions;
 pub use remote::{RemoteStore, Transfer, parse_s3_url};
-pub use run::{Run, RunFile, RunHandle, is_plain_relative};
+pub use run::{Run, RunFile, is_plain_relative};
 pub use runtime::Runtime;
-pub use scope::Scope;
+pub use runtime::Scope;
 pub use signing::TeamKey;
+pub use store::grants::{Access, ObjectKind, Share};
 
 /// Entry points for the fuzz targets (`fuzz/`); not part of the API.
 #[doc(hidden)]

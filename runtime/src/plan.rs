@@ -10,7 +10,7 @@ use crate::config::{CmdRecord, FunctionRef, RunConfig, RunType};
 use crate::exec::{CmdSpec, ExecRequest};
 use crate::execute::host::OutputObserver;
 use crate::functions::{ComponentKind, FunctionDesc, Loaded};
-use crate::runtime::Parts;
+use crate::parts::Parts;
 use crate::{Caller, Error, Limits, Result};
 use std::sync::Arc;
 

@@ -7,8 +7,8 @@
 use crate::claim::Claimed;
 use crate::config::{RunConfig, RunError, RunStatus};
 use crate::execute::function::Outcome;
+use crate::parts::Parts;
 use crate::plan::Plan;
-use crate::runtime::Parts;
 use crate::{Error, Result, Run};
 
 /// Record the end of a claimed Run; the completed Run, or the error it

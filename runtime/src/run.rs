@@ -4,7 +4,6 @@
 use crate::config::{RunConfig, RunStatus};
 use crate::folder::RunDir;
 use crate::runs::{self, INPUTS, RESULT, STDERR, STDOUT};
-use crate::runtime::Parts;
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -232,64 +231,6 @@ pub struct RunFile {
     pub size: u64,
     /// Its content digest (`sha256:...`).
     pub digest: String,
-}
-
-/// A Run started asynchronously: ask for its status, wait for it, cancel it.
-/// The caller it was made for could read it, so its verbs check nothing.
-#[derive(Clone)]
-pub struct RunHandle {
-    pub(crate) parts: Arc<Parts>,
-    pub(crate) name: String,
-}
-
-impl std::fmt::Debug for RunHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunHandle")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RunHandle {
-    /// The Run's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The Run as it is now.
-    pub fn run(&self) -> Result<Run> {
-        self.parts.run(&self.name)
-    }
-
-    /// The Run's current status.
-    pub fn status(&self) -> Result<RunStatus> {
-        Ok(self.run()?.status())
-    }
-
-    /// Wait until the Run ends; then the Run.
-    pub async fn wait(&self) -> Result<Run> {
-        crate::inflight::wait(&self.parts, &self.name).await
-    }
-
-    /// Cancel the Run and wait until it has ended.
-    pub async fn cancel(&self) -> Result<Run> {
-        crate::inflight::cancel(&self.parts, &self.name).await
-    }
-
-    /// The guest's stdout so far.
-    pub fn stdout(&self) -> Result<Vec<u8>> {
-        self.run()?.stdout()
-    }
-
-    /// The guest's stderr so far.
-    pub fn stderr(&self) -> Result<Vec<u8>> {
-        self.run()?.stderr()
-    }
-
-    /// The result, if the Run completed (`NotFinished` while it runs).
-    pub fn result(&self) -> Result<serde_json::Value> {
-        self.run()?.result()
-    }
 }
 
 /// Which Run a remembered file list belongs to: a Run replaced or deleted

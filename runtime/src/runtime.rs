@@ -3,21 +3,20 @@
 //! docs): plan → claim → execute → record for calls and commands, the
 //! stores and the access policy for everything else.
 
-use crate::access::{Access, ObjectKind, Share, User};
-use crate::artifacts::{Artifact, ArtifactStore};
+use crate::access::{Access, ObjectKind, Share};
+use crate::artifacts::Artifact;
 use crate::call::CallRequest;
+use crate::caller::User;
 use crate::claim::{Found, find_or_claim, new_run};
 use crate::config::{ArtifactRef, RunConfig, RunStatus};
 use crate::exec::ExecRequest;
-use crate::execute::engine::RhEngine;
 use crate::execute::host::OutputKind;
-use crate::functions::{ComponentInfo, Deployment, FunctionStore};
-use crate::inflight::{InFlight, LogFollower};
+use crate::functions::{ComponentInfo, Deployment};
+use crate::handle::{LogFollower, RunHandle};
 use crate::options::RuntimeOptions;
+use crate::parts::Parts;
 use crate::plan::Plan;
-use crate::run::{Run, RunFile, RunHandle};
-use crate::runs::RunStore;
-use crate::scope::Scope;
+use crate::run::{Run, RunFile};
 use crate::{Caller, Error, Limits, Result, execute};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,28 +39,6 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-/// The parts a [`Runtime`] ties together; the steps of a call work on them.
-pub(crate) struct Parts {
-    pub opts: RuntimeOptions,
-    pub engine: RhEngine,
-    pub functions: FunctionStore,
-    pub runs: RunStore,
-    pub artifacts: Arc<ArtifactStore>,
-    pub access: Arc<crate::access::AccessStore>,
-    pub cache: crate::cache::Cache,
-    pub inflight: InFlight,
-    pub file_lists: crate::run::FileLists,
-    pub space: crate::disk::SpaceCheck,
-}
-
-impl Parts {
-    /// Load a Run by name, unchecked.
-    pub fn run(&self, name: &str) -> Result<Run> {
-        let config = self.runs.load(name)?;
-        Ok(Run::from_parts(self.runs.dir(name), config))
-    }
-}
-
 impl Runtime {
     /// Open (creating if needed) the runtime rooted at `root`, with default
     /// options. Runs left running by a host process that has since died are
@@ -72,35 +49,7 @@ impl Runtime {
 
     /// Open with options.
     pub fn open_with(opts: RuntimeOptions) -> Result<Runtime> {
-        let root = opts.root.clone();
-        if opts.shared_store.as_ref().is_some_and(|s| !s.is_signed()) {
-            return Err(Error::Invalid(
-                "a shared store needs the team's key: entries anyone who can write \
-                 the bucket could have put are never taken as results"
-                    .into(),
-            ));
-        }
-        std::fs::create_dir_all(&root).map_err(|e| Error::io("create folder", &root, e))?;
-        let runs_dir = opts.runs_dir.clone().unwrap_or_else(|| root.join("runs"));
-        let engine = RhEngine::new(opts.engine.clone())?;
-        let runs = RunStore::open(&root, runs_dir, opts.durable, opts.folders_ahead)?;
-        let space = crate::disk::SpaceCheck::new(runs.runs_dir(), &root, opts.disk_reserve);
-        // A default no call could run under is a mistake to say at once.
-        engine.check_memory(opts.limits.memory)?;
-        let parts = Parts {
-            functions: FunctionStore::open(&root)?,
-            inflight: InFlight::new(runs.cancels_dir().to_path_buf()),
-            runs,
-            artifacts: Arc::new(ArtifactStore::open(&root)?),
-            access: Arc::new(crate::access::AccessStore::open(&root)?),
-            cache: crate::cache::Cache::open(&root)?,
-            engine,
-            opts,
-            file_lists: Default::default(),
-            space,
-        };
-        // Copies of shared Runs that processes which died were using.
-        crate::shared::sweep(&root.join("shared"), &|host| parts.runs.host_alive(host));
+        let parts = Parts::open(opts)?;
         crate::scope::sweep_journals(&parts);
         Ok(Runtime {
             parts: Arc::new(parts),
@@ -172,7 +121,7 @@ impl Runtime {
                 Ok(Run::from_parts(self.parts.runs.dir(&c.name), *c))
             }
             Found::Existing(c) => {
-                let run = crate::inflight::wait(&self.parts, &c.name).await?;
+                let run = crate::handle::wait(&self.parts, &c.name).await?;
                 match run.status() {
                     RunStatus::Completed => Ok(run),
                     _ => Err(run.error()),
@@ -270,7 +219,7 @@ impl Runtime {
     /// Wait until the Run ends.
     pub async fn wait(&self, caller: &Caller, name: &str) -> Result<Run> {
         self.readable(caller, name)?;
-        crate::inflight::wait(&self.parts, name).await
+        crate::handle::wait(&self.parts, name).await
     }
 
     /// Cancel a Run (which needs write access) and wait until it has ended.
@@ -284,7 +233,7 @@ impl Runtime {
             Access::Write,
             "cancelling it",
         )?;
-        crate::inflight::cancel(p, name).await
+        crate::handle::cancel(p, name).await
     }
 
     /// Follow one of a Run's output streams from its start: each
@@ -294,7 +243,7 @@ impl Runtime {
     /// writes; one executing elsewhere is watched by re-reading its files.
     pub fn follow(&self, caller: &Caller, name: &str, kind: OutputKind) -> Result<LogFollower> {
         self.readable(caller, name)?;
-        crate::inflight::follow(&self.parts, name, kind)
+        crate::handle::follow(&self.parts, name, kind)
     }
 
     /// The Runs this process is executing now.
@@ -326,7 +275,7 @@ impl Runtime {
     /// name with other bytes makes a new version. A new name becomes the
     /// caller's; redeploying an existing one needs write access to it.
     pub async fn deploy(&self, caller: &Caller, bytes: &[u8], name: &str) -> Result<Deployment> {
-        crate::functions::deploy(&self.parts, caller, bytes, name).await
+        crate::deploy::deploy(&self.parts, caller, bytes, name).await
     }
 
     /// Deploy a file, named by `name` or else by the file's stem.
@@ -349,7 +298,7 @@ impl Runtime {
     /// it (for commands given as files); the caller may then run it by
     /// digest.
     pub async fn add_component(&self, caller: &Caller, bytes: &[u8]) -> Result<ComponentInfo> {
-        crate::functions::add_component(&self.parts, caller, bytes).await
+        crate::deploy::add_component(&self.parts, caller, bytes).await
     }
 
     /// Every deployed name the caller may see.
@@ -535,5 +484,82 @@ impl Runtime {
     /// refer to; it removes every grant on the object.
     pub fn delete(&self, caller: &Caller, kind: ObjectKind, name: &str) -> Result<()> {
         self.parts.delete(caller, kind, name)
+    }
+}
+
+/// An open scope: a [`Caller`] acting inside its Run, with the verbs a
+/// host program uses there. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    runtime: Runtime,
+    caller: Caller,
+}
+
+impl Scope {
+    pub(crate) fn new(runtime: Runtime, caller: Caller) -> Scope {
+        Scope { runtime, caller }
+    }
+
+    /// The scope's Run name.
+    pub fn name(&self) -> &str {
+        self.caller.scope().unwrap_or_default()
+    }
+
+    /// The caller acting inside this scope.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// Call a function inside the scope.
+    pub async fn call(&self, req: CallRequest) -> Result<Run> {
+        self.runtime.call(&self.caller, req).await
+    }
+
+    /// Run commands inside the scope.
+    pub async fn exec(&self, req: ExecRequest) -> Result<Run> {
+        self.runtime.exec(&self.caller, req).await
+    }
+
+    /// Load an artifact's current version; recorded as upstream.
+    pub fn load_artifact(&self, name: &str) -> Result<(Vec<u8>, ArtifactRef)> {
+        self.runtime.load_artifact(&self.caller, name, None)
+    }
+
+    /// Save an artifact; recorded as downstream.
+    pub fn save_artifact(&self, name: &str, data: &[u8]) -> Result<ArtifactRef> {
+        self.runtime.save_artifact(&self.caller, name, data)
+    }
+
+    /// Run `body` in a scope nested in this one.
+    pub async fn in_scope<F, Fut, T, E>(&self, name: &str, body: F) -> std::result::Result<T, E>
+    where
+        F: FnOnce(Scope) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, E>>,
+        E: std::fmt::Display + From<Error>,
+    {
+        self.runtime.in_scope(&self.caller, name, body).await
+    }
+
+    pub(crate) async fn run_body<F, Fut, T, E>(self, body: F) -> std::result::Result<T, E>
+    where
+        F: FnOnce(Scope) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, E>>,
+        E: std::fmt::Display + From<Error>,
+    {
+        let rt = self.runtime.clone();
+        let (caller, name) = (self.caller.unscoped(), self.name().to_string());
+        let out = body(self).await;
+        let outcome = match &out {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        };
+        rt.end_scope(&caller, &name, outcome)?;
+        out
+    }
+
+    /// End the scope now.
+    pub fn end(self, outcome: std::result::Result<(), String>) -> Result<Run> {
+        self.runtime
+            .end_scope(&self.caller.unscoped(), self.name(), outcome)
     }
 }

@@ -14,20 +14,12 @@ use crate::access::{Access, ObjectKind, require_if};
 use crate::artifacts::Artifact;
 use crate::claim::claim_scope;
 use crate::config::{ArtifactRef, RunConfig, RunError, RunStatus, RunType};
-use crate::runtime::Parts;
-use crate::{CallRequest, Caller, Error, ExecRequest, Result, Run, Runtime};
+use crate::parts::Parts;
+use crate::{Caller, Error, Result, Run};
 use serde::{Deserialize, Serialize};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
-
-/// An open scope: a [`Caller`] acting inside its Run, with the verbs a
-/// host program uses there. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Scope {
-    runtime: Runtime,
-    caller: Caller,
-}
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
@@ -222,73 +214,4 @@ pub(crate) fn load_artifact(
         record(parts, s, "upstream", &out.1)?;
     }
     Ok(out)
-}
-
-impl Scope {
-    pub(crate) fn new(runtime: Runtime, caller: Caller) -> Scope {
-        Scope { runtime, caller }
-    }
-
-    /// The scope's Run name.
-    pub fn name(&self) -> &str {
-        self.caller.scope().unwrap_or_default()
-    }
-
-    /// The caller acting inside this scope.
-    pub fn caller(&self) -> &Caller {
-        &self.caller
-    }
-
-    /// Call a function inside the scope.
-    pub async fn call(&self, req: CallRequest) -> Result<Run> {
-        self.runtime.call(&self.caller, req).await
-    }
-
-    /// Run commands inside the scope.
-    pub async fn exec(&self, req: ExecRequest) -> Result<Run> {
-        self.runtime.exec(&self.caller, req).await
-    }
-
-    /// Load an artifact's current version; recorded as upstream.
-    pub fn load_artifact(&self, name: &str) -> Result<(Vec<u8>, ArtifactRef)> {
-        self.runtime.load_artifact(&self.caller, name, None)
-    }
-
-    /// Save an artifact; recorded as downstream.
-    pub fn save_artifact(&self, name: &str, data: &[u8]) -> Result<ArtifactRef> {
-        self.runtime.save_artifact(&self.caller, name, data)
-    }
-
-    /// Run `body` in a scope nested in this one.
-    pub async fn in_scope<F, Fut, T, E>(&self, name: &str, body: F) -> std::result::Result<T, E>
-    where
-        F: FnOnce(Scope) -> Fut,
-        Fut: std::future::Future<Output = std::result::Result<T, E>>,
-        E: std::fmt::Display + From<Error>,
-    {
-        self.runtime.in_scope(&self.caller, name, body).await
-    }
-
-    pub(crate) async fn run_body<F, Fut, T, E>(self, body: F) -> std::result::Result<T, E>
-    where
-        F: FnOnce(Scope) -> Fut,
-        Fut: std::future::Future<Output = std::result::Result<T, E>>,
-        E: std::fmt::Display + From<Error>,
-    {
-        let rt = self.runtime.clone();
-        let (caller, name) = (self.caller.unscoped(), self.name().to_string());
-        let out = body(self).await;
-        let outcome = match &out {
-            Ok(_) => Ok(()),
-            Err(e) => Err(e.to_string()),
-        };
-        rt.end_scope(&caller, &name, outcome)?;
-        out
-    }
-
-    /// End the scope now.
-    pub fn end(self, outcome: std::result::Result<(), String>) -> Result<Run> {
-        self.runtime
-            .end_scope(&self.caller.unscoped(), self.name(), outcome)
-    }
 }

@@ -25,15 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// Host bindings of world `rh:wasm/guest`.
-pub(crate) mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "guest",
-        exports: { default: async },
-    });
-}
-
+use super::bindings;
 pub(crate) use bindings::GuestPre;
 pub(crate) use bindings::exports::rh::wasm::function::{CallError, FunctionInfo};
 

@@ -7,10 +7,10 @@
 //! once), counts bytes against the Run's output cap, and hands the bytes to
 //! an optional observer (the CLI's terminal, a daemon's log stream).
 
+use super::bindings::rh::wasm::artifacts;
 use crate::access::{Access, ObjectKind};
 use crate::artifacts::ArtifactStore;
 use crate::config::ArtifactRef;
-use crate::execute::engine::bindings::rh::wasm::artifacts;
 use bytes::Bytes;
 use std::fs::File;
 use std::io::Write;

@@ -7,11 +7,12 @@
 //! record step.
 //!
 //! - `engine`: the Wasmtime engine, its linker, and admission (slots and
-//!   the memory budget).
+//!   the memory budget); `bindings`: the WIT world's host bindings.
 //! - `store`: the one builder of guest Stores.
 //! - `host`: what a Store holds (WASI, limits, output sinks, artifacts).
 //! - `function`, `command`: a function call, a Run of commands.
 
+pub(crate) mod bindings;
 pub(crate) mod command;
 pub(crate) mod engine;
 pub(crate) mod function;
@@ -21,8 +22,8 @@ pub(crate) mod store;
 use crate::claim::Claimed;
 use crate::execute::function::{Job, Outcome};
 use crate::execute::host::ArtifactCtx;
+use crate::parts::Parts;
 use crate::plan::{Plan, Work};
-use crate::runtime::Parts;
 use crate::{Error, Result, Run};
 use std::sync::Arc;
 

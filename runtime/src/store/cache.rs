@@ -14,7 +14,6 @@
 use crate::artifacts::digest_of;
 use crate::config::{RunConfig, RunStatus};
 use crate::{Error, Result};
-use rustix::fs::{FlockOperation, flock};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -40,14 +39,9 @@ impl Cache {
     /// Hold the key's lock until the returned file is dropped.
     pub async fn lock(&self, key: &str) -> Result<File> {
         let path = self.dir.join(format!("{key}.lock"));
-        tokio::task::spawn_blocking(move || {
-            let f = File::create(&path).map_err(|e| Error::io("create", &path, e))?;
-            flock(&f, FlockOperation::LockExclusive)
-                .map_err(|e| Error::io("lock", &path, e.into()))?;
-            Ok(f)
-        })
-        .await
-        .map_err(|e| Error::Engine(format!("cache lock task: {e}")))?
+        tokio::task::spawn_blocking(move || crate::store::files::lock(&path))
+            .await
+            .map_err(|e| Error::Engine(format!("cache lock task: {e}")))?
     }
 
     /// Remember that `run` completed with `key`.
@@ -84,11 +78,8 @@ impl Cache {
             lines.remove(0); // cut mid-line
         }
         if len > COMPACT_AT {
-            let tmp = self.dir.join(format!(".{key}.tmp"));
             let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
-            if std::fs::write(&tmp, body).is_ok() {
-                let _ = std::fs::rename(&tmp, &path);
-            }
+            let _ = crate::store::files::write_atomic(&path, body.as_bytes());
         }
         let mut v: Vec<String> = lines.into_iter().rev().map(str::to_string).collect();
         v.dedup();

@@ -19,9 +19,8 @@
 use crate::execute::engine::{FunctionInfo, GuestPre, RhEngine};
 use crate::execute::host::{ArtifactCtx, HostState};
 use crate::execute::store::StoreBuilder;
-use crate::runs::write_file;
+use crate::store::files::{Stamp, lock, stamp, write_atomic};
 use crate::{Error, Result};
-use rustix::fs::{FlockOperation, flock};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -115,11 +114,8 @@ pub(crate) struct FunctionStore {
     names: PathBuf,
     loaded: Mutex<HashMap<String, Arc<Loaded>>>,
     /// Deployed names already read, with the identity of the file read.
-    names_seen: Mutex<HashMap<String, (NameStamp, Deployment)>>,
+    names_seen: Mutex<HashMap<String, (Stamp, Deployment)>>,
 }
-
-/// A names file's inode, modification time (s, ns) and length.
-type NameStamp = (u64, i64, i64, u64);
 
 fn hex_of(digest: &str) -> &str {
     digest.trim_start_matches("sha256:")
@@ -221,11 +217,7 @@ impl FunctionStore {
     /// back: an exclusive `flock`, so it excludes other processes as well as
     /// other threads (each takes it through a file of its own).
     fn lock(&self, name: &str) -> Result<File> {
-        let lock_path = self.names.join(format!(".{name}.lock"));
-        let lock = File::create(&lock_path).map_err(|e| Error::io("create", &lock_path, e))?;
-        flock(&lock, FlockOperation::LockExclusive)
-            .map_err(|e| Error::io("lock", &lock_path, e.into()))?;
-        Ok(lock)
+        lock(&self.names.join(format!(".{name}.lock")))
     }
 
     /// Validate, compile and store a component by its digest, unnamed.
@@ -292,10 +284,7 @@ impl FunctionStore {
     pub fn deployment(&self, name: &str) -> Result<Deployment> {
         crate::validate_name("function", name)?;
         let path = self.names.join(format!("{name}.json"));
-        let stamp = fs::metadata(&path).ok().map(|m| {
-            use std::os::unix::fs::MetadataExt;
-            (m.ino(), m.mtime(), m.mtime_nsec(), m.len())
-        });
+        let stamp = stamp(&path);
         if let Some(stamp) = stamp
             && let Some((seen, dep)) = self
                 .names_seen
@@ -497,70 +486,4 @@ async fn inspect(
             ),
         })
     }
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    write_file(&tmp, bytes, false)?;
-    fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
-}
-
-/// Deploy `bytes` as `name` for `caller`: a new name becomes theirs;
-/// redeploying an existing one needs write access to it.
-pub(crate) async fn deploy(
-    parts: &crate::runtime::Parts,
-    caller: &crate::Caller,
-    bytes: &[u8],
-    name: &str,
-) -> Result<Deployment> {
-    use crate::access::{Access, ObjectKind, require_if};
-    let guard = parts.guard(caller);
-    let allow = |d: &Deployment| {
-        require_if(
-            guard.as_ref(),
-            ObjectKind::Function,
-            &d.name,
-            d.creator.as_deref(),
-            Access::Write,
-            "redeploying it",
-        )
-        .map_err(|e| crate::access::taken(e, ObjectKind::Function, &d.name))
-    };
-    parts
-        .functions
-        .deploy(
-            &parts.engine,
-            &parts.artifacts,
-            bytes,
-            name,
-            caller.creator(),
-            &allow,
-        )
-        .await
-}
-
-/// Store a component by digest for `caller`, who may then run it.
-pub(crate) async fn add_component(
-    parts: &crate::runtime::Parts,
-    caller: &crate::Caller,
-    bytes: &[u8],
-) -> Result<ComponentInfo> {
-    use crate::access::{Access, ObjectKind};
-    let info = parts
-        .functions
-        .store(&parts.engine, &parts.artifacts, bytes)
-        .await?
-        .info
-        .clone();
-    if let Some(u) = caller.user()
-        && parts
-            .access
-            .granted(ObjectKind::Component, &info.digest, &u.name)?
-            .is_none()
-    {
-        parts
-            .access
-            .grant(ObjectKind::Component, &info.digest, &u.name, Access::Read)?;
-    }
-    Ok(info)
 }

@@ -9,13 +9,12 @@
 //! signature covers every byte of the Run.
 //!
 //! What is signed is the manifest as the runtime serializes it (compact
-//! JSON of [`Manifest`], without the signature), after a fixed label that
+//! JSON of `Manifest`, without the signature; see `Manifest::sign`), after a fixed label that
 //! keeps these signatures from meaning anything elsewhere. A verifier
 //! parses the stored manifest and serializes it again the same way, so
 //! whitespace or fields it does not know cannot change what it checks.
 //! Comparison is constant-time (`hmac`'s `verify_slice`).
 
-use crate::manifest::Manifest;
 use crate::{Error, Result};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -68,35 +67,32 @@ impl TeamKey {
         TeamKey::new(bytes).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
     }
 
-    fn mac(&self, m: &Manifest) -> Result<Hmac<Sha256>> {
-        let body = serde_json::to_vec(m).map_err(|e| Error::Invalid(e.to_string()))?;
+    fn mac(&self, body: &[u8]) -> Result<Hmac<Sha256>> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.bytes)
             .map_err(|e| Error::Invalid(format!("team key: {e}")))?;
         mac.update(LABEL);
-        mac.update(&body);
+        mac.update(body);
         Ok(mac)
     }
 
-    /// The signature of `m` (hex HMAC-SHA256).
-    pub fn sign(&self, m: &Manifest) -> Result<String> {
-        Ok(hex::encode(self.mac(m)?.finalize().into_bytes()))
+    /// The signature of `body` (hex HMAC-SHA256 after the label).
+    pub fn sign(&self, body: &[u8]) -> Result<String> {
+        Ok(hex::encode(self.mac(body)?.finalize().into_bytes()))
     }
 
-    /// Check that `signature` (as stored next to `m`) is this key's
-    /// signature of `m`.
-    pub fn verify(&self, m: &Manifest, signature: Option<&str>) -> Result<()> {
+    /// Check that `signature` (as stored next to the manifest of Run `run`,
+    /// whose signed form is `body`) is this key's signature of `body`.
+    pub fn verify(&self, body: &[u8], run: &str, signature: Option<&str>) -> Result<()> {
         let Some(signature) = signature else {
             return Err(Error::Remote(format!(
-                "the manifest of `{}` is not signed; the shared store takes only \
-                 Runs signed with the team key",
-                m.run
+                "the manifest of `{run}` is not signed; the shared store takes only \
+                 Runs signed with the team key"
             )));
         };
         let tag = hex::decode(signature).unwrap_or_default();
-        self.mac(m)?.verify_slice(&tag).map_err(|_| {
+        self.mac(body)?.verify_slice(&tag).map_err(|_| {
             Error::Remote(format!(
-                "the manifest of `{}` is not signed with this team key",
-                m.run
+                "the manifest of `{run}` is not signed with this team key"
             ))
         })
     }
@@ -105,33 +101,19 @@ impl TeamKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::ManifestFile;
-
-    fn manifest() -> Manifest {
-        Manifest {
-            format: 1,
-            run: "r".into(),
-            files: vec![ManifestFile {
-                path: "result.json".into(),
-                size: 1,
-                sha256: "ab".repeat(32),
-            }],
-        }
-    }
 
     #[test]
-    fn a_signature_holds_for_its_manifest_and_key_only() {
+    fn a_signature_holds_for_its_bytes_and_key_only() {
         let key = TeamKey::new(vec![7; 32]).unwrap();
-        let m = manifest();
-        let sig = key.sign(&m).unwrap();
-        key.verify(&m, Some(&sig)).unwrap();
+        let m = br#"{"format":1,"run":"r","files":[]}"#;
+        let sig = key.sign(m).unwrap();
+        key.verify(m, "r", Some(&sig)).unwrap();
         let other = TeamKey::new(vec![8; 32]).unwrap();
-        assert!(other.verify(&m, Some(&sig)).is_err());
-        let mut changed = m.clone();
-        changed.files[0].size = 2;
-        assert!(key.verify(&changed, Some(&sig)).is_err());
+        assert!(other.verify(m, "r", Some(&sig)).is_err());
+        let changed = br#"{"format":1,"run":"s","files":[]}"#;
+        assert!(key.verify(changed, "s", Some(&sig)).is_err());
         for bad in [None, Some(""), Some("zz"), Some(&sig[..62])] {
-            let e = key.verify(&m, bad).unwrap_err().to_string();
+            let e = key.verify(m, "r", bad).unwrap_err().to_string();
             assert!(e.contains("signed"), "{e}");
         }
     }

@@ -8,9 +8,8 @@
 //! savers from any process append without losing versions.
 
 use crate::config::ArtifactRef;
-use crate::runs::write_file;
+use crate::store::files::{lock, write_atomic};
 use crate::{Error, Result};
-use rustix::fs::{FlockOperation, flock};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};
@@ -163,11 +162,7 @@ impl ArtifactStore {
         let digest = digest_of(data);
         let blob = self.blob(&digest);
         if !blob.exists() {
-            let tmp = self
-                .blobs
-                .join(format!(".tmp-{}-{}", std::process::id(), &digest[7..23]));
-            write_file(&tmp, data, false)?;
-            fs::rename(&tmp, &blob).map_err(|e| Error::io("rename", &blob, e))?;
+            write_atomic(&blob, data)?;
         }
         let _lock = self.lock(name)?;
         let mut art = match self.get(name) {
@@ -190,10 +185,8 @@ impl ArtifactStore {
             saved_by: creator.map(str::to_string),
         });
         let path = self.names.join(format!("{name}.json"));
-        let tmp = self.names.join(format!(".{name}.json.tmp"));
         let bytes = serde_json::to_vec_pretty(&art).map_err(|e| Error::Invalid(e.to_string()))?;
-        write_file(&tmp, &bytes, false)?;
-        fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e))?;
+        write_atomic(&path, &bytes)?;
         Ok(ArtifactRef {
             name: name.to_string(),
             digest,
@@ -202,11 +195,7 @@ impl ArtifactStore {
 
     /// The name's lock, held while its record changes.
     fn lock(&self, name: &str) -> Result<File> {
-        let lock_path = self.names.join(format!(".{name}.lock"));
-        let lock = File::create(&lock_path).map_err(|e| Error::io("create", &lock_path, e))?;
-        flock(&lock, FlockOperation::LockExclusive)
-            .map_err(|e| Error::io("lock", &lock_path, e.into()))?;
-        Ok(lock)
+        lock(&self.names.join(format!(".{name}.lock")))
     }
 
     /// Forget an artifact's name when `allow` says so. Its bytes stay:

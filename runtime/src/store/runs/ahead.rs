@@ -23,10 +23,10 @@ use std::time::Duration;
 
 /// The empty files of a prepared Run folder.
 pub(crate) const FOLDER_FILES: [&str; 4] = [
-    crate::runs::CONFIG,
-    crate::runs::INPUTS,
-    crate::runs::STDOUT,
-    crate::runs::STDERR,
+    crate::config::CONFIG,
+    crate::config::INPUTS,
+    crate::config::STDOUT,
+    crate::config::STDERR,
 ];
 
 /// The size spare files are made with (one filesystem block).
@@ -51,7 +51,7 @@ impl Ahead {
     /// Start keeping `target` folders and files ready in `dir`.
     pub fn start(dir: PathBuf, target: usize) -> std::io::Result<Arc<Ahead>> {
         fs::create_dir_all(&dir)?;
-        crate::runs::spread_subfolders(&dir);
+        crate::store::files::spread_subfolders(&dir);
         let ahead = Arc::new(Ahead {
             dir,
             target,

@@ -369,7 +369,7 @@ impl RemoteStore {
             )));
         }
         if let Some(key) = &self.signer {
-            key.verify(&m, signature.as_deref())
+            m.verify(key, signature.as_deref())
                 .map_err(|e| Error::Remote(format!("{url}: {e}")))?;
         }
         m.check()?;

@@ -9,7 +9,7 @@
 //! module); it is not a field of [`Manifest`], so that what is signed is
 //! exactly the manifest without it.
 
-use crate::runs::{CONFIG, INPUTS, RESULT, STDERR, STDOUT};
+use crate::config::{CONFIG, INPUTS, RESULT, STDERR, STDOUT};
 use crate::signing::TeamKey;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -67,10 +67,27 @@ impl Manifest {
         Ok((s.manifest, s.hmac))
     }
 
+    /// What the team key signs of this manifest: its compact JSON,
+    /// without a signature.
+    fn signed_form(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|e| Error::Invalid(e.to_string()))
+    }
+
+    /// This manifest's signature by `key`.
+    pub fn sign(&self, key: &TeamKey) -> Result<String> {
+        key.sign(&self.signed_form()?)
+    }
+
+    /// Check that `signature` (as stored next to this manifest) is `key`'s
+    /// signature of it.
+    pub fn verify(&self, key: &TeamKey, signature: Option<&str>) -> Result<()> {
+        key.verify(&self.signed_form()?, &self.run, signature)
+    }
+
     /// The manifest as it is stored: JSON, with its signature by `key`
     /// (`hmac`) when there is one.
     pub fn to_json(&self, key: Option<&TeamKey>) -> Result<Vec<u8>> {
-        let hmac = key.map(|k| k.sign(self)).transpose()?;
+        let hmac = key.map(|k| self.sign(k)).transpose()?;
         let body = serde_json::to_vec_pretty(&ToStore {
             manifest: self,
             hmac,
@@ -174,7 +191,7 @@ mod tests {
         let key = TeamKey::new(vec![3; 32]).unwrap();
         let (back, sig) = Manifest::parse(&m.to_json(Some(&key)).unwrap()).unwrap();
         assert_eq!(back, m);
-        key.verify(&back, sig.as_deref()).unwrap();
+        back.verify(&key, sig.as_deref()).unwrap();
         let (back, sig) = Manifest::parse(&m.to_json(None).unwrap()).unwrap();
         assert_eq!((back, sig), (m, None));
     }

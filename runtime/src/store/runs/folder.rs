@@ -28,11 +28,11 @@ pub(crate) const MAX_DEPTH: usize = 64;
 
 /// The Run files, in the order they are listed.
 const RUN_FILES: [&str; 5] = [
-    crate::runs::CONFIG,
-    crate::runs::INPUTS,
-    crate::runs::RESULT,
-    crate::runs::STDOUT,
-    crate::runs::STDERR,
+    crate::config::CONFIG,
+    crate::config::INPUTS,
+    crate::config::RESULT,
+    crate::config::STDOUT,
+    crate::config::STDERR,
 ];
 
 /// An open Run folder; see the module header.

@@ -1,0 +1,67 @@
+//! Deploy: a component checked, compiled and stored for a caller, who
+//! owns a new name and needs write access to redeploy an existing one; or
+//! stored by digest only, for the caller to run as a command.
+
+use crate::functions::{ComponentInfo, Deployment};
+use crate::parts::Parts;
+use crate::{Caller, Result};
+
+/// Deploy `bytes` as `name` for `caller`: a new name becomes theirs;
+/// redeploying an existing one needs write access to it.
+pub(crate) async fn deploy(
+    parts: &Parts,
+    caller: &Caller,
+    bytes: &[u8],
+    name: &str,
+) -> Result<Deployment> {
+    use crate::access::{Access, ObjectKind, require_if};
+    let guard = parts.guard(caller);
+    let allow = |d: &Deployment| {
+        require_if(
+            guard.as_ref(),
+            ObjectKind::Function,
+            &d.name,
+            d.creator.as_deref(),
+            Access::Write,
+            "redeploying it",
+        )
+        .map_err(|e| crate::access::taken(e, ObjectKind::Function, &d.name))
+    };
+    parts
+        .functions
+        .deploy(
+            &parts.engine,
+            &parts.artifacts,
+            bytes,
+            name,
+            caller.creator(),
+            &allow,
+        )
+        .await
+}
+
+/// Store a component by digest for `caller`, who may then run it.
+pub(crate) async fn add_component(
+    parts: &Parts,
+    caller: &Caller,
+    bytes: &[u8],
+) -> Result<ComponentInfo> {
+    use crate::access::{Access, ObjectKind};
+    let info = parts
+        .functions
+        .store(&parts.engine, &parts.artifacts, bytes)
+        .await?
+        .info
+        .clone();
+    if let Some(u) = caller.user()
+        && parts
+            .access
+            .granted(ObjectKind::Component, &info.digest, &u.name)?
+            .is_none()
+    {
+        parts
+            .access
+            .grant(ObjectKind::Component, &info.digest, &u.name, Access::Read)?;
+    }
+    Ok(info)
+}

@@ -1,0 +1,396 @@
+//! The run store: one folder per Run, and the recovery of Runs whose host died.
+//!
+//! Layout under the runs directory (`rh/runs/` locally, `~/.rh/logs/` on a
+//! daemon): `<name>/{config.json, inputs.json, result.json, stdout, stderr}`.
+//!
+//! A Run is *claimed* by building its folder under a private temporary name
+//! and renaming it into place: `rename(2)` of a directory onto an existing,
+//! non-empty one fails, so the folder appears whole (with `config.json`) or
+//! not at all, and two callers racing for one name cannot both win. This is
+//! what makes concurrent identical `get_or_call`s execute once, across
+//! processes too, without a global lock.
+//!
+//! Recovery: each process that executes Runs holds an exclusive `flock` on
+//! `hosts/<host>.lock` for its whole life and appends `+run` / `-run` lines
+//! to its journal `hosts/<host>.runs` as the Runs it starts begin and end
+//! (one `write` on an open file each, no file created per Run; ending a
+//! scope another process opened notes nothing). The kernel drops the lock
+//! when the process dies, even by `kill -9`, so opening the store finds dead
+//! hosts by trying their locks, reads their journals, and marks the Runs
+//! they left unfinished `error` / `interrupted`: no scan of every Run.
+
+use crate::config::RunConfig;
+use crate::store::files::{lock, overwrite_file, write_file};
+use crate::{Error, Result};
+use std::fs::{self, File};
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub(crate) use crate::config::{CONFIG, INPUTS, RESULT, STDERR, STDOUT};
+
+pub(crate) struct RunStore {
+    runs: PathBuf,
+    hosts: PathBuf,
+    locks: PathBuf,
+    cancels: PathBuf,
+    host: OnceLock<Host>,
+    counter: AtomicU64,
+    durable: bool,
+    /// How many Run folders to keep made ahead (0: none).
+    ahead: usize,
+    /// Whether the runs directory and `hosts/` are on one filesystem, so a
+    /// host's spare files and prepared folders can be renamed into Runs.
+    same_fs: bool,
+}
+
+/// A Run folder this process has just claimed: the open output files.
+pub(crate) struct Folder {
+    pub dir: PathBuf,
+    pub stdout: File,
+    pub stderr: File,
+}
+
+/// Why a claim did not happen.
+pub(crate) enum ClaimError {
+    /// A Run of that name exists; its record.
+    Exists(Box<RunConfig>),
+    Other(Error),
+}
+
+impl From<Error> for ClaimError {
+    fn from(e: Error) -> Self {
+        ClaimError::Other(e)
+    }
+}
+
+fn mkdir_all(p: &Path) -> Result<()> {
+    fs::create_dir_all(p).map_err(|e| Error::io("create folder", p, e))
+}
+
+impl RunStore {
+    pub fn open(root: &Path, runs: PathBuf, durable: bool, ahead: usize) -> Result<Self> {
+        let store = RunStore {
+            hosts: root.join("hosts"),
+            locks: root.join("locks"),
+            cancels: root.join("cancel"),
+            runs,
+            host: OnceLock::new(),
+            counter: AtomicU64::new(0),
+            durable,
+            ahead,
+            same_fs: false,
+        };
+        for d in [&store.runs, &store.hosts, &store.locks, &store.cancels] {
+            mkdir_all(d)?;
+        }
+        let mut store = store;
+        store.same_fs = {
+            use std::os::unix::fs::MetadataExt;
+            let dev = |p: &Path| fs::metadata(p).map(|m| m.dev()).ok();
+            dev(&store.runs).is_some() && dev(&store.runs) == dev(&store.hosts)
+        };
+        if !store.same_fs {
+            store.ahead = 0;
+        }
+        crate::store::files::spread_subfolders(&store.runs);
+        store.recover()?;
+        Ok(store)
+    }
+
+    pub fn runs_dir(&self) -> &Path {
+        &self.runs
+    }
+
+    pub fn dir(&self, name: &str) -> PathBuf {
+        self.runs.join(name)
+    }
+
+    /// Build a Run folder privately and rename it into place.
+    pub fn claim(
+        &self,
+        config: &mut RunConfig,
+        inputs: Option<&[u8]>,
+    ) -> std::result::Result<Folder, ClaimError> {
+        let host = self.host()?;
+        config.host = Some(host.id.clone());
+        // A folder made ahead when there is one (function Runs: it holds an
+        // inputs.json), else one made now; either way filled in privately.
+        let prepared = match (inputs, &host.ahead) {
+            (Some(_), Some(a)) => a.folder(),
+            _ => None,
+        };
+        let tmp = match &prepared {
+            Some(dir) => dir.clone(),
+            None => {
+                let n = self.counter.fetch_add(1, Ordering::Relaxed);
+                let tmp = self.runs.join(format!(".tmp-{}-{n}", host.id));
+                fs::create_dir(&tmp).map_err(|e| Error::io("create folder", &tmp, e))?;
+                tmp
+            }
+        };
+        let built = (|| -> Result<(File, File)> {
+            overwrite_file(&tmp.join(CONFIG), &to_json(config)?, false)?;
+            if let Some(inputs) = inputs {
+                overwrite_file(&tmp.join(INPUTS), inputs, false)?;
+            }
+            let stdout = create(&tmp.join(STDOUT))?;
+            let stderr = create(&tmp.join(STDERR))?;
+            Ok((stdout, stderr))
+        })();
+        let (stdout, stderr) = match built {
+            Ok(files) => files,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&tmp);
+                return Err(e.into());
+            }
+        };
+        // A cancel request left over from an earlier Run of this name must
+        // not reach the new one.
+        let _ = fs::remove_file(self.cancels.join(&config.name));
+        let dir = self.dir(&config.name);
+        // In the journal before it exists: a crash in between leaves a name
+        // whose Run is missing or not ours, which recovery skips.
+        host.note('+', &config.name);
+        match fs::rename(&tmp, &dir) {
+            Ok(()) => Ok(Folder {
+                dir,
+                stdout,
+                stderr,
+            }),
+            Err(e) => {
+                host.note('-', &config.name);
+                match (prepared, &host.ahead) {
+                    (Some(dir), Some(a)) => a.give_back_folder(dir),
+                    _ => {
+                        let _ = fs::remove_dir_all(&tmp);
+                    }
+                }
+                if matches!(
+                    e.kind(),
+                    ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty
+                ) {
+                    match self.load(&config.name) {
+                        Ok(existing) => Err(ClaimError::Exists(Box::new(existing))),
+                        Err(err) => Err(err.into()),
+                    }
+                } else {
+                    Err(Error::io("rename", &dir, e).into())
+                }
+            }
+        }
+    }
+
+    /// Replace an existing Run (a rerun) when `may_replace` still holds for
+    /// it under the name's lock, then claim the name. With the claimed
+    /// folder, the record of the Run it replaced, if any.
+    pub fn replace(
+        &self,
+        config: &mut RunConfig,
+        inputs: Option<&[u8]>,
+        may_replace: impl Fn(&RunConfig) -> bool,
+    ) -> std::result::Result<(Folder, Option<Box<RunConfig>>), ClaimError> {
+        let lock = lock(&self.locks.join(&config.name))?;
+        let dir = self.dir(&config.name);
+        let (trash, replaced) = match self.load(&config.name) {
+            Ok(existing) if !may_replace(&existing) => {
+                return Err(ClaimError::Exists(Box::new(existing)));
+            }
+            Ok(existing) => {
+                let n = self.counter.fetch_add(1, Ordering::Relaxed);
+                let trash =
+                    self.runs
+                        .join(format!(".trash-{}-{}-{n}", config.name, std::process::id()));
+                fs::rename(&dir, &trash).map_err(|e| Error::io("rename", &dir, e))?;
+                (Some(trash), Some(Box::new(existing)))
+            }
+            Err(Error::NotFound { .. }) => (None, None),
+            Err(e) => return Err(e.into()),
+        };
+        let claimed = self.claim(config, inputs);
+        drop(lock);
+        if let Some(trash) = trash {
+            let _ = fs::remove_dir_all(trash);
+        }
+        claimed.map(|folder| (folder, replaced))
+    }
+
+    /// Delete a finished Run's folder when `may_remove` allows it, under
+    /// the name's lock: it leaves its name by one rename, so readers see
+    /// the whole Run or none.
+    pub fn remove(&self, name: &str, may_remove: &dyn Fn(&RunConfig) -> Result<()>) -> Result<()> {
+        crate::validate_run_name(name)?;
+        let lock = lock(&self.locks.join(name))?;
+        let existing = self.load(name)?;
+        if !existing.status.is_terminal() {
+            return Err(Error::NotFinished {
+                run: name.to_string(),
+                status: existing.status,
+            });
+        }
+        may_remove(&existing)?;
+        let dir = self.dir(name);
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let trash = self
+            .runs
+            .join(format!(".trash-{name}-{}-{n}", std::process::id()));
+        fs::rename(&dir, &trash).map_err(|e| Error::io("rename", &dir, e))?;
+        drop(lock);
+        fs::remove_dir_all(&trash).map_err(|e| Error::io("remove", &trash, e))
+    }
+
+    /// Record a Run's end: `config.json` replaced atomically, marker gone.
+    pub fn finish(&self, config: &RunConfig) -> Result<()> {
+        self.write_config(config)?;
+        if let Some(host) = self.host.get() {
+            host.note('-', &config.name);
+        }
+        let _ = fs::remove_file(self.cancels.join(&config.name));
+        Ok(())
+    }
+
+    /// Replace `config.json` atomically: readers see the old record or the
+    /// new one, whole, never a mix.
+    ///
+    /// The new record is written to a spare file of this host, which is then
+    /// swapped with `config.json` in one `renameat2(RENAME_EXCHANGE)`; the
+    /// spare now holds the old record and is written over for a later Run,
+    /// after resting [`SPARE_REST`]. So finishing a Run frees no inode. This
+    /// matters on ext4 without a journal (this project's test machines):
+    /// there, allocating an inode skips every inode freed in the last
+    /// minutes, one buffer lookup each, so a store that frees one inode per
+    /// Run makes every later file creation slower (see BENCHMARKS.md).
+    /// Where the swap is not supported, a temporary file and a plain rename
+    /// do the same job.
+    pub fn write_config(&self, config: &RunConfig) -> Result<()> {
+        let dir = self.dir(&config.name);
+        let path = dir.join(CONFIG);
+        let bytes = to_json(config)?;
+        let Some(host) = self.host.get().filter(|_| self.same_fs) else {
+            let tmp = dir.join(".config.json.tmp");
+            write_file(&tmp, &bytes, self.durable)?;
+            fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e))?;
+            return self.sync_dir(&dir);
+        };
+        let spare = host.take_spare();
+        overwrite_file(&spare, &bytes, self.durable)?;
+        let swapped = rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            &spare,
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::RenameFlags::EXCHANGE,
+        );
+        match swapped {
+            Ok(()) => host
+                .spares
+                .lock()
+                .expect("spares poisoned")
+                .give_back(spare),
+            Err(_) => fs::rename(&spare, &path).map_err(|e| Error::io("rename", &path, e))?,
+        }
+        self.sync_dir(&dir)
+    }
+
+    /// Write `result.json` into a Run folder of this host: through a spare
+    /// file renamed into place when there is one, so no inode is made here.
+    pub fn write_result(&self, dir: &Path, bytes: &[u8]) -> Result<()> {
+        let path = dir.join(RESULT);
+        let Some(host) = self.host.get().filter(|_| self.same_fs) else {
+            write_file(&path, bytes, self.durable)?;
+            return self.sync_dir(dir);
+        };
+        let spare = host.take_spare();
+        overwrite_file(&spare, bytes, self.durable)?;
+        fs::rename(&spare, &path).map_err(|e| Error::io("rename", &path, e))?;
+        self.sync_dir(dir)
+    }
+
+    /// With `durable`, make a folder's new entries survive power loss.
+    fn sync_dir(&self, dir: &Path) -> Result<()> {
+        if self.durable {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::io("sync", dir, e))?;
+        }
+        Ok(())
+    }
+
+    pub fn load(&self, name: &str) -> Result<RunConfig> {
+        crate::validate_run_name(name)?;
+        let dir = self.dir(name);
+        // A record that does not parse or names another Run was read across
+        // a swap (see `write_config`): read again.
+        let mut loaded = load_config(&dir);
+        for _ in 0..3 {
+            match &loaded {
+                Ok(c) if c.name != name => {}
+                Err(Error::Corrupt { .. }) => {}
+                _ => break,
+            }
+            loaded = load_config(&dir);
+        }
+        loaded.map_err(|e| match e {
+            Error::Io { source, .. } if source.kind() == ErrorKind::NotFound => Error::NotFound {
+                what: "run",
+                name: name.to_string(),
+            },
+            e => e,
+        })
+    }
+
+    pub fn list(&self) -> Result<Vec<RunConfig>> {
+        let mut out = Vec::new();
+        let entries = fs::read_dir(&self.runs).map_err(|e| Error::io("read", &self.runs, e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with('.') {
+                continue;
+            }
+            match load_config(&entry.path()) {
+                Ok(c) => out.push(c),
+                Err(e) => tracing::warn!("skipping run folder {name}: {e}"),
+            }
+        }
+        out.sort_by(|a, b| a.start_time.cmp(&b.start_time).then(a.name.cmp(&b.name)));
+        Ok(out)
+    }
+
+    /// Ask whichever process runs `name` to cancel it.
+    pub fn request_cancel(&self, name: &str) -> Result<()> {
+        let p = self.cancels.join(name);
+        File::create(&p).map_err(|e| Error::io("create", &p, e))?;
+        Ok(())
+    }
+
+    pub fn cancels_dir(&self) -> &Path {
+        &self.cancels
+    }
+}
+
+pub(crate) fn load_config(dir: &Path) -> Result<RunConfig> {
+    let path = dir.join(CONFIG);
+    let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    serde_json::from_slice(&bytes).map_err(|source| Error::Corrupt { path, source })
+}
+
+pub(crate) fn to_json(config: &RunConfig) -> Result<Vec<u8>> {
+    let mut v = serde_json::to_vec_pretty(config).map_err(|e| Error::Invalid(e.to_string()))?;
+    v.push(b'\n');
+    Ok(v)
+}
+
+fn create(path: &Path) -> Result<File> {
+    File::create(path).map_err(|e| Error::io("create", path, e))
+}
+
+pub(crate) mod ahead;
+pub(crate) mod folder;
+mod hosts;
+
+use hosts::Host;
+
+#[cfg(test)]
+mod tests;
