@@ -1,8 +1,7 @@
 //! Escape attempts by a guest written for them (`tests/guests/escape`), on
 //! a daemon: each fails inside the guest, and the host is unaffected.
 
-use crate::daemon::Daemon;
-use crate::util::status_kib;
+use crate::util::{Daemon, status_kib};
 use serde_json::{Value, json};
 
 fn call(d: &Daemon, function: &str, args: Value, run: &str) -> Value {

@@ -4,8 +4,7 @@
 //! The size fits CI by default (2,000 calls); `RH_WASM_LOAD_CALLS=10000`
 //! runs the full size. The figures are printed (`--nocapture` shows them).
 
-use crate::daemon::Daemon;
-use crate::util::rss_kib;
+use crate::util::{Daemon, rss_kib};
 use std::time::{Duration, Instant};
 
 #[test]

@@ -3,8 +3,7 @@
 //! artifact loads bounded by the loading Run's memory limit, and request
 //! JSON bounded in how many values it may hold once parsed.
 
-use crate::daemon::Daemon;
-use crate::util::{status_kib, wait_until};
+use crate::util::{Daemon, status_kib, wait_until};
 use rh_runtime::Caller;
 use serde_json::{Value, json};
 use std::time::Duration;

@@ -2,7 +2,6 @@
 //! changes only what they own or were given; every refusal is checked, and
 //! that it changed nothing.
 
-use crate::daemon::Daemon;
 use crate::util::*;
 use serde_json::{Value, json};
 
@@ -17,27 +16,19 @@ fn team() -> Daemon {
 
 /// `rh-wasm --json ARGS --cluster cpu-USER` as JSON.
 fn as_json(d: &Daemon, user: &str, args: &[&str]) -> Value {
-    let cluster = format!("cpu-{user}");
-    let mut a = vec!["--json"];
-    a.extend_from_slice(args);
-    a.extend_from_slice(&["--cluster", &cluster]);
-    serde_json::from_str(&d.rh_ok(&a)).unwrap()
+    let a = [&["--json"], args].concat();
+    let out = succeeded(d.rh_as(user, &a), &format!("rh-wasm {a:?} as {user}"));
+    serde_json::from_str(&out).unwrap()
 }
 
-/// Fails with exit code 2; its stderr.
+/// `rh-wasm ARGS --cluster cpu-USER`, which fails with exit code 2; its
+/// stderr.
 fn refused(d: &Daemon, user: &str, args: &[&str]) -> String {
-    let cluster = format!("cpu-{user}");
-    let mut a = args.to_vec();
-    a.extend_from_slice(&["--cluster", &cluster]);
-    d.rh_err(&a, 2)
-}
-
-/// `rh-wasm ARGS --cluster cpu-USER`, however it ends.
-fn run_as(d: &Daemon, user: &str, args: &[&str]) -> std::process::Output {
-    let cluster = format!("cpu-{user}");
-    let mut a = args.to_vec();
-    a.extend_from_slice(&["--cluster", &cluster]);
-    d.rh(&a)
+    failed(
+        d.rh_as(user, args),
+        2,
+        &format!("rh-wasm {args:?} as {user}"),
+    )
 }
 
 fn deploy_testkit(d: &Daemon, user: &str) {
@@ -398,12 +389,11 @@ fn a_guest_works_with_artifacts_as_its_caller_and_cache_hits_give_away_nothing()
     assert_eq!(art["creator"], "alice", "{art}");
 
     // Bob's guest can neither read nor overwrite it, and he cannot see it.
-    let out = run_as(&d, "bob", &["call", "testkit/load_art", "\"secret\""]);
+    let out = d.rh_as("bob", &["call", "testkit/load_art", "\"secret\""]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no artifact named `secret`"), "{err}");
-    let out = run_as(
-        &d,
+    let out = d.rh_as(
         "bob",
         &["call", "testkit/save_art", "\"secret\"", "\"bob's\""],
     );
@@ -432,8 +422,7 @@ fn a_guest_works_with_artifacts_as_its_caller_and_cache_hits_give_away_nothing()
         &["call", "testkit/load_art", "\"secret\"", "--cache"],
     );
     assert_eq!(v["result"], "alice's v1");
-    let out = run_as(
-        &d,
+    let out = d.rh_as(
         "bob",
         &[
             "--json",
@@ -462,8 +451,7 @@ fn a_guest_works_with_artifacts_as_its_caller_and_cache_hits_give_away_nothing()
         &["call", "testkit/load_art", "\"secret\"", "--cache"],
     );
     assert_eq!(v["result"], "alice's v1");
-    let out = run_as(
-        &d,
+    let out = d.rh_as(
         "bob",
         &["call", "testkit/save_art", "\"secret\"", "\"bob's\""],
     );

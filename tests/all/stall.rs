@@ -4,7 +4,6 @@
 //! are still answered at once: the slow work runs on lowered background
 //! threads (`rh_runtime::background`).
 
-use crate::daemon::Daemon;
 use crate::util::*;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
