@@ -10,3 +10,4 @@ mod calls;
 mod cancel;
 mod limits;
 mod scopes;
+mod users;
