@@ -208,6 +208,29 @@ fn each_user_sees_and_calls_only_what_they_own_or_were_given() {
     assert!(e.contains("no deployed function named `testkit`"), "{e}");
 }
 
+/// A request's `creator` names nobody: on a daemon with users the Run is
+/// the caller's, and the user it names does not see it.
+#[test]
+fn a_call_cannot_name_another_creator() {
+    let d = team();
+    deploy_testkit(&d, "bob");
+    let (status, v) = d.http_as(
+        "bob",
+        "POST",
+        "/v1/calls",
+        &json!({"function": "testkit/add", "args": [2, 3], "run_name": "named",
+                "creator": "alice"}),
+    );
+    assert_eq!((status, &v["result"]), (200, &json!(5)), "{v}");
+    assert_eq!(d.config("named")["creator"], "bob");
+    let (status, v) = d.http_as("alice", "GET", "/v1/runs/named", &Value::Null);
+    assert_eq!(status, 404, "{v}");
+    assert!(run_names(&d, "alice").is_empty());
+    let (status, v) = d.http_as("bob", "GET", "/v1/runs/named", &Value::Null);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["creator"], "bob", "{v}");
+}
+
 #[test]
 fn read_access_reads_and_write_access_cancels_deletes_and_redeploys() {
     let d = team();
