@@ -712,7 +712,11 @@ fn the_users_file_is_checked_at_start_and_read_again_on_sighup() {
         .args(["-HUP", &d.child.id().to_string()])
         .status()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    wait_until(10, "the broken users file to be reported", || {
+        d.log().contains("keeping the users read before")
+    });
+    let log = d.log();
+    assert!(log.contains("has a plain `token`"), "{log}");
     assert_eq!(d.http_as("dave", "GET", "/v1/health", &Value::Null).0, 200);
 
     // At start, a bad file stops the daemon with the reason.

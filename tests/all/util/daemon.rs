@@ -1,5 +1,7 @@
 //! [`Daemon`]: a real `rh-wasm serve` on a real port (port 0, its own root
-//! in a temp dir), driven through the real CLI and through raw HTTP.
+//! in a temp dir), driven through the real CLI and through raw HTTP. Its
+//! log (stderr) goes to `daemon.log` in the client's folder, so that a test
+//! can wait for what the daemon reports.
 
 use super::{RH, failed, guest, succeeded, tmp};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -154,10 +156,15 @@ impl Daemon {
         TOKEN.to_string()
     }
 
-    /// The client's folder: its config (clusters `cpu`, `cpu-USER`) and
-    /// token files.
+    /// The client's folder: its config (clusters `cpu`, `cpu-USER`), token
+    /// files and the daemon's log.
     pub fn client(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// What the daemon has logged so far (at `RUST_LOG=warn`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
     }
 
     /// The CLI in the client's folder, with its config.
@@ -199,6 +206,11 @@ impl Daemon {
     pub fn run_file(&self, run: &str, file: &str) -> String {
         let p = self.root.join("logs").join(run).join(file);
         std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    /// A Run's stdout so far: empty while its guest has not begun.
+    pub fn stdout(&self, run: &str) -> String {
+        std::fs::read_to_string(self.root.join("logs").join(run).join("stdout")).unwrap_or_default()
     }
 
     /// A Run's config.json on the daemon.
@@ -263,6 +275,12 @@ impl Drop for Daemon {
 }
 
 fn spawn(dir: &Path, root: &Path, extra: &[&str]) -> (Child, String) {
+    // Appended to, so that a restart keeps what the first run logged.
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(dir.join("daemon.log"))
+        .unwrap();
     let mut child = Command::new(RH)
         .args(["serve", "--addr", "127.0.0.1:0", "--root"])
         .arg(root)
@@ -274,7 +292,7 @@ fn spawn(dir: &Path, root: &Path, extra: &[&str]) -> (Child, String) {
         .env("AWS_SECRET_ACCESS_KEY", "test-secret")
         .env("AWS_REGION", "us-east-1")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let mut line = String::new();
