@@ -80,14 +80,18 @@ fn build_guests() -> Result<PathBuf, String> {
     Ok(guest_target().join("wasm32-wasip2").join("release"))
 }
 
+/// The folder of the guest components, building all guests on first use.
+pub fn guest_dir() -> PathBuf {
+    BUILT
+        .get_or_init(build_guests)
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Path of a guest component, building all guests on first use.
 pub fn guest(name: &str) -> PathBuf {
     assert!(GUESTS.contains(&name), "unknown guest {name}");
-    let dir = BUILT
-        .get_or_init(build_guests)
-        .as_ref()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let p = dir.join(format!("{name}.wasm"));
+    let p = guest_dir().join(format!("{name}.wasm"));
     assert!(p.exists(), "{} missing", p.display());
     p
 }

@@ -1,6 +1,6 @@
 //! What the integration tests of `rh-runtime` (`runtime/tests/embed`) and
-//! of `rh-wasm` (`tests/all`) share: the guests built from source
-//! ([`guest`]), a temp dir per test ([`tmp`]), Run folders read back
+//! of `rh-wasm` (`tests/all`, and its benchmark suite) share: the guests
+//! built from source ([`guest`]), a temp dir per test ([`tmp`]), Run folders read back
 //! ([`config`], [`run_file`], [`snapshot`]), waiting on a condition rather
 //! than for a while ([`wait_until`]), a process's memory ([`rss_kib`]) and
 //! the checks on a finished process ([`succeeded`], [`failed`]).
@@ -13,7 +13,7 @@
 
 mod guests;
 
-pub use guests::{GUESTS, guest, repo, target_dir, wasm};
+pub use guests::{GUESTS, guest, guest_dir, repo, target_dir, wasm};
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
