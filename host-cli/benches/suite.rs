@@ -92,25 +92,6 @@ fn opts() -> Opts {
     o
 }
 
-/// Build the example and test guests; the folder holding their components.
-fn build_guests() -> PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let target = target_dir().join("guests");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    for ws in ["examples", "tests/guests"] {
-        let st = Command::new(&cargo)
-            .args(["build", "--release", "--target", "wasm32-wasip2"])
-            .arg("--manifest-path")
-            .arg(repo.join(ws).join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target)
-            .status()
-            .expect("running cargo");
-        assert!(st.success(), "building the guests of {ws} failed");
-    }
-    target.join("wasm32-wasip2/release")
-}
-
 // ------------------------------------------------------------ statistics
 
 fn pct(v: &[Duration], p: f64) -> Duration {
@@ -895,7 +876,7 @@ fn timed(addr: &str, head: &str, body: &[u8]) -> (u16, Duration) {
 /// reads of a 1 GiB Run file keep the daemon's cores busy.
 fn stall_figures(root: &Path) -> Vec<Row> {
     let (d, _) = Daemon::start(root);
-    let summer = build_guests().join("summer.wasm");
+    let summer = rh_test_support::guest("summer");
     let bytes = std::fs::read(&summer).unwrap();
     let head = |method: &str, path: &str, len: usize| {
         format!(
@@ -968,7 +949,8 @@ fn stall_figures(root: &Path) -> Vec<Row> {
 
 fn main() {
     let o = opts();
-    let guests = build_guests();
+    // The example and test guests, built as the tests build them.
+    let guests = rh_test_support::guest_dir();
     std::fs::create_dir_all(&o.dir).unwrap();
     let work = tempfile::tempdir_in(&o.dir).unwrap();
     let tk = tokio::runtime::Builder::new_current_thread()

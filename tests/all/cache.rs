@@ -1,8 +1,7 @@
-//! `get-or-call` / `get-or-run`: reuse, rerun, mismatch and single flight.
+//! `get-or-call` / `get-or-run`: reuse, rerun, mismatch and single flight
+//! across processes.
 
 use crate::util::*;
-use rh_runtime::{CallRequest, Caller, RunStatus};
-use serde_json::json;
 
 #[test]
 fn get_or_call_reuses_a_completed_run() {
@@ -80,39 +79,6 @@ fn get_or_call_reruns_after_error() {
     );
     let c2 = config(d.path(), "e");
     assert_ne!(c["start_time"], c2["start_time"]);
-}
-
-#[test]
-fn concurrent_identical_get_or_calls_execute_once() {
-    let d = tmp();
-    deploy(d.path(), "testkit");
-    let rt = runtime(d.path());
-    let results = tokio().block_on(async {
-        let mut tasks = Vec::new();
-        for _ in 0..8 {
-            let rt = rt.clone();
-            tasks.push(tokio::spawn(async move {
-                rt.get_or_call(
-                    &Caller::host(),
-                    CallRequest::new("testkit/sleep_ms", json!([300])).run_name("once"),
-                )
-                .await
-                .unwrap()
-            }));
-        }
-        let mut out = Vec::new();
-        for t in tasks {
-            out.push(t.await.unwrap());
-        }
-        out
-    });
-    for r in &results {
-        assert_eq!(r.status(), RunStatus::Completed);
-        assert_eq!(r.result().unwrap(), json!(300));
-        assert_eq!(r.config().start_time, results[0].config().start_time);
-    }
-    let stdout = run_file(d.path(), "once", "stdout");
-    assert_eq!(stdout.matches("sleeping").count(), 1, "{stdout}");
 }
 
 #[test]

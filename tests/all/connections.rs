@@ -3,7 +3,6 @@
 //! and running out of file descriptors neither spins nor floods the log.
 //! Requests in flight, however long, are never cut.
 
-use crate::daemon::Daemon;
 use crate::util::*;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -137,7 +136,7 @@ fn idle_connections_are_closed_but_long_answers_are_not_cut() {
         "slow",
     ]);
     let spawn = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
+        Command::new(RH)
             .args(args)
             .current_dir(d.client())
             .env("RH_WASM_CONFIG", d.client().join("config.toml"))
@@ -205,7 +204,7 @@ fn out_of_descriptors_the_daemon_backs_off_logs_little_and_recovers() {
     // A low open-file limit, and a cap above it.
     let mut child = Command::new("sh")
         .args(["-c", r#"ulimit -n 64 && exec "$0" "$@""#])
-        .arg(env!("CARGO_BIN_EXE_rh-wasm"))
+        .arg(RH)
         .args(["serve", "--addr", "127.0.0.1:0", "--token-file", "token"])
         .args(["--max-connections", "1000", "--header-timeout", "60s"])
         .arg("--root")

@@ -3,282 +3,8 @@
 
 use crate::util::*;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const TOKEN: &str = "s3cret-token-for-tests";
-
-pub struct Daemon {
-    pub child: Child,
-    pub addr: String,
-    pub root: PathBuf,
-    pub dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    pub fn start() -> Daemon {
-        Self::start_with(&[])
-    }
-
-    pub fn start_with(extra: &[&str]) -> Daemon {
-        Self::start_in(None, extra)
-    }
-
-    /// A daemon whose root is `root` (on a filesystem a test chose).
-    pub fn start_on(root: &Path) -> Daemon {
-        Self::start_in(Some(root.to_path_buf()), &[])
-    }
-
-    fn start_in(root: Option<PathBuf>, extra: &[&str]) -> Daemon {
-        let dir = tmp();
-        let root = root.unwrap_or_else(|| dir.path().join("root"));
-        std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
-        let (child, addr) = spawn(
-            dir.path(),
-            &root,
-            &[&["--token-file", "token"], extra].concat(),
-        );
-        let d = Daemon {
-            child,
-            addr,
-            root,
-            dir,
-        };
-        d.rh_ok(&[
-            "cluster",
-            "add",
-            "cpu",
-            &format!("http://{}", d.addr),
-            "--token-file",
-            "token",
-        ]);
-        d
-    }
-
-    /// A daemon with users (`--users users.toml`), each made with `rh-wasm
-    /// users add` (`(name, admin)`), each with a cluster `cpu-NAME` in the
-    /// client's config that uses their token file `NAME.token`.
-    pub fn start_users(users: &[(&str, bool)]) -> Daemon {
-        let dir = tmp();
-        let root = dir.path().join("root");
-        for (name, admin) in users {
-            let token = format!("{name}.token");
-            let mut args = vec!["users", "add", "users.toml", name, "--token-file", &token];
-            if *admin {
-                args.push("--admin");
-            }
-            crate::util::rh_ok(dir.path(), &args);
-        }
-        let (child, addr) = spawn(dir.path(), &root, &["--users", "users.toml"]);
-        let d = Daemon {
-            child,
-            addr,
-            root,
-            dir,
-        };
-        for (name, _) in users {
-            d.rh_ok(&[
-                "cluster",
-                "add",
-                &format!("cpu-{name}"),
-                &format!("http://{}", d.addr),
-                "--token-file",
-                &format!("{name}.token"),
-            ]);
-        }
-        d
-    }
-
-    /// A user's token (of a daemon from [`Daemon::start_users`]).
-    pub fn user_token(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(format!("{name}.token")))
-            .unwrap()
-            .trim()
-            .to_string()
-    }
-
-    /// A request as a user; the status code and the body as JSON (or as a
-    /// string when it is not JSON).
-    pub fn http_as(
-        &self,
-        user: &str,
-        method: &str,
-        path: &str,
-        body: &serde_json::Value,
-    ) -> (u16, serde_json::Value) {
-        let body = if body.is_null() {
-            String::new()
-        } else {
-            body.to_string()
-        };
-        let (status, text) = self.http(method, path, Some(&self.user_token(user)), body.as_bytes());
-        let v = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-        (status, v)
-    }
-
-    /// Start again on the same root (after a kill or a stop).
-    pub fn restart(&mut self) {
-        let (child, addr) = spawn(self.dir.path(), &self.root, &["--token-file", "token"]);
-        self.child = child;
-        self.addr = addr;
-        self.rh_ok(&["cluster", "remove", "cpu"]);
-        self.rh_ok(&[
-            "cluster",
-            "add",
-            "cpu",
-            &format!("http://{}", self.addr),
-            "--token-file",
-            "token",
-        ]);
-    }
-
-    /// An authorized request whose answer must be 200 with a JSON body.
-    pub fn json(&self, method: &str, path: &str, body: &serde_json::Value) -> serde_json::Value {
-        let body = if body.is_null() {
-            String::new()
-        } else {
-            body.to_string()
-        };
-        let (status, resp) = self.http(method, path, Some(TOKEN), body.as_bytes());
-        assert_eq!(status, 200, "{method} {path}: {resp}");
-        serde_json::from_str(&resp).unwrap()
-    }
-
-    /// The bearer token the daemon was started with.
-    pub fn token(&self) -> String {
-        TOKEN.to_string()
-    }
-
-    pub fn client(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub fn rh(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("RH_WASM_CONFIG", self.dir.path().join("config.toml"))
-            .output()
-            .unwrap()
-    }
-
-    pub fn rh_ok(&self, args: &[&str]) -> String {
-        let out = self.rh(args);
-        assert!(
-            out.status.success(),
-            "rh-wasm {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    pub fn rh_err(&self, args: &[&str], code: i32) -> String {
-        let out = self.rh(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "rh-wasm {args:?}:\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stderr).unwrap()
-    }
-
-    pub fn deploy(&self, guest_name: &str) {
-        let p = guest(guest_name);
-        self.rh_ok(&["deploy", p.to_str().unwrap(), "--cluster", "cpu"]);
-    }
-
-    pub fn config(&self, run: &str) -> serde_json::Value {
-        let p = self.root.join("logs").join(run).join("config.json");
-        serde_json::from_slice(
-            &std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
-        )
-        .unwrap()
-    }
-
-    /// A raw HTTP/1.1 request; the status code and body.
-    pub fn http(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: &[u8],
-    ) -> (u16, String) {
-        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
-        let auth = token
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}Content-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .unwrap();
-        let _ = s.write_all(body);
-        let mut resp = Vec::new();
-        let _ = s.read_to_end(&mut resp);
-        let text = String::from_utf8_lossy(&resp).to_string();
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-        (status, body)
-    }
-
-    pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn(dir: &Path, root: &Path, extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--root"])
-        .arg(root)
-        .args(extra)
-        .current_dir(dir)
-        .env("RUST_LOG", "warn")
-        // The credentials a daemon with a shared store would be given.
-        .env("AWS_ACCESS_KEY_ID", "test-key")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_REGION", "us-east-1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    (child, addr)
-}
 
 #[test]
 fn every_verb_works_against_a_daemon() {
@@ -441,7 +167,7 @@ fn requests_without_the_right_token_are_refused_and_change_nothing() {
         before == snapshot(&d.root),
         "a refused request changed the daemon's state"
     );
-    let (status, _) = d.http("GET", "/v1/runs", Some(TOKEN), b"");
+    let (status, _) = d.http("GET", "/v1/runs", Some(&d.token()), b"");
     assert_eq!(status, 200);
     // The CLI with a wrong token says so.
     std::fs::write(d.client().join("bad-token"), "nope").unwrap();
@@ -471,7 +197,7 @@ fn a_follower_sees_a_line_while_the_run_is_still_running() {
         "--run-name",
         "slow",
     ]);
-    let mut follower = Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
+    let mut follower = Command::new(RH)
         .args(["logs", "cpu", "slow", "--follow"])
         .current_dir(d.client())
         .env("RH_WASM_CONFIG", d.client().join("config.toml"))
@@ -524,7 +250,7 @@ fn cancel_stops_a_spinning_guest_promptly() {
             .contains("already ended")
     );
     // A synchronous call that spins is cancelled from another client too.
-    let caller = Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
+    let caller = Command::new(RH)
         .args([
             "call",
             "testkit/spin",
@@ -743,20 +469,20 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
     );
     // Arguments that do not decode, sent raw.
     let before = snapshot(&d.root);
-    let (status, body) = d.http("POST", "/v1/calls", Some(TOKEN), b"{not json");
+    let (status, body) = d.http("POST", "/v1/calls", Some(&d.token()), b"{not json");
     assert_eq!(status, 400);
     assert!(body.contains("not valid JSON"), "{body}");
-    let (status, body) = d.http("GET", "/v1/nothing", Some(TOKEN), b"");
+    let (status, body) = d.http("GET", "/v1/nothing", Some(&d.token()), b"");
     assert_eq!(status, 404, "{body}");
     // Over the size limits: 413.
     let big = format!(
         r#"{{"function": "summer", "args": ["{}", 1]}}"#,
         "x".repeat(8000)
     );
-    let (status, body) = d.http("POST", "/v1/calls", Some(TOKEN), big.as_bytes());
+    let (status, body) = d.http("POST", "/v1/calls", Some(&d.token()), big.as_bytes());
     assert_eq!(status, 413, "{body}");
     let huge = vec![0u8; 3 << 20];
-    let (status, body) = d.http("POST", "/v1/functions?name=huge", Some(TOKEN), &huge);
+    let (status, body) = d.http("POST", "/v1/functions?name=huge", Some(&d.token()), &huge);
     assert_eq!(status, 413, "{body}");
     assert!(before == snapshot(&d.root));
     let big_arg = format!("\"{}\"", "y".repeat(8000));
@@ -770,7 +496,7 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
 #[test]
 fn a_daemon_refuses_to_listen_beyond_loopback_without_a_token() {
     let dir = tmp();
-    let out = Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
+    let out = Command::new(RH)
         .args(["serve", "--addr", "0.0.0.0:0", "--root"])
         .arg(dir.path().join("root"))
         .output()
@@ -908,11 +634,12 @@ fn a_durable_daemons_runs_hold_exactly_their_files_across_a_kill() {
 #[test]
 fn a_client_that_half_closes_after_its_request_is_answered() {
     let d = Daemon::start();
+    let token = d.token();
     for _ in 0..20 {
         let mut s = std::net::TcpStream::connect(&d.addr).unwrap();
         write!(
             s,
-            "GET /v1/health HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+            "GET /v1/health HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
         )
         .unwrap();
         s.shutdown(std::net::Shutdown::Write).unwrap();

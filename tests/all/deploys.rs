@@ -35,7 +35,7 @@ fn concurrent_deploys_of_one_name_from_several_processes_lose_no_version() {
             .map(|g| {
                 Command::new("sh")
                     .args(["-c", "read _ && exec \"$0\" \"$@\""])
-                    .arg(env!("CARGO_BIN_EXE_rh-wasm"))
+                    .arg(RH)
                     .args(["deploy", guest(g).to_str().unwrap(), "--name", &name])
                     .current_dir(d.path())
                     .stdin(Stdio::piped())

@@ -1,14 +1,9 @@
 //! Disk space: a command filling its scratch folder is stopped at the Run's
 //! scratch limit, and no Run starts while the disk is nearly full.
 
-use crate::daemon::Daemon;
 use crate::util::*;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-
-fn wasm(name: &str) -> String {
-    guest(name).to_str().unwrap().to_string()
-}
 
 /// The disk space a folder's files take (allocated bytes).
 fn allocated(dir: &Path) -> u64 {

@@ -1,8 +1,7 @@
 //! Escape attempts by a guest written for them (`tests/guests/escape`), on
 //! a daemon: each fails inside the guest, and the host is unaffected.
 
-use crate::daemon::Daemon;
-use crate::util::status_kib;
+use crate::util::{Daemon, status_kib, wait_until};
 use serde_json::{Value, json};
 
 fn call(d: &Daemon, function: &str, args: Value, run: &str) -> Value {
@@ -145,8 +144,11 @@ fn exhausting_the_stack_traps_the_guest_and_more_runs_than_instances_wait() {
         "{msg}"
     );
     // More Runs at once than the pool has instances (128): the extra ones
-    // wait for a free instance; none fails, none hangs.
+    // wait for a free instance; none fails, none hangs. Each asks for 16
+    // MiB, so that 128 at once fit the daemon's memory budget (half the
+    // machine's memory): it is the pool they exhaust, not the budget.
     d.deploy("testkit");
+    let mib16 = 16 << 20;
     let n = 160;
     let started = std::time::Instant::now();
     for i in 0..n {
@@ -154,7 +156,7 @@ fn exhausting_the_stack_traps_the_guest_and_more_runs_than_instances_wait() {
             "POST",
             "/v1/calls",
             &json!({"function": "testkit/sleep_ms", "args": [1500],
-                    "run_name": format!("many-{i:03}"), "mode": "run"}),
+                    "run_name": format!("many-{i:03}"), "mode": "run", "memory": mib16}),
         );
     }
     for i in 0..n {
@@ -170,21 +172,24 @@ fn exhausting_the_stack_traps_the_guest_and_more_runs_than_instances_wait() {
             "POST",
             "/v1/calls",
             &json!({"function": "testkit/sleep_ms", "args": [60_000],
-                    "run_name": format!("hog-{i:03}"), "mode": "run"}),
+                    "run_name": format!("hog-{i:03}"), "mode": "run", "memory": mib16}),
         );
     }
-    // (Each hog's task has taken its slot well before the next request.)
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Every slot is taken once every hog's guest has begun.
+    wait_until(60, "all 128 hogs to be running in the guest", || {
+        (0..128).all(|i| d.stdout(&format!("hog-{i:03}")).contains("sleeping"))
+    });
     d.json(
         "POST",
         "/v1/calls",
         &json!({"function": "testkit/sleep_ms", "args": [1],
-                "run_name": "queued", "mode": "run"}),
+                "run_name": "queued", "mode": "run", "memory": mib16}),
     );
-    std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(d.config("queued")["status"], "running");
     let v = d.json("POST", "/v1/runs/queued/cancel", &Value::Null);
     assert_eq!(v["status"], "cancelled", "{v}");
+    // Its guest never began: it was waiting for an instance.
+    assert_eq!(d.stdout("queued"), "");
     for i in 0..128 {
         d.json("POST", &format!("/v1/runs/hog-{i:03}/cancel"), &Value::Null);
     }

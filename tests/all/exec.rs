@@ -2,12 +2,7 @@
 //! a scratch directory of their own, limits and cancel, locally and on a
 //! daemon.
 
-use crate::daemon::Daemon;
 use crate::util::*;
-
-fn wasm(name: &str) -> String {
-    guest(name).to_str().unwrap().to_string()
-}
 
 #[test]
 fn commands_run_in_order_and_share_a_scratch_dir() {
@@ -238,7 +233,7 @@ fn exec_on_a_daemon_uploads_files_and_cancels() {
         "one two\n"
     );
     let k = wasm("cmdkit");
-    let caller = std::process::Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
+    let caller = std::process::Command::new(RH)
         .args([
             "exec",
             "--cluster",

@@ -1,7 +1,6 @@
 //! Faults a daemon must survive without losing or tearing a Run: killed
 //! with many Runs in flight, clients that hang up mid-call, a full disk.
 
-use crate::daemon::Daemon;
 use crate::util::*;
 use std::io::Write;
 
@@ -65,15 +64,8 @@ fn a_client_that_hangs_up_mid_call_still_gets_its_run_recorded() {
     });
     let c = d.config("hung-up");
     assert_eq!(c["status"], "completed", "{c}");
-    assert_eq!(run_file(&d.root, "hung-up", "result.json"), "300");
-    assert_eq!(
-        std::fs::read_to_string(d.root.join("logs/hung-up/stdout")).unwrap(),
-        "sleeping\nwoke\n"
-    );
-}
-
-fn run_file(root: &std::path::Path, run: &str, f: &str) -> String {
-    std::fs::read_to_string(root.join("logs").join(run).join(f)).unwrap()
+    assert_eq!(d.run_file("hung-up", "result.json"), "300");
+    assert_eq!(d.run_file("hung-up", "stdout"), "sleeping\nwoke\n");
 }
 
 /// A full disk during a Run: the Run ends with a clear error, its record

@@ -3,7 +3,6 @@
 //! the leftovers of interrupted work (a killed push's staging copy, an
 //! interrupted scope's journal), each cleaned up.
 
-use crate::daemon::Daemon;
 use crate::util::*;
 use serde_json::{Value, json};
 
@@ -14,10 +13,12 @@ fn team() -> Daemon {
 /// `rh-wasm ARGS --cluster cpu-USER`, which must fail with exit code 2;
 /// its stderr with `name` replaced by `NAME`, to compare answers.
 fn refusal(d: &Daemon, user: &str, args: &[&str], name: &str) -> String {
-    let cluster = format!("cpu-{user}");
-    let mut a = args.to_vec();
-    a.extend_from_slice(&["--cluster", &cluster]);
-    d.rh_err(&a, 2).replace(name, "NAME")
+    failed(
+        d.rh_as(user, args),
+        2,
+        &format!("rh-wasm {args:?} as {user}"),
+    )
+    .replace(name, "NAME")
 }
 
 /// An HTTP answer as `user`, with `name` replaced by `NAME`.
@@ -158,7 +159,7 @@ fn a_daemons_own_failures_name_no_host_path() {
 #[test]
 fn an_interrupted_scope_leaves_no_journal() {
     let d = tmp();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
+    let mut child = std::process::Command::new(RH)
         .args(["scope", "s1", "--", "sleep", "30"])
         .current_dir(d.path())
         .spawn()
@@ -178,7 +179,7 @@ fn an_interrupted_scope_leaves_no_journal() {
         "the journal of an interrupted scope is left"
     );
     // An open scope keeps its journal while another process opens the root.
-    let mut open = std::process::Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
+    let mut open = std::process::Command::new(RH)
         .args(["scope", "s2", "--", "sleep", "30"])
         .current_dir(d.path())
         .spawn()
@@ -193,7 +194,7 @@ fn an_interrupted_scope_leaves_no_journal() {
 
 #[test]
 fn a_killed_push_leaves_no_staging_copy() {
-    let s3 = crate::s3::S3::start();
+    let s3 = S3::start();
     let d = Daemon::start();
     d.deploy("summer");
     d.rh_ok(&[
@@ -218,7 +219,7 @@ fn a_killed_push_leaves_no_staging_copy() {
     // And one of a push still going (this test process is alive).
     let live = tmpdir.join(format!("rh-wasm-push-{}-stage_y", std::process::id()));
     std::fs::create_dir_all(&live).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
+    let out = std::process::Command::new(RH)
         .args([
             "push",
             "cpu",

@@ -2,7 +2,6 @@
 //! carries on.
 
 use crate::util::*;
-use rh_runtime::Caller;
 
 #[test]
 fn spinning_guest_times_out() {
@@ -104,37 +103,4 @@ fn memory_hog_hits_the_limit() {
     let c = config(d.path(), "big");
     assert_eq!(c["error"]["kind"], "memory_limit");
     assert_eq!(c["limits"]["memory"], 32 << 20);
-}
-
-#[test]
-fn endless_output_is_capped() {
-    let d = tmp();
-    deploy(d.path(), "testkit");
-    let rt = runtime(d.path());
-    let _ = rt;
-    // The cap is a cluster setting; open the local cluster with a small one.
-    let opts = rh_runtime::RuntimeOptions::new(d.path().join("rh")).limits(rh_runtime::Limits {
-        output: 64 << 10,
-        ..Default::default()
-    });
-    let rt = rh_runtime::Runtime::open_with(opts).unwrap();
-    let err = tokio()
-        .block_on(
-            rt.call(
-                &Caller::host(),
-                rh_runtime::CallRequest::new("testkit/flood", serde_json::json!([10_000_000]))
-                    .run_name("flood"),
-            ),
-        )
-        .unwrap_err();
-    assert!(
-        matches!(err, rh_runtime::Error::OutputLimit { limit: 65536, .. }),
-        "{err}"
-    );
-    let c = config(d.path(), "flood");
-    assert_eq!(c["error"]["kind"], "output_limit");
-    let len = std::fs::metadata(d.path().join("rh/runs/flood/stdout"))
-        .unwrap()
-        .len();
-    assert_eq!(len, 64 << 10);
 }

@@ -1,6 +1,5 @@
 //! Artifacts from the CLI, their versions, and lineage across Runs.
 
-use crate::daemon::Daemon;
 use crate::util::*;
 use std::collections::BTreeSet;
 

@@ -1,5 +1,6 @@
-//! End-to-end tests: real guests built from source, the real `rh-wasm`
-//! binary, real Run folders on disk.
+//! End-to-end tests of the CLI and the daemon: real guests built from
+//! source, the real `rh-wasm` binary, real Run folders on disk. The tests
+//! of the runtime as a library are `runtime/tests/embed`.
 
 mod util;
 
@@ -12,7 +13,6 @@ mod connections;
 mod daemon;
 mod deploys;
 mod disk;
-mod embed;
 mod escape;
 mod exec;
 mod faults;

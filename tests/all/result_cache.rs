@@ -2,11 +2,7 @@
 //! `--cache` default) answers from an earlier completed Run of the same
 //! component digest, function, inputs and artifact versions.
 
-use crate::daemon::Daemon;
 use crate::util::*;
-use rh_runtime::CallRequest;
-use rh_runtime::Caller;
-use serde_json::json;
 
 #[test]
 fn a_cached_call_reuses_a_completed_run_under_another_name() {
@@ -140,33 +136,6 @@ fn redeploying_a_changed_component_misses() {
     );
     assert_eq!(out.trim(), "12");
     assert!(config(d.path(), "v2").get("cache_hit").is_none());
-}
-
-#[test]
-fn a_changed_upstream_artifact_misses() {
-    let d = tmp();
-    deploy(d.path(), "testkit");
-    let rt = runtime(d.path());
-    let tk = tokio();
-    rt.save_artifact(&Caller::host(), "cfg", b"one").unwrap();
-    let call = |name: &str| {
-        tk.block_on(
-            rt.call(
-                &Caller::host(),
-                CallRequest::new("testkit/load_art", json!(["cfg"]))
-                    .run_name(name)
-                    .cache(true),
-            ),
-        )
-        .unwrap()
-    };
-    assert!(call("a1").config().cache_hit.is_none());
-    assert_eq!(call("a2").config().cache_hit.as_deref(), Some("a1"));
-    rt.save_artifact(&Caller::host(), "cfg", b"two").unwrap();
-    let a3 = call("a3");
-    assert!(a3.config().cache_hit.is_none(), "the artifact changed");
-    assert_eq!(a3.result().unwrap(), json!("two"));
-    assert_eq!(call("a4").config().cache_hit.as_deref(), Some("a3"));
 }
 
 #[test]

@@ -6,7 +6,6 @@
 //! outside the Run folder is ever returned, listed, pulled, pushed or
 //! copied.
 
-use crate::daemon::Daemon;
 use crate::util::*;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -150,7 +149,7 @@ fn files_of_a_racing_command_run_never_lead_out_of_its_folder() {
         "victim",
     ]);
     let k = cmdkit();
-    let caller = std::process::Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
+    let caller = std::process::Command::new(RH)
         .args([
             "exec",
             "--cluster",
@@ -282,9 +281,9 @@ fn pull_push_and_the_cache_never_copy_through_a_symlink() {
         &["exec", "--run-name", "racer", "--", &k, "race", "300"],
     );
     let scratch = d.path().join("rh/runs/racer/scratch");
-    let s3 = crate::s3::S3::start();
+    let s3 = S3::start();
     let cli = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_rh-wasm"))
+        std::process::Command::new(RH)
             .args(args)
             .current_dir(d.path())
             .env("AWS_ACCESS_KEY_ID", "test-key")

@@ -1,212 +1,10 @@
-//! Moving Runs through object storage, against a real S3-compatible server:
-//! moto's standalone server (`python3 -m moto.server`, from PyPI), started
-//! on a free loopback port per test. `make test` (which `.ci/run` runs)
-//! installs it. moto because it installs in seconds from PyPI with no build
-//! step, keeps objects in memory (nothing left on disk after a test), and
-//! implements what is used here: signed PUT/GET/HEAD/DELETE, listing and
-//! multipart uploads.
+//! Moving Runs through object storage, against a real S3-compatible server
+//! ([`crate::util::S3`]): push, pull, the shared store between daemons.
 
-use crate::daemon::Daemon;
 use crate::util::*;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
-
-pub struct S3 {
-    child: Child,
-    pub endpoint: String,
-    port: u16,
-    /// Holds `team.key`, the key of the team whose store this is.
-    keys: tempfile::TempDir,
-}
-
-/// The secret of the team sharing the store in these tests.
-pub const TEAM_KEY: &[u8; 32] = b"the team's secret, 32 bytes long";
-
-impl S3 {
-    /// Start a server with one bucket, `runs`.
-    pub fn start() -> S3 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "starting python3 -m moto.server ({e}): install it with \
-                     `python3 -m pip install 'moto[server]'` (make test does)"
-                )
-            });
-        let s3 = S3 {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-            port,
-            keys: tmp(),
-        };
-        std::fs::write(s3.team_key(), TEAM_KEY).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while s3.raw("PUT", "/runs", b"").0 != 200 {
-            assert!(
-                Instant::now() < deadline,
-                "moto did not come up: `python3 -m pip install 'moto[server]'` (make test does)"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        s3
-    }
-
-    /// The file holding the team's key.
-    pub fn team_key(&self) -> std::path::PathBuf {
-        self.keys.path().join("team.key")
-    }
-
-    /// An unsigned request (moto accepts them); status and body.
-    pub fn raw(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return (0, Vec::new());
-        };
-        let head = format!(
-            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\n\r\n",
-            self.port,
-            body.len()
-        );
-        if s.write_all(head.as_bytes()).is_err() || s.write_all(body).is_err() {
-            return (0, Vec::new());
-        }
-        let mut resp = Vec::new();
-        let _ = s.read_to_end(&mut resp);
-        let text = String::from_utf8_lossy(&resp);
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let at = resp
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .map(|p| p + 4)
-            .unwrap_or(resp.len());
-        (status, resp[at..].to_vec())
-    }
-
-    /// A client signing as the CLI does, to change what is stored.
-    fn client(&self) -> object_store::aws::AmazonS3 {
-        object_store::aws::AmazonS3Builder::new()
-            .with_bucket_name("runs")
-            .with_endpoint(&self.endpoint)
-            .with_allow_http(true)
-            .with_region("us-east-1")
-            .with_access_key_id("test-key")
-            .with_secret_access_key("test-secret")
-            .build()
-            .unwrap()
-    }
-
-    /// Replace an object's bytes.
-    pub fn put(&self, key: &str, bytes: &'static [u8]) {
-        use object_store::ObjectStore;
-        let c = self.client();
-        tokio().block_on(c.put(&key.into(), bytes.into())).unwrap();
-    }
-
-    /// Write an object, as anyone with write access to the bucket can.
-    pub fn put_vec(&self, key: &str, bytes: Vec<u8>) {
-        use object_store::ObjectStore;
-        let c = self.client();
-        tokio().block_on(c.put(&key.into(), bytes.into())).unwrap();
-    }
-
-    /// An object's bytes.
-    pub fn get(&self, key: &str) -> Vec<u8> {
-        use object_store::ObjectStore;
-        let c = self.client();
-        let rt = tokio();
-        rt.block_on(async { c.get(&key.into()).await.unwrap().bytes().await.unwrap() })
-            .to_vec()
-    }
-
-    /// Delete an object.
-    pub fn delete(&self, key: &str) {
-        use object_store::ObjectStore;
-        let c = self.client();
-        tokio().block_on(c.delete(&key.into())).unwrap();
-    }
-
-    /// The keys under `prefix` in the bucket.
-    pub fn keys(&self, prefix: &str) -> Vec<String> {
-        let (status, body) = self.raw("GET", &format!("/runs?list-type=2&prefix={prefix}"), b"");
-        assert_eq!(status, 200);
-        String::from_utf8_lossy(&body)
-            .split("<Key>")
-            .skip(1)
-            .filter_map(|k| k.split("</Key>").next())
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The CLI with credentials in the environment, as a user would set them.
-pub fn cli(dir: &Path, config: Option<&Path>, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_rh-wasm"));
-    c.args(args)
-        .current_dir(dir)
-        .env("AWS_ACCESS_KEY_ID", "test-key")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_REGION", "us-east-1")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("RUST_BACKTRACE");
-    if let Some(cfg) = config {
-        c.env("RH_WASM_CONFIG", cfg);
-    }
-    c
-}
-
-pub fn run(mut c: Command) -> Output {
-    c.output().unwrap()
-}
-
-pub fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?}):\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-pub fn fails(out: Output, code: i32, what: &str) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{what}:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stderr).unwrap()
-}
 
 /// Every file of a folder, relative, with its bytes.
 fn tree(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
@@ -232,7 +30,7 @@ fn a_daemon_run_goes_to_s3_and_comes_back_byte_identical() {
         "--run-name",
         "shared-run",
     ]);
-    let out = ok(
+    let out = succeeded(
         run(cli(
             d.client(),
             Some(&cfg),
@@ -257,7 +55,7 @@ fn a_daemon_run_goes_to_s3_and_comes_back_byte_identical() {
     );
     // Pulled anywhere else: a fresh folder, byte for byte the daemon's.
     let elsewhere = tmp();
-    let out = ok(
+    let out = succeeded(
         run(cli(
             elsewhere.path(),
             None,
@@ -280,7 +78,7 @@ fn a_daemon_run_goes_to_s3_and_comes_back_byte_identical() {
     let run = rh_runtime::Run::open(elsewhere.path().join("got/shared-run")).unwrap();
     assert_eq!(run.result().unwrap(), serde_json::json!("m-7"));
     // A second pull to the same place is refused and changes nothing.
-    let err = fails(
+    let err = failed(
         run_pull_again(&s3, elsewhere.path()),
         2,
         "pull onto an existing folder",
@@ -396,7 +194,7 @@ fn an_interrupted_push_is_never_pulled_half_and_resumes() {
         "--endpoint",
         &s3.endpoint,
     ];
-    let err = fails(
+    let err = failed(
         run(cli(there.path(), None, &args)),
         2,
         "pull of a half push",
@@ -404,7 +202,7 @@ fn an_interrupted_push_is_never_pulled_half_and_resumes() {
     assert!(err.contains("did not finish"), "{err}");
     assert_eq!(std::fs::read_dir(there.path()).unwrap().count(), 0);
     // Pushing again sends what is missing, and the Run arrives whole.
-    let out = ok(
+    let out = succeeded(
         run(cli(
             d.path(),
             None,
@@ -425,7 +223,7 @@ fn an_interrupted_push_is_never_pulled_half_and_resumes() {
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("{out}"));
     assert!(already >= 1, "{out}");
-    ok(run(cli(there.path(), None, &args)), "pull");
+    succeeded(run(cli(there.path(), None, &args)), "pull");
     assert_eq!(
         tree(&there.path().join("big")),
         tree(&d.path().join("rh/runs/big"))
@@ -444,7 +242,7 @@ fn a_damaged_or_missing_blob_is_refused_and_leaves_nothing() {
     let d = tmp();
     deploy(d.path(), "summer");
     rh_ok(d.path(), &["call", "summer", "2", "3", "--run-name", "r5"]);
-    ok(
+    succeeded(
         run(cli(
             d.path(),
             None,
@@ -460,7 +258,7 @@ fn a_damaged_or_missing_blob_is_refused_and_leaves_nothing() {
         "push",
     );
     let result_digest =
-        hex_sha256(&std::fs::read(d.path().join("rh/runs/r5/result.json")).unwrap());
+        sha256_hex(&std::fs::read(d.path().join("rh/runs/r5/result.json")).unwrap());
     let key = format!("x/r5/blobs/{result_digest}");
     let args = [
         "pull",
@@ -473,7 +271,7 @@ fn a_damaged_or_missing_blob_is_refused_and_leaves_nothing() {
     // Same length, other bytes: caught by the digest.
     s3.put(&key, b"6");
     let there = tmp();
-    let err = fails(
+    let err = failed(
         run(cli(there.path(), None, &args)),
         3,
         "pull of a damaged Run",
@@ -485,7 +283,7 @@ fn a_damaged_or_missing_blob_is_refused_and_leaves_nothing() {
     assert_eq!(std::fs::read_dir(there.path()).unwrap().count(), 0);
     // Gone altogether: the push is incomplete.
     s3.delete(&key);
-    let err = fails(
+    let err = failed(
         run(cli(there.path(), None, &args)),
         3,
         "pull with a blob missing",
@@ -518,40 +316,6 @@ fn bad_s3_requests_get_clear_errors() {
         assert!(err.contains(says), "{args:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     }
-}
-
-fn hex_sha256(bytes: &[u8]) -> String {
-    rh_runtime::digest_of(bytes)
-        .trim_start_matches("sha256:")
-        .to_string()
-}
-
-pub fn shared_daemon(s3: &S3) -> Daemon {
-    let d = Daemon::start_with(&[
-        "--shared-store",
-        "s3://runs/team",
-        "--endpoint",
-        &s3.endpoint,
-        "--shared-store-key",
-        s3.team_key().to_str().unwrap(),
-    ]);
-    d.deploy("summer");
-    d
-}
-
-/// Wait until a Run named `run` has been published.
-pub fn published(s3: &S3, run: &str) -> String {
-    let suffix = format!("/{run}/manifest.json");
-    let mut found = None;
-    wait_until(30, &format!("{run} to be published"), || {
-        found = s3
-            .keys("team/cache/")
-            .into_iter()
-            .find(|k| k.ends_with(&suffix));
-        found.is_some()
-    });
-    let key = found.unwrap();
-    key.strip_suffix("/manifest.json").unwrap().to_string()
 }
 
 #[test]
@@ -690,7 +454,7 @@ fn concurrent_publishers_of_one_result_leave_a_sound_entry() {
     let source = published(&s3, "same");
     // Whichever manifest won names blobs that are all there and whole.
     let fresh = tmp();
-    ok(
+    succeeded(
         run(cli(
             fresh.path(),
             None,
@@ -754,7 +518,7 @@ fn the_local_cluster_shares_through_the_store_too() {
     c.env("RH_WASM_SHARED_STORE", "s3://runs/team")
         .env("RH_WASM_SHARED_STORE_KEY", s3.team_key())
         .env("AWS_ENDPOINT_URL", &s3.endpoint);
-    assert_eq!(ok(run(c), "local call"), "adding 5 and 6\n11\n");
+    assert_eq!(succeeded(run(c), "local call"), "adding 5 and 6\n11\n");
     let source = published(&s3, "laptop-run");
     let b = shared_daemon(&s3);
     let out = b.rh_ok(&[

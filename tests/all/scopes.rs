@@ -1,13 +1,10 @@
-//! Context scopes: a Run around a block of a host program or a shell
-//! command, parent of the calls inside it, recording the artifacts it loads
-//! and saves, nesting, and failing with the body.
+//! Context scopes: a Run around a shell command, locally or on a daemon,
+//! parent of the calls inside it, recording the artifacts it loads and
+//! saves, nesting, and failing with the body. A host program's scopes are
+//! tested in `runtime/tests/embed/scopes.rs`.
 
-use crate::daemon::Daemon;
 use crate::util::*;
-use rh_runtime::{CallRequest, Caller, Error, RunStatus};
 use serde_json::json;
-
-const RH: &str = env!("CARGO_BIN_EXE_rh-wasm");
 
 #[test]
 fn a_cli_scope_records_its_calls_artifacts_and_nested_scopes() {
@@ -48,47 +45,6 @@ fn a_failing_scope_ends_in_error_and_passes_the_failure_on() {
     assert!(c["end_time"].is_string());
     let err = rh_err(d.path(), &["scope", "../x", "--", "true"], 2);
     assert!(err.contains("invalid run name"), "{err}");
-}
-
-#[test]
-fn nested_embedded_scopes_fail_outward() {
-    let d = tmp();
-    deploy(d.path(), "summer");
-    let rt = runtime(d.path());
-    let tk = tokio();
-    let out: Result<(), Error> =
-        tk.block_on(rt.in_scope(&Caller::host(), "outer", |outer| async move {
-            let run = outer
-                .call(CallRequest::new("summer", json!([1, 2])).run_name("child"))
-                .await?;
-            assert_eq!(run.result()?, json!(3));
-            outer
-                .in_scope("inner", |inner| async move {
-                    inner.save_artifact("half-done", b"x")?;
-                    Err::<(), _>(Error::Invalid("the inner body failed".into()))
-                })
-                .await?;
-            Ok(())
-        }));
-    assert_eq!(out.unwrap_err().to_string(), "the inner body failed");
-    let outer = rt.run(&Caller::host(), "outer").unwrap();
-    let inner = rt.run(&Caller::host(), "inner").unwrap();
-    assert_eq!(inner.status(), RunStatus::Error);
-    assert_eq!(
-        inner.config().error.as_ref().unwrap().message,
-        "the inner body failed"
-    );
-    assert_eq!(inner.config().parent_run.as_deref(), Some("outer"));
-    assert_eq!(inner.config().downstream_artifacts[0].name, "half-done");
-    assert_eq!(outer.status(), RunStatus::Error);
-    assert_eq!(
-        rt.run(&Caller::host(), "child")
-            .unwrap()
-            .config()
-            .parent_run
-            .as_deref(),
-        Some("outer")
-    );
 }
 
 #[test]

@@ -4,19 +4,11 @@
 //! made, are taken, and the local copy of one lasts only as long as the
 //! hit. Also: what a plain pull refuses before it makes anything.
 
-use crate::daemon::Daemon;
-use crate::s3::{S3, TEAM_KEY, cli, fails, published, run, shared_daemon};
 use crate::util::*;
 use rh_runtime::{Manifest, TeamKey};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn sha(bytes: &[u8]) -> String {
-    rh_runtime::digest_of(bytes)
-        .trim_start_matches("sha256:")
-        .to_string()
-}
 
 /// Write an object with the bucket's credentials and nothing else: no
 /// team key.
@@ -31,7 +23,7 @@ fn manifest(s3: &S3, entry: &str) -> Manifest {
 
 /// Plant `bytes` as a blob of `entry` and make `m` name it as `path`.
 fn swap_file(s3: &S3, entry: &str, m: &mut Manifest, path: &str, bytes: &[u8]) {
-    let digest = sha(bytes);
+    let digest = sha256_hex(bytes);
     plant(s3, &format!("{entry}/blobs/{digest}"), bytes);
     let f = m.files.iter_mut().find(|f| f.path == path).unwrap();
     f.size = bytes.len() as u64;
@@ -174,7 +166,7 @@ fn an_entry_over_the_callers_output_cap_is_a_miss_never_downloaded() {
 /// `rh-wasm serve ARGS` on a fresh root, which must exit at once: its
 /// exit code and stderr.
 fn serve_refused(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_rh-wasm"));
+    let mut c = std::process::Command::new(RH);
     let mut child = c
         .args(["serve", "--addr", "127.0.0.1:0", "--root", "root"])
         .args(args)
@@ -226,7 +218,7 @@ fn a_shared_store_without_a_good_team_key_is_refused_at_start() {
     // The local cluster, likewise.
     let mut c = cli(d.path(), None, &["call", "summer", "1", "2"]);
     c.env("RH_WASM_SHARED_STORE", "s3://runs/team");
-    let err = fails(run(c), 2, "local call with a shared store and no key");
+    let err = failed(run(c), 2, "local call with a shared store and no key");
     assert!(err.contains("RH_WASM_SHARED_STORE_KEY"), "{err}");
     assert!(!d.path().join("rh").exists(), "nothing was made");
 }
@@ -272,7 +264,7 @@ fn a_pull_refuses_what_is_not_a_run_before_making_anything() {
         "--endpoint",
         &s3.endpoint,
     ];
-    crate::s3::ok(run(cli(d.path(), None, &push)), "push");
+    succeeded(run(cli(d.path(), None, &push)), "push");
     let genuine = manifest(&s3, "y/r7");
     let refused = |says: &str| {
         let there = tmp();
@@ -284,7 +276,7 @@ fn a_pull_refuses_what_is_not_a_run_before_making_anything() {
             "--endpoint",
             &s3.endpoint,
         ];
-        let err = fails(run(cli(there.path(), None, &pull)), 3, says);
+        let err = failed(run(cli(there.path(), None, &pull)), 3, says);
         assert!(err.contains(says), "{err}");
         assert_eq!(names_in(there.path()), Vec::<String>::new());
         err

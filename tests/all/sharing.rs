@@ -2,7 +2,6 @@
 //! changes only what they own or were given; every refusal is checked, and
 //! that it changed nothing.
 
-use crate::daemon::Daemon;
 use crate::util::*;
 use serde_json::{Value, json};
 
@@ -17,27 +16,19 @@ fn team() -> Daemon {
 
 /// `rh-wasm --json ARGS --cluster cpu-USER` as JSON.
 fn as_json(d: &Daemon, user: &str, args: &[&str]) -> Value {
-    let cluster = format!("cpu-{user}");
-    let mut a = vec!["--json"];
-    a.extend_from_slice(args);
-    a.extend_from_slice(&["--cluster", &cluster]);
-    serde_json::from_str(&d.rh_ok(&a)).unwrap()
+    let a = [&["--json"], args].concat();
+    let out = succeeded(d.rh_as(user, &a), &format!("rh-wasm {a:?} as {user}"));
+    serde_json::from_str(&out).unwrap()
 }
 
-/// Fails with exit code 2; its stderr.
+/// `rh-wasm ARGS --cluster cpu-USER`, which fails with exit code 2; its
+/// stderr.
 fn refused(d: &Daemon, user: &str, args: &[&str]) -> String {
-    let cluster = format!("cpu-{user}");
-    let mut a = args.to_vec();
-    a.extend_from_slice(&["--cluster", &cluster]);
-    d.rh_err(&a, 2)
-}
-
-/// `rh-wasm ARGS --cluster cpu-USER`, however it ends.
-fn run_as(d: &Daemon, user: &str, args: &[&str]) -> std::process::Output {
-    let cluster = format!("cpu-{user}");
-    let mut a = args.to_vec();
-    a.extend_from_slice(&["--cluster", &cluster]);
-    d.rh(&a)
+    failed(
+        d.rh_as(user, args),
+        2,
+        &format!("rh-wasm {args:?} as {user}"),
+    )
 }
 
 fn deploy_testkit(d: &Daemon, user: &str) {
@@ -215,6 +206,29 @@ fn each_user_sees_and_calls_only_what_they_own_or_were_given() {
     d.rh_ok(&["unshare", "cpu-alice", "testkit", "--with", "bob"]);
     let e = refused(&d, "bob", &["call", "testkit/add", "1", "2"]);
     assert!(e.contains("no deployed function named `testkit`"), "{e}");
+}
+
+/// A request's `creator` names nobody: on a daemon with users the Run is
+/// the caller's, and the user it names does not see it.
+#[test]
+fn a_call_cannot_name_another_creator() {
+    let d = team();
+    deploy_testkit(&d, "bob");
+    let (status, v) = d.http_as(
+        "bob",
+        "POST",
+        "/v1/calls",
+        &json!({"function": "testkit/add", "args": [2, 3], "run_name": "named",
+                "creator": "alice"}),
+    );
+    assert_eq!((status, &v["result"]), (200, &json!(5)), "{v}");
+    assert_eq!(d.config("named")["creator"], "bob");
+    let (status, v) = d.http_as("alice", "GET", "/v1/runs/named", &Value::Null);
+    assert_eq!(status, 404, "{v}");
+    assert!(run_names(&d, "alice").is_empty());
+    let (status, v) = d.http_as("bob", "GET", "/v1/runs/named", &Value::Null);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["creator"], "bob", "{v}");
 }
 
 #[test]
@@ -398,12 +412,11 @@ fn a_guest_works_with_artifacts_as_its_caller_and_cache_hits_give_away_nothing()
     assert_eq!(art["creator"], "alice", "{art}");
 
     // Bob's guest can neither read nor overwrite it, and he cannot see it.
-    let out = run_as(&d, "bob", &["call", "testkit/load_art", "\"secret\""]);
+    let out = d.rh_as("bob", &["call", "testkit/load_art", "\"secret\""]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no artifact named `secret`"), "{err}");
-    let out = run_as(
-        &d,
+    let out = d.rh_as(
         "bob",
         &["call", "testkit/save_art", "\"secret\"", "\"bob's\""],
     );
@@ -432,8 +445,7 @@ fn a_guest_works_with_artifacts_as_its_caller_and_cache_hits_give_away_nothing()
         &["call", "testkit/load_art", "\"secret\"", "--cache"],
     );
     assert_eq!(v["result"], "alice's v1");
-    let out = run_as(
-        &d,
+    let out = d.rh_as(
         "bob",
         &[
             "--json",
@@ -462,8 +474,7 @@ fn a_guest_works_with_artifacts_as_its_caller_and_cache_hits_give_away_nothing()
         &["call", "testkit/load_art", "\"secret\"", "--cache"],
     );
     assert_eq!(v["result"], "alice's v1");
-    let out = run_as(
-        &d,
+    let out = d.rh_as(
         "bob",
         &["call", "testkit/save_art", "\"secret\"", "\"bob's\""],
     );
@@ -701,7 +712,11 @@ fn the_users_file_is_checked_at_start_and_read_again_on_sighup() {
         .args(["-HUP", &d.child.id().to_string()])
         .status()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    wait_until(10, "the broken users file to be reported", || {
+        d.log().contains("keeping the users read before")
+    });
+    let log = d.log();
+    assert!(log.contains("has a plain `token`"), "{log}");
     assert_eq!(d.http_as("dave", "GET", "/v1/health", &Value::Null).0, 200);
 
     // At start, a bad file stops the daemon with the reason.

@@ -4,7 +4,6 @@
 //! are still answered at once: the slow work runs on lowered background
 //! threads (`rh_runtime::background`).
 
-use crate::daemon::Daemon;
 use crate::util::*;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -56,6 +55,15 @@ fn timed(addr: &str, head: &str, body: &[u8]) -> (u16, Duration, u64) {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     (status, started.elapsed(), total)
+}
+
+/// How many descriptors of process `pid` are open on a file named `name`.
+fn open_on(pid: u32, name: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.ends_with(name)))
+        .count()
 }
 
 fn p99(mut v: Vec<Duration>) -> Duration {
@@ -110,8 +118,12 @@ fn large_deploys_and_file_reads_do_not_stall_the_daemon() {
                 timed(&addr, &head, b"")
             }));
         }
-        // Let the heavy work start, then measure until it is over.
-        std::thread::sleep(Duration::from_millis(200));
+        // Once the heavy work has started (the four reads have opened the
+        // file), measure until it is over.
+        let pid = d.child.id();
+        wait_until(30, "the daemon to open big.bin for the four reads", || {
+            open_on(pid, "big.bin") >= 4 || heavy[2..].iter().any(|h| h.is_finished())
+        });
         let (mut health, mut calls) = (Vec::new(), Vec::new());
         let call = br#"{"function":"summer","args":[1,2]}"#;
         while !heavy.iter().all(|h| h.is_finished()) {
@@ -193,7 +205,15 @@ fn clients_that_never_read_hold_up_nothing() {
             s
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(500));
+    // Every stream has begun: the daemon sends, and nobody reads.
+    for s in &stalled {
+        s.set_nonblocking(true).unwrap();
+    }
+    wait_until(30, "the daemon to answer every stream", || {
+        stalled
+            .iter()
+            .all(|s| s.peek(&mut [0u8; 1]).is_ok_and(|n| n > 0))
+    });
     // A compile, a listing and an artifact still go through.
     let started = Instant::now();
     d.deploy("testkit");

@@ -8,8 +8,8 @@ use serde_json::json;
 #[test]
 fn concurrent_runs_see_only_their_own_output() {
     let d = tmp();
-    deploy(d.path(), "testkit");
     let rt = runtime(d.path());
+    deploy(&rt, "testkit");
     let names = tokio().block_on(async {
         let mut tasks = Vec::new();
         for i in 0..32 {
@@ -51,8 +51,8 @@ fn concurrent_runs_see_only_their_own_output() {
 #[test]
 fn pipeline_records_artifacts_upstream_and_downstream() {
     let d = tmp();
-    deploy(d.path(), "pipeline");
     let rt = runtime(d.path());
+    deploy(&rt, "pipeline");
     let data = rt
         .save_artifact(&Caller::host(), "dataset", b"1,2\n2,4\n3,6\n4,8\n")
         .unwrap();
@@ -109,8 +109,8 @@ fn pipeline_records_artifacts_upstream_and_downstream() {
 #[test]
 fn runs_load_by_name_and_by_path() {
     let d = tmp();
-    deploy(d.path(), "summer");
     let rt = runtime(d.path());
+    deploy(&rt, "summer");
     let run = tokio()
         .block_on(rt.call(
             &Caller::host(),
@@ -135,8 +135,8 @@ fn runs_load_by_name_and_by_path() {
 #[test]
 fn guest_wall_clock_is_the_hosts() {
     let d = tmp();
-    deploy(d.path(), "testkit");
     let rt = runtime(d.path());
+    deploy(&rt, "testkit");
     let now_us = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
