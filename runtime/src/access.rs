@@ -128,7 +128,7 @@ impl Parts {
     /// of that name.
     pub(crate) fn owner(&self, kind: ObjectKind, name: &str) -> Result<Option<String>> {
         match kind {
-            ObjectKind::Function => Ok(self.functions.deployment(name)?.creator),
+            ObjectKind::Function => Ok(self.functions.deployment(name)?.creator.clone()),
             ObjectKind::Run => Ok(self.runs.load(name)?.creator),
             ObjectKind::Artifact => Ok(self.artifacts.get(name)?.creator),
             ObjectKind::Component => {

@@ -41,8 +41,12 @@ impl RunHandle {
         self.parts.run(&self.name)
     }
 
-    /// The Run's current status.
+    /// The Run's current status (read from nothing while this process
+    /// executes it).
     pub fn status(&self) -> Result<RunStatus> {
+        if self.parts.inflight.done(&self.name).is_some() {
+            return Ok(RunStatus::Running);
+        }
         Ok(self.run()?.status())
     }
 
@@ -78,8 +82,11 @@ pub(crate) async fn wait(parts: &Parts, name: &str) -> Result<Run> {
     loop {
         let rx = parts.inflight.done(name);
         let here = rx.is_some();
-        if let Some(mut rx) = rx {
-            let _ = rx.wait_for(|done| *done).await;
+        if let Some(mut rx) = rx
+            && let Ok(ended) = rx.wait_for(Option::is_some).await
+            && let Some(Some(run)) = &*ended
+        {
+            return Ok(run.clone());
         }
         let run = parts.run(name)?;
         if run.status().is_terminal() {
@@ -113,20 +120,26 @@ pub(crate) async fn cancel(parts: &Parts, name: &str) -> Result<Run> {
 
 /// Follow one of Run `name`'s output streams from its start.
 pub(crate) fn follow(parts: &Arc<Parts>, name: &str, kind: OutputKind) -> Result<LogFollower> {
-    let run = parts.run(name)?;
-    let path = run.file(match kind {
+    let file_name = match kind {
         OutputKind::Stdout => crate::runs::STDOUT,
         OutputKind::Stderr => crate::runs::STDERR,
-    });
-    let file = std::fs::File::open(&path).map_err(|e| Error::io("open", &path, e))?;
+    };
+    // A Run executing here is followed through its progress, its record
+    // unread; any other is read first (it may have ended).
     let live = parts.inflight.progress(name);
+    let ended = match &live {
+        Some(_) => false,
+        None => parts.run(name)?.status().is_terminal(),
+    };
+    let path = parts.runs.dir(name).join(file_name);
+    let file = std::fs::File::open(&path).map_err(|e| Error::io("open", &path, e))?;
     Ok(LogFollower {
         parts: parts.clone(),
         name: name.to_string(),
         file,
         pos: 0,
         live,
-        ended: run.status().is_terminal(),
+        ended,
     })
 }
 
@@ -136,7 +149,7 @@ pub struct LogFollower {
     name: String,
     file: std::fs::File,
     pos: u64,
-    live: Option<(watch::Receiver<u64>, watch::Receiver<bool>)>,
+    live: Option<(watch::Receiver<u64>, crate::inflight::Done)>,
     ended: bool,
 }
 
@@ -173,7 +186,7 @@ impl LogFollower {
                 Some((progress, done)) => {
                     tokio::select! {
                         r = progress.changed() => { if r.is_err() { self.ended = true; } }
-                        r = done.wait_for(|d| *d) => { let _ = r; self.ended = true; }
+                        r = done.wait_for(Option::is_some) => { let _ = r; self.ended = true; }
                     }
                 }
                 None => {

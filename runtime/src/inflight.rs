@@ -6,15 +6,21 @@
 
 use crate::execute::function::Cancel;
 use crate::execute::host::OutputBudget;
+use crate::run::Run;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// How a Run in flight stands: `None` while it runs; once it has ended,
+/// its recorded Run (when the record step could make one), so that those
+/// waiting on it read nothing back from disk.
+pub(crate) type Done = watch::Receiver<Option<Option<Run>>>;
+
 struct Active {
     cancel: Arc<Cancel>,
-    done: watch::Receiver<bool>,
+    done: Done,
     progress: watch::Receiver<u64>,
 }
 
@@ -32,7 +38,7 @@ pub(crate) struct InFlight {
 pub(crate) struct Live {
     pub cancel: Arc<Cancel>,
     pub budget: Arc<OutputBudget>,
-    done: watch::Sender<bool>,
+    done: watch::Sender<Option<Option<Run>>>,
 }
 
 impl InFlight {
@@ -50,7 +56,7 @@ impl InFlight {
 
     /// Register Run `name` as executing here, its output capped at `cap`.
     pub fn register(&self, name: &str, cap: u64) -> Live {
-        let (done, rx) = watch::channel(false);
+        let (done, rx) = watch::channel(None);
         let cancel = Arc::new(Cancel::default());
         let (budget, progress) = OutputBudget::new(cap);
         self.table().insert(
@@ -69,10 +75,11 @@ impl InFlight {
         }
     }
 
-    /// Run `name` has ended and is recorded: wake whoever waits on it.
-    pub fn end(&self, name: &str, live: Live) {
+    /// Run `name` has ended and is recorded (as `run`, when there is one):
+    /// wake whoever waits on it.
+    pub fn end(&self, name: &str, live: Live, run: Option<Run>) {
         self.table().remove(name);
-        let _ = live.done.send(true);
+        let _ = live.done.send(Some(run));
     }
 
     /// The cancel signal of Run `name`, when it executes here.
@@ -81,13 +88,13 @@ impl InFlight {
     }
 
     /// The "done" channel of Run `name`, when it executes here.
-    pub fn done(&self, name: &str) -> Option<watch::Receiver<bool>> {
+    pub fn done(&self, name: &str) -> Option<Done> {
         self.table().get(name).map(|a| a.done.clone())
     }
 
     /// The output progress and "done" channels of Run `name`, when it
     /// executes here.
-    pub fn progress(&self, name: &str) -> Option<(watch::Receiver<u64>, watch::Receiver<bool>)> {
+    pub fn progress(&self, name: &str) -> Option<(watch::Receiver<u64>, Done)> {
         self.table()
             .get(name)
             .map(|a| (a.progress.clone(), a.done.clone()))
@@ -106,7 +113,7 @@ impl InFlight {
             let next = self.table().values().next().map(|a| a.done.clone());
             match next {
                 Some(mut rx) => {
-                    let _ = rx.wait_for(|done| *done).await;
+                    let _ = rx.wait_for(Option::is_some).await;
                     tokio::task::yield_now().await;
                 }
                 None => return,

@@ -14,10 +14,17 @@ use crate::parts::Parts;
 use crate::{Caller, Error, Limits, Result};
 use std::sync::Arc;
 
-/// The function a call resolves to.
+/// The function a call resolves to: one of its component's functions.
 pub(crate) struct Target {
-    pub desc: FunctionDesc,
     pub loaded: Arc<Loaded>,
+    index: usize,
+}
+
+impl Target {
+    /// What the function is: its name and parameters.
+    pub fn desc(&self) -> &FunctionDesc {
+        &self.loaded.info.functions[self.index]
+    }
 }
 
 /// What a Run executes.
@@ -56,18 +63,18 @@ pub(crate) struct Plan {
 
 impl Plan {
     /// Plan a function call for `caller`.
-    pub fn call(parts: &Parts, caller: &Caller, req: CallRequest) -> Result<Plan> {
+    pub async fn call(parts: &Arc<Parts>, caller: &Caller, req: CallRequest) -> Result<Plan> {
         if let Some(name) = &req.run_name {
             crate::validate_run_name(name)?;
         }
         let guard = parts.guard(caller);
         let parent = inside(parts, caller, guard.as_ref())?;
-        let (deployment, digest, target) = resolve(parts, &req.function, guard.as_ref())?;
-        let inputs = canonical_args(&target.desc, &req.args)?;
+        let (deployment, digest, target) = resolve(parts, &req.function, guard.as_ref()).await?;
+        let inputs = canonical_args(target.desc(), &req.args)?;
         let limits = req.limits(&parts.opts.limits)?;
         parts.engine.check_memory(limits.memory)?;
         let mut config = RunConfig::function(String::new(), parts.opts.cluster.clone());
-        config.fn_name = Some(target.desc.name.clone());
+        config.fn_name = Some(target.desc().name.clone());
         config.function = Some(FunctionRef {
             name: deployment,
             digest,
@@ -79,7 +86,7 @@ impl Plan {
         Ok(Plan {
             guard,
             run_name: req.run_name,
-            stem: target.desc.name.clone(),
+            stem: target.desc().name.clone(),
             config,
             inputs,
             limits,
@@ -91,7 +98,7 @@ impl Plan {
     }
 
     /// Plan a Run of commands for `caller`.
-    pub fn exec(parts: &Parts, caller: &Caller, req: ExecRequest) -> Result<Plan> {
+    pub async fn exec(parts: &Arc<Parts>, caller: &Caller, req: ExecRequest) -> Result<Plan> {
         if req.cmds.is_empty() {
             return Err(Error::Invalid("exec needs at least one command".into()));
         }
@@ -106,7 +113,7 @@ impl Plan {
         let mut records = Vec::with_capacity(req.cmds.len());
         for spec in req.cmds {
             let digest = command_digest(parts, &spec, guard.as_ref())?;
-            let loaded = parts.functions.load(&parts.engine, &digest)?;
+            let loaded = load(parts, &digest).await?;
             if loaded.info.kind != ComponentKind::Command {
                 return Err(Error::Invalid(format!(
                     "`{}` is a function component, not a command; call it with call",
@@ -215,8 +222,8 @@ fn inside(parts: &Parts, caller: &Caller, guard: Option<&Guard>) -> Result<Optio
 /// a deployed name they may not read answers exactly like a missing one,
 /// before anything about it (its kind, its exports) shows. Returns the
 /// deployed name, the component digest and the function.
-pub(crate) fn resolve(
-    parts: &Parts,
+pub(crate) async fn resolve(
+    parts: &Arc<Parts>,
     function: &str,
     guard: Option<&Guard>,
 ) -> Result<(String, String, Target)> {
@@ -244,7 +251,7 @@ pub(crate) fn resolve(
         )));
     }
     let digest = dep.digest().to_string();
-    let loaded = parts.functions.load(&parts.engine, &digest)?;
+    let loaded = load(parts, &digest).await?;
     let info = &loaded.info;
     let names = || {
         info.functions
@@ -253,34 +260,27 @@ pub(crate) fn resolve(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let desc =
-        match fn_name {
-            Some(f) => info.functions.iter().find(|d| d.name == f).ok_or_else(|| {
-                Error::UnknownFunction {
-                    name: function.to_string(),
-                    hint: format!("; `{dep_name}` exports {}", names()),
-                }
-            })?,
-            None if info.functions.len() == 1 => &info.functions[0],
-            None => info
-                .functions
-                .iter()
-                .find(|d| d.name == dep_name)
-                .ok_or_else(|| Error::UnknownFunction {
-                    name: function.to_string(),
-                    hint: format!(
-                        "; `{dep_name}` exports several functions, call one of {}",
-                        names()
-                    ),
-                })?,
-        }
-        .clone();
+    let position = |name: &str| info.functions.iter().position(|d| d.name == name);
+    let index = match fn_name {
+        Some(f) => position(f).ok_or_else(|| Error::UnknownFunction {
+            name: function.to_string(),
+            hint: format!("; `{dep_name}` exports {}", names()),
+        })?,
+        None if info.functions.len() == 1 => 0,
+        None => position(dep_name).ok_or_else(|| Error::UnknownFunction {
+            name: function.to_string(),
+            hint: format!(
+                "; `{dep_name}` exports several functions, call one of {}",
+                names()
+            ),
+        })?,
+    };
     Ok((
-        dep.name,
+        dep.name.clone(),
         digest,
         Target {
-            desc,
             loaded: loaded.clone(),
+            index,
         },
     ))
 }
@@ -312,6 +312,17 @@ fn command_digest(parts: &Parts, spec: &CmdSpec, guard: Option<&Guard>) -> Resul
         )?;
     }
     Ok(dep.digest().to_string())
+}
+
+/// The component of a digest, ready to instantiate: from memory, else
+/// loaded (from its precompiled copy, or compiled: seconds of CPU for a big
+/// component) on a background thread, never on the async workers.
+async fn load(parts: &Arc<Parts>, digest: &str) -> Result<Arc<Loaded>> {
+    if let Some(loaded) = parts.functions.cached(digest) {
+        return Ok(loaded);
+    }
+    let (p, digest) = (parts.clone(), digest.to_string());
+    crate::background::run(move || p.functions.load(&p.engine, &digest)).await
 }
 
 fn short(digest: &str) -> &str {

@@ -60,8 +60,11 @@ pub(crate) async fn finish(
     // The hit's copy from the shared store, and the cache key's lock, go
     // once the Run is recorded.
     drop((hit, cache_lock));
-    parts.inflight.end(&config.name, live);
-    result.map(|(bytes, value)| Run::from_parts(dir, config).with_result(bytes, value))
+    let name = config.name.clone();
+    let mut run = Run::from_parts(dir, config);
+    let result = result.map(|(bytes, value)| run.set_result(bytes, value));
+    parts.inflight.end(&name, live, Some(run.clone()));
+    result.map(|()| run)
 }
 
 /// Set the record's end: its time, its status, and why it failed.

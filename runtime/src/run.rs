@@ -54,9 +54,8 @@ impl Run {
         }
     }
 
-    pub(crate) fn with_result(mut self, bytes: Vec<u8>, value: serde_json::Value) -> Run {
+    pub(crate) fn set_result(&mut self, bytes: Vec<u8>, value: serde_json::Value) {
         self.result = Some(Arc::new((bytes, value)));
-        self
     }
 
     /// The Run's name.

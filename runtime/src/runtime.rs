@@ -88,7 +88,7 @@ impl Runtime {
     /// `Timeout`, `Trap`, `Failed`, `Cancelled`...). With the result cache
     /// on, a completed Run of the same call answers it.
     pub async fn call(&self, caller: &Caller, req: CallRequest) -> Result<Run> {
-        let plan = Plan::call(&self.parts, caller, req)?;
+        let plan = Plan::call(&self.parts, caller, req).await?;
         let hint = "; use get-or-call to reuse it, or rerun to replace it";
         let claimed = new_run(&self.parts, &plan, hint).await?;
         execute::run_to_end(&self.parts, plan, claimed).await
@@ -97,7 +97,7 @@ impl Runtime {
     /// Start a call and return at once with a handle on its Run (which is
     /// `running` by then).
     pub async fn start(&self, caller: &Caller, req: CallRequest) -> Result<RunHandle> {
-        let plan = Plan::call(&self.parts, caller, req)?.uncached();
+        let plan = Plan::call(&self.parts, caller, req).await?.uncached();
         let hint = "; use get-or-run to reuse it, or rerun to replace it";
         let claimed = new_run(&self.parts, &plan, hint).await?;
         let handle = self.handle_of(&claimed.config.name);
@@ -114,7 +114,7 @@ impl Runtime {
         if req.run_name.is_none() {
             return Err(Error::Invalid("get-or-call needs a run name".into()));
         }
-        let plan = Plan::call(&self.parts, caller, req)?;
+        let plan = Plan::call(&self.parts, caller, req).await?;
         match find_or_claim(&self.parts, &plan).await? {
             Found::Claimed(claimed) => execute::run_to_end(&self.parts, plan, *claimed).await,
             Found::Existing(c) if c.status.is_terminal() => {
@@ -136,7 +136,7 @@ impl Runtime {
         if req.run_name.is_none() {
             return Err(Error::Invalid("get-or-run needs a run name".into()));
         }
-        let plan = Plan::call(&self.parts, caller, req)?;
+        let plan = Plan::call(&self.parts, caller, req).await?;
         match find_or_claim(&self.parts, &plan).await? {
             Found::Claimed(claimed) => {
                 let handle = self.handle_of(&claimed.config.name);
@@ -151,14 +151,14 @@ impl Runtime {
     /// (every command exited 0); otherwise the Run's error, `ExitCode` for
     /// a command that exited non-zero.
     pub async fn exec(&self, caller: &Caller, req: ExecRequest) -> Result<Run> {
-        let plan = Plan::exec(&self.parts, caller, req)?;
+        let plan = Plan::exec(&self.parts, caller, req).await?;
         let claimed = new_run(&self.parts, &plan, "; rerun to replace it").await?;
         execute::run_to_end(&self.parts, plan, claimed).await
     }
 
     /// Start commands and return at once with a handle on their Run.
     pub async fn start_exec(&self, caller: &Caller, req: ExecRequest) -> Result<RunHandle> {
-        let plan = Plan::exec(&self.parts, caller, req)?;
+        let plan = Plan::exec(&self.parts, caller, req).await?;
         let claimed = new_run(&self.parts, &plan, "; rerun to replace it").await?;
         let handle = self.handle_of(&claimed.config.name);
         execute::start(&self.parts, plan, claimed)?;
@@ -171,10 +171,10 @@ impl Runtime {
     #[doc(hidden)]
     pub async fn bare_call(&self, function: &str, args: &serde_json::Value) -> Result<Vec<u8>> {
         let p = &self.parts;
-        let (_, _, target) = crate::plan::resolve(p, function, None)?;
-        let args = crate::call::canonical_args(&target.desc, args)?;
+        let (_, _, target) = crate::plan::resolve(p, function, None).await?;
+        let args = crate::call::canonical_args(target.desc(), args)?;
         let _admitted = p.engine.admit_inspection().await?;
-        let f = &target.desc.name;
+        let f = &target.desc().name;
         execute::function::bare_call(&p.engine, &p.artifacts, &target.loaded, f, &args).await
     }
 
@@ -313,7 +313,7 @@ impl Runtime {
     pub fn deployment(&self, caller: &Caller, name: &str) -> Result<Deployment> {
         let p = &self.parts;
         p.require(caller, ObjectKind::Function, name, Access::Read, "")?;
-        p.functions.deployment(name)
+        p.functions.deployment(name).map(|d| Deployment::clone(&d))
     }
 
     /// What the component of a digest is.

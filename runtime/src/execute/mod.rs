@@ -98,7 +98,7 @@ async fn execute(parts: &Parts, plan: &Plan, c: &mut Claimed) -> Outcome {
     };
     match &plan.work {
         Work::Function(target) => {
-            function::call_function(eng, &target.loaded, &target.desc.name, job, &cancel).await
+            function::call_function(eng, &target.loaded, &target.desc().name, job, &cancel).await
         }
         Work::Commands(cmds) => {
             command::run(eng, cmds, &c.dir, job, &cancel, &mut c.config.cmds).await

@@ -114,7 +114,7 @@ pub(crate) struct FunctionStore {
     names: PathBuf,
     loaded: Mutex<HashMap<String, Arc<Loaded>>>,
     /// Deployed names already read, with the identity of the file read.
-    names_seen: Mutex<HashMap<String, (Stamp, Deployment)>>,
+    names_seen: Mutex<HashMap<String, (Stamp, Arc<Deployment>)>>,
 }
 
 fn hex_of(digest: &str) -> &str {
@@ -170,7 +170,7 @@ impl FunctionStore {
         let mut dep = match self.deployment(name) {
             Ok(d) => {
                 allow(&d)?;
-                d
+                Deployment::clone(&d)
             }
             Err(Error::NotFound { .. }) => Deployment {
                 name: name.to_string(),
@@ -280,8 +280,9 @@ impl FunctionStore {
     ///
     /// Called on every call: a name's record is parsed once and kept while
     /// its file stays the same one (names are replaced by rename, so another
-    /// process's deploy changes the inode), which costs one `statx`.
-    pub fn deployment(&self, name: &str) -> Result<Deployment> {
+    /// process's deploy changes the inode), which costs one `statx`, and
+    /// shared, not copied.
+    pub fn deployment(&self, name: &str) -> Result<Arc<Deployment>> {
         crate::validate_name("function", name)?;
         let path = self.names.join(format!("{name}.json"));
         let stamp = stamp(&path);
@@ -295,7 +296,7 @@ impl FunctionStore {
         {
             return Ok(dep.clone());
         }
-        let dep = self.read_deployment(name, &path)?;
+        let dep = Arc::new(self.read_deployment(name, &path)?);
         if let Some(stamp) = stamp {
             self.names_seen
                 .lock()
@@ -331,7 +332,7 @@ impl FunctionStore {
             if let Some(name) = n.to_str().and_then(|n| n.strip_suffix(".json"))
                 && !name.starts_with('.')
             {
-                out.push(self.deployment(name)?);
+                out.push(Deployment::clone(&*self.deployment(name)?));
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -356,6 +357,15 @@ impl FunctionStore {
             }),
             Err(e) => Err(Error::io("read", &path, e)),
         }
+    }
+
+    /// The ready-to-instantiate component of a digest, when it is in memory.
+    pub fn cached(&self, digest: &str) -> Option<Arc<Loaded>> {
+        self.loaded
+            .lock()
+            .expect("function cache poisoned")
+            .get(digest)
+            .cloned()
     }
 
     /// The ready-to-instantiate component of a digest: from memory, else

@@ -246,7 +246,11 @@ impl RunStore {
         if let Some(host) = self.host.get() {
             host.note('-', &config.name);
         }
-        let _ = fs::remove_file(self.cancels.join(&config.name));
+        // A request to cancel it is spent (one made for its name once it has
+        // ended is removed when the name is next claimed).
+        if config.status == crate::config::RunStatus::Cancelled {
+            let _ = fs::remove_file(self.cancels.join(&config.name));
+        }
         Ok(())
     }
 
