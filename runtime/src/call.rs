@@ -83,41 +83,7 @@ impl CallRequest {
         self
     }
 
-    /// Name the Run.
-    pub fn run_name(mut self, name: impl Into<String>) -> Self {
-        self.run_name = Some(name.into());
-        self
-    }
-
-    /// Set the fuel budget.
-    pub fn fuel(mut self, fuel: u64) -> Self {
-        self.fuel = Some(fuel);
-        self
-    }
-
-    /// Set the memory limit, in bytes.
-    pub fn memory(mut self, bytes: u64) -> Self {
-        self.memory = Some(bytes);
-        self
-    }
-
-    /// Set the wall-clock timeout.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Replace a finished Run of the same name.
-    pub fn rerun(mut self, rerun: bool) -> Self {
-        self.rerun = rerun;
-        self
-    }
-
-    /// Watch the guest's output as it is written.
-    pub fn observer(mut self, observer: OutputObserver) -> Self {
-        self.observer = Some(observer);
-        self
-    }
+    crate::exec::run_settings!();
 
     pub(crate) fn limits(&self, defaults: &Limits) -> Result<Limits> {
         Ok(defaults

@@ -5,6 +5,49 @@ use crate::Limits;
 use crate::execute::host::OutputObserver;
 use std::time::Duration;
 
+/// The settings every Run request has, as builder methods: its name, its
+/// limits, whether it replaces a finished Run, who watches its output.
+macro_rules! run_settings {
+    () => {
+        /// Name the Run.
+        pub fn run_name(mut self, name: impl Into<String>) -> Self {
+            self.run_name = Some(name.into());
+            self
+        }
+
+        /// Set the fuel budget.
+        pub fn fuel(mut self, fuel: u64) -> Self {
+            self.fuel = Some(fuel);
+            self
+        }
+
+        /// Set the memory limit, in bytes.
+        pub fn memory(mut self, bytes: u64) -> Self {
+            self.memory = Some(bytes);
+            self
+        }
+
+        /// Set the wall-clock timeout.
+        pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.timeout = Some(timeout);
+            self
+        }
+
+        /// Replace a finished Run of the same name.
+        pub fn rerun(mut self, rerun: bool) -> Self {
+            self.rerun = rerun;
+            self
+        }
+
+        /// Watch the guest's output as it is written.
+        pub fn observer(mut self, observer: crate::OutputObserver) -> Self {
+            self.observer = Some(observer);
+            self
+        }
+    };
+}
+pub(crate) use run_settings;
+
 /// One command of a command Run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CmdSpec {
@@ -68,33 +111,9 @@ impl ExecRequest {
         }
     }
 
-    /// Name the Run.
-    pub fn run_name(mut self, name: impl Into<String>) -> Self {
-        self.run_name = Some(name.into());
-        self
-    }
-
     /// Go on after a command fails.
     pub fn keep_going(mut self, keep_going: bool) -> Self {
         self.keep_going = keep_going;
-        self
-    }
-
-    /// Set the fuel budget.
-    pub fn fuel(mut self, fuel: u64) -> Self {
-        self.fuel = Some(fuel);
-        self
-    }
-
-    /// Set the memory limit, in bytes.
-    pub fn memory(mut self, bytes: u64) -> Self {
-        self.memory = Some(bytes);
-        self
-    }
-
-    /// Set the wall-clock timeout.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
         self
     }
 
@@ -104,17 +123,7 @@ impl ExecRequest {
         self
     }
 
-    /// Replace a finished Run of the same name.
-    pub fn rerun(mut self, rerun: bool) -> Self {
-        self.rerun = rerun;
-        self
-    }
-
-    /// Watch the output as it is written.
-    pub fn observer(mut self, observer: OutputObserver) -> Self {
-        self.observer = Some(observer);
-        self
-    }
+    run_settings!();
 
     pub(crate) fn limits(&self, defaults: &Limits) -> crate::Result<Limits> {
         defaults

@@ -73,16 +73,12 @@ impl Plan {
         let inputs = canonical_args(target.desc(), &req.args)?;
         let limits = req.limits(&parts.opts.limits)?;
         parts.engine.check_memory(limits.memory)?;
-        let mut config = RunConfig::function(String::new(), parts.opts.cluster.clone());
+        let mut config = record(parts, caller, parent, &inputs, &limits);
         config.fn_name = Some(target.desc().name.clone());
         config.function = Some(FunctionRef {
             name: deployment,
             digest,
         });
-        config.input_digest = Some(crate::artifacts::digest_of(&inputs));
-        config.limits = Some(limits.clone());
-        config.parent_run = parent;
-        config.creator = caller.creator().map(str::to_string);
         Ok(Plan {
             guard,
             run_name: req.run_name,
@@ -129,13 +125,9 @@ impl Plan {
             cmds.push((spec, loaded));
         }
         let inputs = serde_json::to_vec(&records).map_err(|e| Error::Invalid(e.to_string()))?;
-        let mut config = RunConfig::function(String::new(), parts.opts.cluster.clone());
+        let mut config = record(parts, caller, parent, &inputs, &limits);
         config.run_type = RunType::Command;
         config.cmds = records;
-        config.input_digest = Some(crate::artifacts::digest_of(&inputs));
-        config.limits = Some(limits.clone());
-        config.parent_run = parent;
-        config.creator = caller.creator().map(str::to_string);
         Ok(Plan {
             guard,
             run_name: req.run_name,
@@ -203,6 +195,23 @@ impl Plan {
         }
         None
     }
+}
+
+/// The record a planned Run starts with: what every kind of Run records of
+/// its inputs, limits, parent and creator.
+fn record(
+    parts: &Parts,
+    caller: &Caller,
+    parent: Option<String>,
+    inputs: &[u8],
+    limits: &Limits,
+) -> RunConfig {
+    let mut config = RunConfig::function(String::new(), parts.opts.cluster.clone());
+    config.input_digest = Some(crate::artifacts::digest_of(inputs));
+    config.limits = Some(limits.clone());
+    config.parent_run = parent;
+    config.creator = caller.creator().map(str::to_string);
+    config
 }
 
 /// The Run the caller acts inside (recorded as the parent), once the
