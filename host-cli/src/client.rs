@@ -1,14 +1,14 @@
 //! The HTTP client for a daemon: one keep-alive connection, bearer token,
 //! JSON in and out, and errors that read like the daemon's.
 
-use crate::output::UsageError;
+use crate::errors::{RemoteError, UsageError};
 use crate::wire::{BoxBody, full};
 use anyhow::{Context, Result, anyhow};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::sync::Mutex;
 
@@ -18,15 +18,6 @@ pub struct Client {
     token: Option<String>,
     cluster: String,
     conn: Mutex<Option<SendRequest<BoxBody>>>,
-}
-
-/// An error answer from the daemon.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct RemoteError {
-    pub status: StatusCode,
-    pub kind: String,
-    pub message: String,
 }
 
 impl Client {
@@ -106,11 +97,7 @@ impl Client {
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| format!("HTTP {status}"));
-        Err(anyhow!(RemoteError {
-            status,
-            kind,
-            message
-        }))
+        Err(anyhow!(RemoteError { kind, message }))
     }
 
     pub async fn json(

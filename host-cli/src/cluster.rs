@@ -3,7 +3,7 @@
 
 use crate::client::Client;
 use crate::config;
-use crate::output::UsageError;
+use crate::errors::UsageError;
 use anyhow::{Context, Result};
 use rh_runtime::{Runtime, RuntimeOptions};
 use std::path::PathBuf;

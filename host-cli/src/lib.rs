@@ -8,6 +8,7 @@ mod client;
 mod cluster;
 mod commands;
 mod config;
+mod errors;
 mod output;
 mod server;
 mod users;
@@ -35,9 +36,9 @@ pub fn run() -> ExitCode {
     match rt.block_on(commands::dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
-            let code = output::exit_code(&e);
+            let code = errors::exit_code(&e);
             if json {
-                let v = serde_json::json!({ "error": format!("{e:#}"), "kind": output::error_kind(&e) });
+                let v = serde_json::json!({ "error": format!("{e:#}"), "kind": errors::error_kind(&e) });
                 println!("{v}");
             } else {
                 eprintln!("error: {e:#}");

@@ -2,7 +2,8 @@
 
 use crate::cli::{ArtifactsCommand, RunRef};
 use crate::cluster::{self, Target};
-use crate::output::{UsageError, print_json};
+use crate::errors::UsageError;
+use crate::output::print_json;
 use anyhow::{Context, Result};
 use hyper::Method;
 use rh_runtime::{Artifact, Caller};

@@ -8,7 +8,8 @@
 use crate::cli::CallArgs;
 use crate::client::Client;
 use crate::cluster::{self, Target};
-use crate::output::{UsageError, print_json};
+use crate::errors::UsageError;
+use crate::output::print_json;
 use crate::wire::{CallBody, FRAME_END, FRAME_STDERR, FRAME_STDOUT, FrameReader};
 use anyhow::{Context, Result};
 use hyper::Method;
@@ -151,7 +152,7 @@ pub async fn call(a: CallArgs, mode: Mode, json: bool) -> Result<ExitCode> {
             match (json, run) {
                 (true, Some(run)) => {
                     print_json(&answer(&run, None, Some(&e)));
-                    Ok(ExitCode::from(crate::output::exit_code(&e.into())))
+                    Ok(ExitCode::from(crate::errors::exit_code(&e.into())))
                 }
                 _ => Err(e.into()),
             }
@@ -297,7 +298,7 @@ async fn call_remote(c: &Client, a: &CallArgs, mode: Mode, json: bool) -> Result
                 .unwrap_or("the call failed")
         );
     }
-    Ok(ExitCode::from(crate::output::code_for_kind(kind)))
+    Ok(ExitCode::from(crate::errors::code_for_kind(kind)))
 }
 
 /// Print a streaming answer's output frames as they come; the final answer.

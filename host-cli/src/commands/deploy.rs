@@ -1,7 +1,8 @@
 //! `deploy` and `functions`.
 
 use crate::cluster::{self, Target};
-use crate::output::{UsageError, print_json};
+use crate::errors::UsageError;
+use crate::output::print_json;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use hyper::Method;

@@ -3,7 +3,8 @@
 
 use crate::cli::ExecArgs;
 use crate::cluster::{self, Target};
-use crate::output::{UsageError, print_json};
+use crate::errors::UsageError;
+use crate::output::print_json;
 use crate::wire::ExecBody;
 use anyhow::Result;
 use hyper::Method;
@@ -136,7 +137,7 @@ pub async fn exec(a: ExecArgs, json: bool) -> Result<ExitCode> {
             end["error"]["message"].as_str().unwrap_or("the Run failed")
         );
     }
-    Ok(ExitCode::from(crate::output::code_for_kind(
+    Ok(ExitCode::from(crate::errors::code_for_kind(
         end["error"]["kind"].as_str().unwrap_or("error"),
     )))
 }

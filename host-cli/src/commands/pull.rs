@@ -6,7 +6,8 @@
 //! move Runs through object storage (`rh_runtime::RemoteStore`).
 
 use crate::cluster::{self, Target};
-use crate::output::{UsageError, print_json};
+use crate::errors::UsageError;
+use crate::output::print_json;
 use anyhow::{Context, Result, bail};
 use hyper::Method;
 use std::io::{IsTerminal, Write};

@@ -2,7 +2,8 @@
 
 use crate::cli::RunRef;
 use crate::cluster::{self, Target};
-use crate::output::{code_for_kind, print_json};
+use crate::errors::code_for_kind;
+use crate::output::print_json;
 use anyhow::Result;
 use hyper::Method;
 use rh_runtime::RunConfig;

@@ -4,7 +4,8 @@
 //! scope; a scope opened inside another nests in it.
 
 use crate::cluster::{self, Target};
-use crate::output::{UsageError, print_json};
+use crate::errors::UsageError;
+use crate::output::print_json;
 use anyhow::Result;
 use hyper::Method;
 use std::process::ExitCode;

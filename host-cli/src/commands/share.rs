@@ -1,7 +1,8 @@
 //! `share`, `unshare`, `shares`, `delete` and `users add`.
 
 use crate::cluster::{self, Target};
-use crate::output::{UsageError, print_json};
+use crate::errors::UsageError;
+use crate::output::print_json;
 use anyhow::Result;
 use hyper::Method;
 use rh_runtime::ObjectKind;

@@ -4,7 +4,7 @@
 
 use super::call::WorkerAnswer;
 use crate::cluster;
-use crate::output::exit_code;
+use crate::errors::exit_code;
 use crate::wire::CallBody;
 use anyhow::{Context, Result};
 use std::io::Read;
