@@ -10,7 +10,7 @@ use crate::client::Client;
 use crate::cluster::{self, Target};
 use crate::errors::UsageError;
 use crate::output::print_json;
-use crate::wire::{CallBody, FRAME_END, FRAME_STDERR, FRAME_STDOUT, FrameReader};
+use crate::wire::{CallBody, CallMode, FRAME_END, FRAME_STDERR, FRAME_STDOUT, FrameReader};
 use anyhow::{Context, Result};
 use hyper::Method;
 use rh_runtime::{CallRequest, OutputKind, Run};
@@ -194,7 +194,11 @@ pub async fn start(a: CallArgs, get_or_run: bool, json: bool) -> Result<ExitCode
     let rt = cluster::open(&a.run.cluster)?;
     let req = request(&a)?;
     let me = cluster::caller(&a.run.cluster);
-    let mode = if get_or_run { "get_or_run" } else { "run" };
+    let mode = if get_or_run {
+        CallMode::GetOrRun
+    } else {
+        CallMode::Run
+    };
     if let Target::Remote(c) = &rt {
         let body = CallBody::from_request(&req, &me, mode);
         let v = c
@@ -267,8 +271,8 @@ async fn call_remote(c: &Client, a: &CallArgs, mode: Mode, json: bool) -> Result
     let req = request(a)?;
     let me = cluster::caller(&a.run.cluster);
     let mode = match mode {
-        Mode::Call => "call",
-        Mode::GetOrCall => "get_or_call",
+        Mode::Call => CallMode::Call,
+        Mode::GetOrCall => CallMode::GetOrCall,
     };
     let body = CallBody::from_request(&req, &me, mode);
     let resp = c

@@ -3,6 +3,7 @@
 use crate::cluster::{self, Target};
 use crate::errors::UsageError;
 use crate::output::print_json;
+use crate::wire::DeploymentInfo;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use hyper::Method;
@@ -103,15 +104,8 @@ pub async fn functions(cluster: &str, json: bool) -> Result<ExitCode> {
 }
 
 /// A deployment as JSON, the same from `local` and from a daemon.
-pub fn describe_deployment(d: &Deployment) -> serde_json::Value {
-    let info = d.info.as_ref();
-    serde_json::json!({
-        "name": d.name,
-        "digest": d.digest(),
-        "versions": d.versions.len(),
-        "kind": info.map(|i| i.kind),
-        "functions": info.map(|i| i.functions.clone()).unwrap_or_default(),
-    })
+fn describe_deployment(d: &Deployment) -> serde_json::Value {
+    serde_json::to_value(DeploymentInfo::from(d)).unwrap_or_default()
 }
 
 fn print_described(d: &serde_json::Value, deployed: bool) {

@@ -107,7 +107,7 @@ pub async fn exec(a: ExecArgs, json: bool) -> Result<ExitCode> {
                 r = h.wait() => r?,
                 _ = tokio::signal::ctrl_c() => h.cancel().await?,
             };
-            crate::server::answer(&run)
+            super::run_answer(&run)?
         }
         Target::Remote(c) => {
             let body = ExecBody::from_request(&req, &me, true);

@@ -15,8 +15,6 @@ mod serve;
 mod share;
 mod worker;
 
-pub use deploy::describe_deployment;
-
 use crate::cli::{Cli, Command};
 use anyhow::Result;
 use std::process::ExitCode;
@@ -96,4 +94,12 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Completions { shell } => completions::completions(shell),
         Command::Worker => worker::worker().await,
     }
+}
+
+/// The answer about a Run on `local`, as a daemon gives it.
+pub fn run_answer(run: &rh_runtime::Run) -> Result<serde_json::Value> {
+    Ok(serde_json::to_value(crate::wire::RunAnswer::of(
+        run,
+        |e| e.to_string(),
+    ))?)
 }

@@ -67,7 +67,7 @@ pub async fn answer(target: &Target, name: &str, path: &str) -> Result<serde_jso
             } else {
                 rt.run(&rh_runtime::Caller::host(), name)?
             };
-            Ok(crate::server::answer(&run))
+            super::run_answer(&run)
         }
         Target::Remote(c) => {
             c.json(Method::GET, &format!("/v1/runs/{name}/{path}"), None)

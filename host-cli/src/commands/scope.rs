@@ -57,7 +57,7 @@ pub async fn scope(
     };
     let answer = match &target {
         Target::Local(rt) => {
-            crate::server::answer(&rt.end_scope(&rh_runtime::Caller::host(), name, outcome)?)
+            super::run_answer(&rt.end_scope(&rh_runtime::Caller::host(), name, outcome)?)?
         }
         Target::Remote(c) => {
             let body = match &outcome {

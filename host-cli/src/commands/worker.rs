@@ -5,7 +5,7 @@
 use super::call::WorkerAnswer;
 use crate::cluster;
 use crate::errors::exit_code;
-use crate::wire::CallBody;
+use crate::wire::{CallBody, CallMode};
 use anyhow::{Context, Result};
 use std::io::Read;
 use std::process::ExitCode;
@@ -17,8 +17,8 @@ pub async fn worker() -> Result<ExitCode> {
         .context("reading the request")?;
     let w: CallBody = serde_json::from_str(&input).context("decoding the request")?;
     let rt = cluster::open_local()?;
-    let (req, me) = (w.to_request(), w.caller(None));
-    let started = if w.mode == "get_or_run" {
+    let (req, me) = (w.to_request(), w.caller(&rh_runtime::Caller::host()));
+    let started = if w.mode == CallMode::GetOrRun {
         rt.get_or_run(&me, req).await
     } else {
         rt.start(&me, req).await
