@@ -1,5 +1,6 @@
 //! The CLI's own errors and its exit codes: a mistake in how a command was
-//! used ([`UsageError`]), an error a daemon answered with ([`RemoteError`]),
+//! used ([`UsageError`]), an error another process answered with
+//! ([`RemoteError`]: a daemon's error body, or the local worker's answer),
 //! and the one mapping of any error to an exit code and a `--json` kind.
 //!
 //! A leaf module: the client, the clusters, the commands and `main` all
@@ -12,8 +13,9 @@ use rh_runtime::Error;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// An error a daemon answered with, by kind and message: its
-/// `{"error": {"kind", "message"}}`.
+/// An error another process answered with, by kind and message: a daemon's
+/// `{"error": {"kind", "message"}}`, or the worker of an asynchronous Run
+/// on `local`.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct RemoteError {

@@ -93,6 +93,20 @@ impl RunAnswer {
         }
         answer
     }
+
+    pub fn completed(&self) -> bool {
+        self.status == RunStatus::Completed
+    }
+
+    /// The error's kind, if the Run has one.
+    pub fn error_kind(&self) -> Option<&str> {
+        self.error.as_ref().map(|e| e.kind.as_str())
+    }
+
+    /// The error's message, if the Run has one.
+    pub fn error_message(&self) -> Option<&str> {
+        self.error.as_ref().map(|e| e.message.as_str())
+    }
 }
 
 /// A field that is there, `null` or not: `Some(Value::Null)` for `null`,
@@ -160,6 +174,12 @@ pub struct Lineage {
     pub upstream: Vec<Lineage>,
     #[serde(default)]
     pub downstream: Vec<Lineage>,
+}
+
+impl Lineage {
+    pub fn is_artifact(&self) -> bool {
+        self.kind == "artifact"
+    }
 }
 
 impl From<rh_runtime::LineageNode> for Lineage {

@@ -256,6 +256,13 @@ pub struct EndScopeBody {
 }
 
 impl EndScopeBody {
+    /// The body ending a scope with `outcome`.
+    pub fn new(outcome: &Result<(), String>) -> EndScopeBody {
+        EndScopeBody {
+            error: outcome.as_ref().err().cloned(),
+        }
+    }
+
     /// How the scope ends.
     pub fn outcome(self) -> Result<(), String> {
         match self.error {
