@@ -1,15 +1,22 @@
 //! The HTTP client for a daemon: one keep-alive connection, bearer token,
-//! JSON in and out, and errors that read like the daemon's.
+//! typed JSON in and out (the `wire` types), framed streams, and errors
+//! that read like the daemon's ([`RemoteError`]).
 
-use crate::output::UsageError;
-use crate::wire::{BoxBody, full};
+use crate::errors::{RemoteError, UsageError};
+use crate::wire::{
+    BoxBody, ErrorBody, FRAME_END, FRAME_STDERR, FRAME_STDOUT, FrameReader, RunAnswer, StreamEnd,
+    full,
+};
 use anyhow::{Context, Result, anyhow};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
+use rh_runtime::{OutputKind, OutputObserver};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 
 pub struct Client {
@@ -20,14 +27,7 @@ pub struct Client {
     conn: Mutex<Option<SendRequest<BoxBody>>>,
 }
 
-/// An error answer from the daemon.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct RemoteError {
-    pub status: StatusCode,
-    pub kind: String,
-    pub message: String,
-}
+const JSON: &str = "application/json";
 
 impl Client {
     pub fn new(cluster: &str, url: &str, token: Option<String>) -> Result<Client> {
@@ -100,38 +100,101 @@ impl Client {
         }
         let status = resp.status();
         let bytes = resp.into_body().collect().await?.to_bytes();
-        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        let kind = v["error"]["kind"].as_str().unwrap_or("error").to_string();
-        let message = v["error"]["message"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("HTTP {status}"));
-        Err(anyhow!(RemoteError {
-            status,
-            kind,
-            message
-        }))
+        let error = match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(b) => RemoteError {
+                kind: b.error.kind,
+                message: b.error.message,
+            },
+            Err(_) => RemoteError {
+                kind: "error".into(),
+                message: format!("HTTP {status}"),
+            },
+        };
+        Err(anyhow!(error))
     }
 
-    pub async fn json(
+    /// Send `body` (of `content_type`) and read the JSON answer as `T`.
+    pub async fn request<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Result<serde_json::Value> {
-        let b = match body {
-            Some(v) => full(serde_json::to_vec(v)?),
-            None => full(Bytes::new()),
-        };
-        let resp = self.send(method, path, b, "application/json").await?;
+        body: BoxBody,
+        content_type: &str,
+    ) -> Result<T> {
+        let resp = self.send(method, path, body, content_type).await?;
         let bytes = resp.into_body().collect().await?.to_bytes();
-        serde_json::from_slice(&bytes).context("the daemon's answer is not JSON")
+        serde_json::from_slice(&bytes).context("the daemon's answer is not what the API says")
     }
 
+    /// `GET path`, answered with JSON.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.request(Method::GET, path, full(Bytes::new()), JSON)
+            .await
+    }
+
+    /// `POST path` with a JSON body, answered with JSON.
+    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T> {
+        let body = full(serde_json::to_vec(body)?);
+        self.request(Method::POST, path, body, JSON).await
+    }
+
+    /// `POST path` with no body, answered with JSON.
+    pub async fn post_empty<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.request(Method::POST, path, full(Bytes::new()), JSON)
+            .await
+    }
+
+    /// `DELETE path`, answered with JSON.
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.request(Method::DELETE, path, full(Bytes::new()), JSON)
+            .await
+    }
+
+    /// `GET path`, answered with bytes.
     pub async fn bytes(&self, path: &str) -> Result<Bytes> {
         let resp = self
-            .send(Method::GET, path, full(Bytes::new()), "application/json")
+            .send(Method::GET, path, full(Bytes::new()), JSON)
             .await?;
         Ok(resp.into_body().collect().await?.to_bytes())
+    }
+
+    /// `POST path` with a JSON body asking for a stream: each output frame
+    /// goes to `out` as it comes, and the last frame is the answer. An
+    /// error in its place is a [`RemoteError`].
+    pub async fn stream(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        out: &OutputObserver,
+    ) -> Result<RunAnswer> {
+        let body = full(serde_json::to_vec(body)?);
+        let resp = self.send(Method::POST, path, body, JSON).await?;
+        let mut incoming = resp.into_body();
+        let mut frames = FrameReader::default();
+        loop {
+            let Some(frame) = incoming.frame().await else {
+                anyhow::bail!("the daemon closed the stream before answering");
+            };
+            let Ok(data) = frame?.into_data() else {
+                continue;
+            };
+            frames.push(&data);
+            while let Some((kind, payload)) = frames.next_frame() {
+                match kind {
+                    FRAME_STDOUT => out(OutputKind::Stdout, &payload),
+                    FRAME_STDERR => out(OutputKind::Stderr, &payload),
+                    FRAME_END => {
+                        return match serde_json::from_slice(&payload)? {
+                            StreamEnd::Run(answer) => Ok(answer),
+                            StreamEnd::Failed(b) => Err(anyhow!(RemoteError {
+                                kind: b.error.kind,
+                                message: b.error.message,
+                            })),
+                        };
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
 }

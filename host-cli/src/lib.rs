@@ -1,6 +1,33 @@
 //! The `rh-wasm` command line and host daemon, as a library: the binary is
 //! [`run`]; the fuzz targets drive the daemon's request handling through
 //! [`serve_for_fuzzing`].
+//!
+//! The crate's parts. Each imports only parts listed below it, so no two
+//! import each other:
+//!
+//! ```text
+//! commands   one module per verb: parse its arguments, call the cluster,
+//!            print
+//! cli        the command line, as clap types (argument parsing only)
+//! cluster    the Cluster trait, every verb once, and its two
+//!            implementations: local (rh_runtime::Runtime in this process,
+//!            with the `__worker` process behind `run` on local) and
+//!            remote (a daemon, through the client)
+//! client     the HTTP client for a daemon: typed JSON in and out, streams
+//! server     `rh-wasm serve`, the daemon: routes (the route table and one
+//!            handler module per resource), errors (ApiError: runtime
+//!            errors as statuses), json (bounded bodies), conn
+//!            (connection limits and timeouts)
+//! wire       what travels between the client and the daemon: request
+//!            bodies, answers (RunAnswer, DeploymentInfo...), stream frames
+//! users      a daemon's users file (names and token hashes)
+//! config     the client's list of clusters
+//! output     `--json` printing
+//! errors     the CLI's errors (UsageError, RemoteError) and exit codes
+//! ```
+//!
+//! `main.rs` only calls [`run`], which parses, dispatches to `commands`
+//! and maps errors to exit codes.
 #![forbid(unsafe_code)]
 
 mod cli;
@@ -8,6 +35,7 @@ mod client;
 mod cluster;
 mod commands;
 mod config;
+mod errors;
 mod output;
 mod server;
 mod users;
@@ -35,9 +63,9 @@ pub fn run() -> ExitCode {
     match rt.block_on(commands::dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
-            let code = output::exit_code(&e);
+            let code = errors::exit_code(&e);
             if json {
-                let v = serde_json::json!({ "error": format!("{e:#}"), "kind": output::error_kind(&e) });
+                let v = serde_json::json!({ "error": format!("{e:#}"), "kind": errors::error_kind(&e) });
                 println!("{v}");
             } else {
                 eprintln!("error: {e:#}");

@@ -1,11 +1,12 @@
 //! `artifacts put | get | list | show` and `lineage`.
 
+use super::{cluster_and_name, short_digest};
 use crate::cli::{ArtifactsCommand, RunRef};
-use crate::cluster::{self, Target};
-use crate::output::{UsageError, print_json};
+use crate::cluster;
+use crate::errors::UsageError;
+use crate::output::{print_json, print_record};
+use crate::wire::Lineage;
 use anyhow::{Context, Result};
-use hyper::Method;
-use rh_runtime::{Artifact, Caller};
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
@@ -27,70 +28,19 @@ pub async fn artifacts(c: ArtifactsCommand, json: bool) -> Result<ExitCode> {
             } else {
                 std::fs::read(&file).map_err(|e| UsageError(format!("cannot read {file}: {e}")))?
             };
-            let scope = cluster::current_scope(&c);
-            let q = scope
-                .as_deref()
-                .map(|s| format!("?scope={s}"))
-                .unwrap_or_default();
-            let r = match cluster::open(&c)? {
-                Target::Local(rt) => serde_json::to_value(rt.save_artifact(
-                    &Caller::host().in_scope_opt(scope.clone()),
-                    &name,
-                    &bytes,
-                )?)?,
-                Target::Remote(cl) => {
-                    let resp = cl
-                        .send(
-                            Method::POST,
-                            &format!("/v1/artifacts/{name}{q}"),
-                            crate::wire::full(bytes),
-                            "application/octet-stream",
-                        )
-                        .await?;
-                    serde_json::from_slice(
-                        &http_body_util::BodyExt::collect(resp.into_body())
-                            .await?
-                            .to_bytes(),
-                    )?
-                }
-            };
+            let saved = cluster::open(&c)?.put_artifact(&name, bytes).await?;
             if json {
-                print_json(&r);
+                print_json(&saved);
             } else {
-                println!("{name} {}", r["digest"].as_str().unwrap_or("?"));
+                println!("{name} {}", saved.digest);
             }
         }
         ArtifactsCommand::Get { name, digest, to } => {
-            let (c, n) = cluster::cluster_and_run(&name.args, &name.cluster)?;
+            let (c, n) = cluster_and_name(&name.args, &name.cluster)?;
             rh_runtime::validate_name("artifact", &n)?;
-            let scope = cluster::current_scope(&c);
-            let bytes = match cluster::open(&c)? {
-                Target::Local(rt) => {
-                    rt.load_artifact(
-                        &Caller::host().in_scope_opt(scope.clone()),
-                        &n,
-                        digest.as_deref(),
-                    )?
-                    .0
-                }
-                Target::Remote(cl) => {
-                    let mut q: Vec<String> = Vec::new();
-                    if let Some(v) = digest {
-                        q.push(format!("version={v}"));
-                    }
-                    if let Some(s) = scope {
-                        q.push(format!("scope={s}"));
-                    }
-                    let q = if q.is_empty() {
-                        String::new()
-                    } else {
-                        format!("?{}", q.join("&"))
-                    };
-                    cl.bytes(&format!("/v1/artifacts/{n}/data{q}"))
-                        .await?
-                        .to_vec()
-                }
-            };
+            let bytes = cluster::open(&c)?
+                .get_artifact(&n, digest.as_deref())
+                .await?;
             match to {
                 Some(p) => std::fs::write(&p, &bytes)
                     .with_context(|| format!("writing {}", p.display()))?,
@@ -102,22 +52,18 @@ pub async fn artifacts(c: ArtifactsCommand, json: bool) -> Result<ExitCode> {
             }
         }
         ArtifactsCommand::List { cluster: c } => {
-            let list: Vec<Artifact> = match cluster::open(c.as_deref().unwrap_or("local"))? {
-                Target::Local(rt) => rt.artifacts(&Caller::host())?,
-                Target::Remote(cl) => {
-                    serde_json::from_value(cl.json(Method::GET, "/v1/artifacts", None).await?)?
-                }
-            };
+            let list = cluster::open(c.as_deref().unwrap_or("local"))?
+                .artifacts()
+                .await?;
             if json {
-                print_json(&list);
+                print_record(&list);
             } else {
                 for a in &list {
                     let v = a.versions.last();
                     println!(
                         "{}  {}  {} bytes  {} version{}",
                         a.name,
-                        v.map(|v| &v.digest[..v.digest.len().min(19)])
-                            .unwrap_or("-"),
+                        v.map(|v| short_digest(&v.digest)).unwrap_or("-"),
                         v.map(|v| v.size).unwrap_or(0),
                         a.versions.len(),
                         if a.versions.len() == 1 { "" } else { "s" }
@@ -126,17 +72,11 @@ pub async fn artifacts(c: ArtifactsCommand, json: bool) -> Result<ExitCode> {
             }
         }
         ArtifactsCommand::Show(r) => {
-            let (c, n) = cluster::cluster_and_run(&r.args, &r.cluster)?;
+            let (c, n) = cluster_and_name(&r.args, &r.cluster)?;
             rh_runtime::validate_name("artifact", &n)?;
-            let a: Artifact = match cluster::open(&c)? {
-                Target::Local(rt) => rt.artifact(&Caller::host(), &n)?,
-                Target::Remote(cl) => serde_json::from_value(
-                    cl.json(Method::GET, &format!("/v1/artifacts/{n}"), None)
-                        .await?,
-                )?,
-            };
+            let a = cluster::open(&c)?.artifact(&n).await?;
             if json {
-                print_json(&a);
+                print_record(&a);
             } else {
                 println!("{}", a.name);
                 for v in &a.versions {
@@ -154,52 +94,48 @@ pub async fn artifacts(c: ArtifactsCommand, json: bool) -> Result<ExitCode> {
 }
 
 pub async fn lineage(r: &RunRef, json: bool) -> Result<ExitCode> {
-    let (c, n) = cluster::cluster_and_run(&r.args, &r.cluster)?;
+    let (c, n) = cluster_and_name(&r.args, &r.cluster)?;
     rh_runtime::validate_name("artifact or run", &n)?;
-    let tree: serde_json::Value = match cluster::open(&c)? {
-        Target::Local(rt) => serde_json::to_value(rt.lineage(&Caller::host(), &n)?)?,
-        Target::Remote(cl) => {
-            cl.json(Method::GET, &format!("/v1/lineage/{n}"), None)
-                .await?
-        }
-    };
+    let tree = cluster::open(&c)?.lineage(&n).await?;
     if json {
         print_json(&tree);
         return Ok(ExitCode::SUCCESS);
     }
     println!("{}", label(&tree));
-    if tree["upstream"].as_array().is_some_and(|a| !a.is_empty()) || tree["kind"] == "artifact" {
+    if !tree.upstream.is_empty() || tree.is_artifact() {
         println!("  made from:");
-        print_tree(&tree, "upstream", 2);
+        print_tree(&tree, true, 2);
     }
-    if tree["downstream"].as_array().is_some_and(|a| !a.is_empty()) {
+    if !tree.downstream.is_empty() {
         println!("  used by:");
-        print_tree(&tree, "downstream", 2);
+        print_tree(&tree, false, 2);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn label(n: &serde_json::Value) -> String {
-    let name = n["name"].as_str().unwrap_or("?");
-    if n["kind"] == "artifact" {
-        let d = n["digest"].as_str().unwrap_or("");
-        format!("artifact {name} {}", &d[..d.len().min(19)])
+fn label(n: &Lineage) -> String {
+    if n.is_artifact() {
+        let d = n.digest.as_deref().unwrap_or("");
+        format!("artifact {} {}", n.name, short_digest(d))
     } else {
         format!(
-            "run {name} ({}, {})",
-            n["what"].as_str().unwrap_or("?"),
-            n["status"].as_str().unwrap_or("?")
+            "run {} ({}, {})",
+            n.name,
+            n.what.as_deref().unwrap_or("?"),
+            n.status.map(|s| s.as_str()).unwrap_or("?")
         )
     }
 }
 
-fn print_tree(n: &serde_json::Value, dir: &str, depth: usize) {
-    let kids = n[dir].as_array().cloned().unwrap_or_default();
-    if kids.is_empty() && n["kind"] == "artifact" && dir == "upstream" {
+/// The nodes `n` came from (`upstream`) or that came from it, each
+/// followed by its own the same way.
+fn print_tree(n: &Lineage, upstream: bool, depth: usize) {
+    let kids = if upstream { &n.upstream } else { &n.downstream };
+    if kids.is_empty() && n.is_artifact() && upstream {
         println!("{:w$}put from outside any run", "", w = depth * 2);
     }
-    for k in &kids {
+    for k in kids {
         println!("{:w$}{}", "", label(k), w = depth * 2);
-        print_tree(k, dir, depth + 1);
+        print_tree(k, upstream, depth + 1);
     }
 }

@@ -2,7 +2,8 @@
 
 use crate::cli::ClusterCommand;
 use crate::config::{self, ClusterEntry};
-use crate::output::{UsageError, print_json};
+use crate::errors::UsageError;
+use crate::output::print_json;
 use anyhow::Result;
 use std::process::ExitCode;
 

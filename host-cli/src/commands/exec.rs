@@ -2,12 +2,11 @@
 //! uploaded first); deployed names are used as they are.
 
 use crate::cli::ExecArgs;
-use crate::cluster::{self, Target};
-use crate::output::{UsageError, print_json};
-use crate::wire::ExecBody;
+use crate::cluster;
+use crate::errors::{UsageError, code_for_kind};
+use crate::output::print_json;
 use anyhow::Result;
-use hyper::Method;
-use rh_runtime::{CmdSpec, ExecRequest, RunStatus};
+use rh_runtime::{CmdSpec, ExecRequest};
 use std::process::ExitCode;
 
 /// Split `a.wasm x -- b y` and `--cmd "c z"` into command lines.
@@ -41,35 +40,14 @@ pub async fn exec(a: ExecArgs, json: bool) -> Result<ExitCode> {
     if let Some(n) = &a.run.run_name {
         rh_runtime::validate_run_name(n)?;
     }
-    let target = cluster::open(&a.run.cluster)?;
+    let c = cluster::open(&a.run.cluster)?;
     let mut specs = Vec::new();
     for line in &lines {
         let cmd = line[0].clone();
         let component = if is_file(&cmd) {
             let bytes =
                 std::fs::read(&cmd).map_err(|e| UsageError(format!("cannot read {cmd}: {e}")))?;
-            match &target {
-                Target::Local(rt) => {
-                    rt.add_component(&rh_runtime::Caller::host(), &bytes)
-                        .await?
-                        .digest
-                }
-                Target::Remote(c) => {
-                    let resp = c
-                        .send(
-                            Method::POST,
-                            "/v1/components",
-                            crate::wire::full(bytes),
-                            "application/wasm",
-                        )
-                        .await?;
-                    let b = http_body_util::BodyExt::collect(resp.into_body())
-                        .await?
-                        .to_bytes();
-                    let v: serde_json::Value = serde_json::from_slice(&b)?;
-                    v["digest"].as_str().unwrap_or_default().to_string()
-                }
-            }
+            c.add_component(bytes).await?
         } else {
             cmd.clone()
         };
@@ -97,46 +75,21 @@ pub async fn exec(a: ExecArgs, json: bool) -> Result<ExitCode> {
             rh_runtime::parse_size(s).map_err(|e| UsageError(format!("--scratch-limit {e}")))?;
         req = req.scratch(bytes);
     }
-    let me = cluster::caller(&a.run.cluster);
-    let end = match target {
-        Target::Local(rt) => {
-            let req = req.observer(super::call::terminal_observer(json));
-            let h = rt.start_exec(&me, req).await?;
-            let run = tokio::select! {
-                r = h.wait() => r?,
-                _ = tokio::signal::ctrl_c() => h.cancel().await?,
-            };
-            crate::server::answer(&run)
-        }
-        Target::Remote(c) => {
-            let body = ExecBody::from_request(&req, &me, true);
-            let resp = c
-                .send(
-                    Method::POST,
-                    "/v1/exec",
-                    crate::wire::full(serde_json::to_vec(&body)?),
-                    "application/json",
-                )
-                .await?;
-            super::call::read_stream(resp, json).await?
-        }
-    };
+    let end = c.exec(req, super::call::terminal_observer(json)).await?;
     if json {
         print_json(&end);
     }
-    if end["status"] == RunStatus::Completed.as_str() {
+    if end.completed() {
         if !json {
-            println!("{}", end["result"]);
+            println!("{}", end.result.unwrap_or_default());
         }
         return Ok(ExitCode::SUCCESS);
     }
     if !json {
-        eprintln!(
-            "error: {}",
-            end["error"]["message"].as_str().unwrap_or("the Run failed")
-        );
+        let message = end.error_message().unwrap_or("the Run failed");
+        eprintln!("error: {message}");
     }
-    Ok(ExitCode::from(crate::output::code_for_kind(
-        end["error"]["kind"].as_str().unwrap_or("error"),
+    Ok(ExitCode::from(code_for_kind(
+        end.error_kind().unwrap_or("error"),
     )))
 }

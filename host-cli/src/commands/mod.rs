@@ -1,4 +1,9 @@
 //! One module per verb; `dispatch` sends a parsed command to its module.
+//!
+//! A verb parses its arguments, opens the cluster it names
+//! ([`crate::cluster::open`]), calls it and prints: one path, whatever
+//! the cluster. Printing for people is here; `--json` goes through
+//! [`crate::output`].
 
 mod artifacts;
 mod call;
@@ -13,11 +18,10 @@ mod runs;
 mod scope;
 mod serve;
 mod share;
-mod worker;
-
-pub use deploy::describe_deployment;
 
 use crate::cli::{Cli, Command};
+use crate::errors::UsageError;
+use crate::wire::CallMode;
 use anyhow::Result;
 use std::process::ExitCode;
 
@@ -32,10 +36,10 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Functions { cluster } => {
             deploy::functions(cluster.as_deref().unwrap_or("local"), json).await
         }
-        Command::Call(a) => call::call(a, call::Mode::Call, json).await,
-        Command::GetOrCall(a) => call::call(a, call::Mode::GetOrCall, json).await,
-        Command::Run(a) => call::start(a, false, json).await,
-        Command::GetOrRun(a) => call::start(a, true, json).await,
+        Command::Call(a) => call::call(a, CallMode::Call, json).await,
+        Command::GetOrCall(a) => call::call(a, CallMode::GetOrCall, json).await,
+        Command::Run(a) => call::start(a, CallMode::Run, json).await,
+        Command::GetOrRun(a) => call::start(a, CallMode::GetOrRun, json).await,
         Command::Runs { cluster } => runs::list(cluster.as_deref().unwrap_or("local"), json).await,
         Command::Show(r) => runs::show(&r, json).await,
         Command::Result(r) => runs::result(&r, json).await,
@@ -94,6 +98,22 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Cluster(c) => clusters::cluster(c, json),
         Command::Serve(a) => serve::serve(*a).await,
         Command::Completions { shell } => completions::completions(shell),
-        Command::Worker => worker::worker().await,
+        // The other half of `run` on `local`: see `cluster::worker`.
+        Command::Worker => crate::cluster::worker::serve().await,
     }
+}
+
+/// Split `[CLUSTER] NAME` positionals; the cluster is `cluster` (from
+/// `--cluster`, default `local`) when not given.
+pub fn cluster_and_name(args: &[String], cluster: &str) -> Result<(String, String)> {
+    match args {
+        [name] => Ok((cluster.to_string(), name.clone())),
+        [c, name] => Ok((c.clone(), name.clone())),
+        _ => Err(UsageError("expected [CLUSTER] RUN".into()).into()),
+    }
+}
+
+/// A digest as lists show it: `sha256:` and the first 12 hex digits.
+pub fn short_digest(digest: &str) -> &str {
+    digest.get(..19).unwrap_or(digest)
 }

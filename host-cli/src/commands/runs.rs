@@ -1,20 +1,17 @@
 //! `runs`, `show` and `result`.
 
+use super::cluster_and_name;
 use crate::cli::RunRef;
-use crate::cluster::{self, Target};
-use crate::output::{code_for_kind, print_json};
+use crate::cluster;
+use crate::errors::code_for_kind;
+use crate::output::{print_json, print_record};
 use anyhow::Result;
-use hyper::Method;
-use rh_runtime::RunConfig;
 use std::process::ExitCode;
 
 pub async fn list(cluster_name: &str, json: bool) -> Result<ExitCode> {
-    let runs: Vec<RunConfig> = match cluster::open(cluster_name)? {
-        Target::Local(rt) => rt.runs(&rh_runtime::Caller::host())?,
-        Target::Remote(c) => serde_json::from_value(c.json(Method::GET, "/v1/runs", None).await?)?,
-    };
+    let runs = cluster::open(cluster_name)?.runs().await?;
     if json {
-        print_json(&runs);
+        print_record(&runs);
         return Ok(ExitCode::SUCCESS);
     }
     if runs.is_empty() {
@@ -43,59 +40,36 @@ pub async fn list(cluster_name: &str, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A Run's `config.json`, as it is stored (with or without `--json`).
 pub async fn show(r: &RunRef, _json: bool) -> Result<ExitCode> {
-    let (c, name) = cluster::cluster_and_run(&r.args, &r.cluster)?;
+    let (c, name) = cluster_and_name(&r.args, &r.cluster)?;
     rh_runtime::validate_run_name(&name)?;
-    let config: RunConfig = match cluster::open(&c)? {
-        Target::Local(rt) => rt.run(&rh_runtime::Caller::host(), &name)?.config().clone(),
-        Target::Remote(c) => serde_json::from_value(
-            c.json(Method::GET, &format!("/v1/runs/{name}"), None)
-                .await?,
-        )?,
-    };
-    print_json(&config);
+    let config = cluster::open(&c)?.run(&name).await?;
+    print_record(&config);
     Ok(ExitCode::SUCCESS)
 }
 
-/// The answer about a Run (name, status, result or error), from anywhere.
-pub async fn answer(target: &Target, name: &str, path: &str) -> Result<serde_json::Value> {
-    match target {
-        Target::Local(rt) => {
-            let run = if path == "wait" {
-                rt.wait(&rh_runtime::Caller::host(), name).await?
-            } else {
-                rt.run(&rh_runtime::Caller::host(), name)?
-            };
-            Ok(crate::server::answer(&run))
-        }
-        Target::Remote(c) => {
-            c.json(Method::GET, &format!("/v1/runs/{name}/{path}"), None)
-                .await
-        }
-    }
-}
-
 pub async fn result(r: &RunRef, json: bool) -> Result<ExitCode> {
-    let (c, name) = cluster::cluster_and_run(&r.args, &r.cluster)?;
+    let (c, name) = cluster_and_name(&r.args, &r.cluster)?;
     rh_runtime::validate_run_name(&name)?;
-    let v = answer(&cluster::open(&c)?, &name, "result").await?;
+    let answer = cluster::open(&c)?.result(&name).await?;
     if json {
-        print_json(&v);
-    } else if v["status"] == "completed" {
-        println!("{}", serde_json::to_string_pretty(&v["result"])?);
-    } else if let Some(m) = v["error"]["message"].as_str() {
+        print_json(&answer);
+    } else if answer.completed() {
+        let result = answer.result.clone().unwrap_or_default();
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else if let Some(m) = answer.error_message() {
         eprintln!("error: {m}");
     } else {
         eprintln!(
             "error: run `{name}` has not finished (status {})",
-            v["status"].as_str().unwrap_or("?")
+            answer.status
         );
         return Ok(ExitCode::from(2));
     }
-    Ok(match v["status"].as_str() {
-        Some("completed") => ExitCode::SUCCESS,
-        _ => ExitCode::from(code_for_kind(
-            v["error"]["kind"].as_str().unwrap_or("not_finished"),
-        )),
+    Ok(if answer.completed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(code_for_kind(answer.error_kind().unwrap_or("not_finished")))
     })
 }

@@ -2,7 +2,7 @@
 
 use crate::cli::ServeArgs;
 use crate::config;
-use crate::output::UsageError;
+use crate::errors::UsageError;
 use crate::server::{self, ServeOptions};
 use anyhow::{Context, Result};
 use std::process::ExitCode;

@@ -1,9 +1,10 @@
 //! `share`, `unshare`, `shares`, `delete` and `users add`.
 
-use crate::cluster::{self, Target};
-use crate::output::{UsageError, print_json};
+use super::cluster_and_name;
+use crate::cluster;
+use crate::output::{print_json, print_record};
+use crate::wire::ShareBody;
 use anyhow::Result;
-use hyper::Method;
 use rh_runtime::ObjectKind;
 use std::path::Path;
 use std::process::ExitCode;
@@ -17,36 +18,35 @@ pub async fn share(
     kind: Option<&str>,
     json: bool,
 ) -> Result<ExitCode> {
-    let Target::Remote(c) = cluster::open(cluster_name)? else {
-        return Err(UsageError(
-            "the local cluster has no users to share with; share on a daemon started with --users"
-                .into(),
-        )
-        .into());
-    };
+    let c = cluster::open(cluster_name)?;
     let mut out = Vec::new();
     for user in with {
-        let mut body = serde_json::json!({ "name": name, "user": user });
-        if let Some(k) = kind {
-            body["kind"] = k.into();
-        }
-        let path = match access {
-            Some(a) => {
-                body["access"] = a.into();
-                "/v1/shares"
-            }
-            None => "/v1/shares/remove",
+        let body = ShareBody {
+            name: name.to_string(),
+            kind: kind.map(str::to_string),
+            user: user.clone(),
+            access: access.map(str::to_string),
         };
-        let v = c.json(Method::POST, path, Some(&body)).await?;
-        if !json {
-            let what = format!("{} `{}`", v["kind"].as_str().unwrap_or("?"), name);
-            match access {
-                Some(a) => println!("{user} has {a} access to {what}"),
-                None if v["removed"] == true => println!("{user} no longer has access to {what}"),
-                None => println!("{user} had no access to {what} given by share"),
+        let done = match access {
+            Some(a) => {
+                let granted = c.share(&body).await?;
+                if !json {
+                    println!("{user} has {a} access to {} `{name}`", granted.kind);
+                }
+                serde_json::to_value(granted)?
             }
-        }
-        out.push(v);
+            None => {
+                let taken = c.unshare(&body).await?;
+                let what = format!("{} `{name}`", taken.kind);
+                if !json && taken.removed {
+                    println!("{user} no longer has access to {what}");
+                } else if !json {
+                    println!("{user} had no access to {what} given by share");
+                }
+                serde_json::to_value(taken)?
+            }
+        };
+        out.push(done);
     }
     if json {
         print_json(&out);
@@ -55,18 +55,14 @@ pub async fn share(
 }
 
 pub async fn list(cluster_name: &str, json: bool) -> Result<ExitCode> {
-    let shares: Vec<rh_runtime::Share> = match cluster::open(cluster_name)? {
-        Target::Local(_) => Vec::new(),
-        Target::Remote(c) => {
-            serde_json::from_value(c.json(Method::GET, "/v1/shares", None).await?)?
-        }
-    };
-    let shares: Vec<_> = shares
+    let shares: Vec<_> = cluster::open(cluster_name)?
+        .shares()
+        .await?
         .into_iter()
         .filter(|s| s.kind != ObjectKind::Component)
         .collect();
     if json {
-        print_json(&shares);
+        print_record(&shares);
         return Ok(ExitCode::SUCCESS);
     }
     if shares.is_empty() {
@@ -93,22 +89,9 @@ pub async fn list(cluster_name: &str, json: bool) -> Result<ExitCode> {
 }
 
 pub async fn delete(args: &[String], cluster: &str, kind: &str, json: bool) -> Result<ExitCode> {
-    let (c, name) = cluster::cluster_and_run(args, cluster)?;
+    let (c, name) = cluster_and_name(args, cluster)?;
     let kind: ObjectKind = kind.parse()?;
-    match cluster::open(&c)? {
-        Target::Local(rt) => rt.delete(&rh_runtime::Caller::host(), kind, &name)?,
-        Target::Remote(client) => {
-            rh_runtime::validate_name("object", &name)?;
-            let route = match kind {
-                ObjectKind::Function => "functions",
-                ObjectKind::Artifact => "artifacts",
-                _ => "runs",
-            };
-            client
-                .json(Method::DELETE, &format!("/v1/{route}/{name}"), None)
-                .await?;
-        }
-    }
+    cluster::open(&c)?.delete(kind, &name).await?;
     if json {
         print_json(&serde_json::json!({ "deleted": name, "kind": kind }));
     } else {

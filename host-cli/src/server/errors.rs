@@ -1,9 +1,49 @@
-//! Runtime errors as HTTP answers: one mapping, one JSON shape
-//! (`{"error": {"kind", "message"}}`).
+//! Errors as HTTP answers: [`ApiError`], what every handler fails with; one
+//! mapping of runtime errors to statuses (`From<rh_runtime::Error>`), and
+//! one JSON shape, `wire::ErrorBody` (`{"error": {"kind", "message"}}`).
 
-use crate::wire::{BoxBody, full};
-use hyper::{Response, StatusCode};
+use crate::wire::{ErrorBody, ErrorInfo};
+use hyper::StatusCode;
 use rh_runtime::Error;
+
+/// A request the daemon answers with an error: its status, kind and
+/// message.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub kind: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, kind: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            kind: kind.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// `400 bad_input`: a request body that is not what the API takes.
+    pub fn bad_input(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_input", message)
+    }
+
+    /// What the client is told: the error body.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorInfo::new(&self.kind, &self.message),
+        }
+    }
+}
+
+/// A runtime error: its status ([`status_of`]) and kind, and what a client
+/// may be told of it ([`client_message`]).
+impl From<Error> for ApiError {
+    fn from(e: Error) -> ApiError {
+        ApiError::new(status_of(&e), e.kind(), client_message(&e))
+    }
+}
 
 pub fn status_of(e: &Error) -> StatusCode {
     match e {
@@ -34,19 +74,6 @@ pub fn status_of(e: &Error) -> StatusCode {
     }
 }
 
-pub fn error_json(kind: &str, message: &str) -> serde_json::Value {
-    serde_json::json!({ "error": { "kind": kind, "message": message } })
-}
-
-pub fn respond(status: StatusCode, kind: &str, message: &str) -> Response<BoxBody> {
-    json_response(status, &error_json(kind, message))
-}
-
-/// The answer for a runtime error; see [`client_message`].
-pub fn from_runtime(e: &Error) -> Response<BoxBody> {
-    respond(status_of(e), e.kind(), &client_message(e))
-}
-
 /// What a client is told of an error. A failure of the daemon itself (a
 /// file it could not read or write, a damaged record) names paths on the
 /// host: those go to the log, and the client is told only what failed.
@@ -61,14 +88,4 @@ pub fn client_message(e: &Error) -> String {
         }
         _ => format!("internal error ({}); see the daemon's log", e.kind()),
     }
-}
-
-pub fn json_response(status: StatusCode, v: &serde_json::Value) -> Response<BoxBody> {
-    let mut body = serde_json::to_vec(v).unwrap_or_default();
-    body.push(b'\n');
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(full(body))
-        .expect("a valid response")
 }

@@ -9,16 +9,12 @@
 //! takes parsed then stays within a few times `--max-request`. Large data
 //! goes in an artifact.
 
-use super::errors::respond;
-use crate::wire::BoxBody;
-use hyper::{Response, StatusCode};
+use super::errors::ApiError;
+use hyper::StatusCode;
 
 /// Bytes of `--max-request` each JSON value of a request may use: one
 /// value per 16 bytes of the limit (a million for the default 16 MiB).
 pub const BYTES_PER_VALUE: u64 = 32;
-
-/// The answer refusing a body (boxed: a response is large to pass back).
-type Refusal = Box<Response<BoxBody>>;
 
 /// The most JSON values a request may hold.
 pub fn max_values(max_request: u64) -> u64 {
@@ -31,30 +27,25 @@ pub fn parse<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
     max_request: u64,
     what: &str,
-) -> Result<T, Refusal> {
+) -> Result<T, ApiError> {
     check(bytes, max_request, what)?;
-    serde_json::from_slice(bytes).map_err(|e| {
-        Box::new(respond(
-            StatusCode::BAD_REQUEST,
-            "bad_input",
-            &format!("the {what} request is not valid JSON: {e}"),
-        ))
-    })
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_input(format!("the {what} request is not valid JSON: {e}")))
 }
 
 /// Refuse (413) a body holding more JSON values than `max_request` allows.
-pub fn check(bytes: &[u8], max_request: u64, what: &str) -> Result<(), Refusal> {
+pub fn check(bytes: &[u8], max_request: u64, what: &str) -> Result<(), ApiError> {
     let max = max_values(max_request);
     if count_values(bytes, max) > max {
-        return Err(Box::new(respond(
+        return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
-            &format!(
+            format!(
                 "the {what} request holds more than {max} JSON values (one per \
                  {BYTES_PER_VALUE} bytes of the daemon's --max-request of {max_request} bytes); \
                  pass large data as an artifact"
             ),
-        )));
+        ));
     }
     Ok(())
 }
@@ -136,11 +127,11 @@ mod tests {
         assert_eq!(count_values(zeros.as_bytes(), 100), 101);
         let max_request = 100 * BYTES_PER_VALUE;
         let refused = check(zeros.as_bytes(), max_request, "call").unwrap_err();
-        assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(check(b"[0,0,0]", max_request, "call").is_ok());
         let parsed: serde_json::Value = parse(b"[0,0,0]", max_request, "call").unwrap();
         assert_eq!(parsed, serde_json::json!([0, 0, 0]));
         let bad = parse::<serde_json::Value>(b"[0,", max_request, "call").unwrap_err();
-        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     }
 }

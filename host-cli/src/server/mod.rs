@@ -3,11 +3,17 @@
 //! HTTP/1.1 on hyper. Every request must carry a bearer token when the
 //! daemon has one (`--token-file`) or has users (`--users`); one of them
 //! must be set to listen beyond loopback. With users, the token says who
-//! is asking, and each request is checked against what that user owns or
-//! was given (see `rh_runtime::access`); `SIGHUP` reads the users file
-//! again. Connections are capped and timed out (`conn`). On SIGTERM or
-//! ctrl-c the daemon stops accepting, lets running Runs finish for a grace
-//! period, cancels what is left, and exits with every Run terminal.
+//! is asking, and the request acts as that user: the runtime checks what
+//! they may do (the daemon itself checks nothing but the token). `SIGHUP`
+//! reads the users file again. Connections are capped and timed out
+//! (`conn`). On SIGTERM or ctrl-c the daemon stops accepting, lets running
+//! Runs finish for a grace period, cancels what is left, and exits with
+//! every Run terminal.
+//!
+//! - `routes`: the route table and one handler module per resource;
+//! - `errors`: `ApiError`, runtime errors as statuses;
+//! - `json`: JSON request bodies, bounded once parsed;
+//! - `conn`: connection limits and timeouts.
 
 mod conn;
 mod errors;
@@ -15,7 +21,6 @@ mod json;
 mod routes;
 
 pub use conn::{Limits, default_max_connections, open_file_limit};
-pub use routes::answer;
 
 use crate::users::Users;
 use anyhow::{Context, Result, bail};

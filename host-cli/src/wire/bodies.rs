@@ -1,20 +1,39 @@
-//! What travels between the CLI and a daemon: the call request, the framed
-//! stream a streaming call answers with, and a body type fed by a channel.
-//!
-//! A streaming call's response is a sequence of frames, each a one-byte
-//! type, a four-byte big-endian length and the payload: `1` stdout bytes,
-//! `2` stderr bytes, `3` the final answer as JSON. Frames keep the guest's
-//! bytes exact (no text encoding), and the daemon writes each as the guest
-//! writes, so the client prints output while the Run runs.
+//! Request bodies: a call, an `exec`, a scope's opening and end, a share.
+//! The daemon parses them (bounded: see `server::json`); the client builds
+//! them from the runtime's own request types, so a remote call asks for
+//! exactly what a local one would.
 
-use bytes::{Buf, Bytes, BytesMut};
-use http_body_util::BodyExt;
-use hyper::body::{Body, Frame};
+use rh_runtime::Caller;
 use serde::{Deserialize, Serialize};
-use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use tokio::sync::mpsc;
+
+/// What a call asks for: wait for the Run (`call`, `get_or_call`), or
+/// answer once it is running (`run`, `get_or_run`); the `get_or_*` modes
+/// reuse the Run of the same name when the same call made it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallMode {
+    /// Make a Run and wait for it.
+    #[default]
+    Call,
+    /// The completed Run of this call, else make it and wait.
+    GetOrCall,
+    /// Start a Run.
+    Run,
+    /// The Run of this call whatever its status, else start it.
+    GetOrRun,
+}
+
+impl CallMode {
+    /// Whether the caller waits for the Run to end.
+    pub fn waits(self) -> bool {
+        matches!(self, CallMode::Call | CallMode::GetOrCall)
+    }
+
+    /// Whether an existing Run of the same call is reused.
+    pub fn reuses(self) -> bool {
+        matches!(self, CallMode::GetOrCall | CallMode::GetOrRun)
+    }
+}
 
 /// The body of `POST /v1/calls`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,9 +51,8 @@ pub struct CallBody {
     pub timeout_ms: Option<u64>,
     #[serde(default)]
     pub rerun: bool,
-    /// `call`, `get_or_call`, `run` or `get_or_run`.
-    #[serde(default = "default_mode")]
-    pub mode: String,
+    #[serde(default)]
+    pub mode: CallMode,
     /// Answer with frames carrying the output as it is written.
     #[serde(default)]
     pub stream: bool,
@@ -49,11 +67,12 @@ pub struct CallBody {
 }
 
 impl CallBody {
-    /// The body for a call request, in `mode`.
+    /// The body for a call request, in `mode`, made by `caller` (its
+    /// creator and scope go with it); a call that waits streams its output.
     pub fn from_request(
         req: &rh_runtime::CallRequest,
-        caller: &rh_runtime::Caller,
-        mode: &str,
+        caller: &Caller,
+        mode: CallMode,
     ) -> CallBody {
         CallBody {
             function: req.function.clone(),
@@ -63,8 +82,8 @@ impl CallBody {
             memory: req.memory,
             timeout_ms: req.timeout.map(|t| t.as_millis() as u64),
             rerun: req.rerun,
-            mode: mode.into(),
-            stream: matches!(mode, "call" | "get_or_call"),
+            mode,
+            stream: mode.waits(),
             creator: caller.creator().map(str::to_string),
             cache: req.cache,
             parent_run: caller.scope().map(str::to_string),
@@ -93,10 +112,11 @@ impl CallBody {
         r
     }
 
-    /// Who the call acts for: `user` when the daemon checks users (the
-    /// body's `creator` is then ignored), else whom the client names.
-    pub fn caller(&self, user: Option<&rh_runtime::User>) -> rh_runtime::Caller {
-        caller_of(user, self.creator.as_deref(), self.parent_run.as_deref())
+    /// Who the call acts for, the request being made by `who`: `who` when
+    /// it is a user the daemon checks (the body's `creator` is then
+    /// ignored), else whom the client names; inside `parent_run`.
+    pub fn caller(&self, who: &Caller) -> Caller {
+        acting(who, self.creator.as_deref(), self.parent_run.as_deref())
     }
 }
 
@@ -137,11 +157,8 @@ pub struct ExecCmd {
 }
 
 impl ExecBody {
-    pub fn from_request(
-        req: &rh_runtime::ExecRequest,
-        caller: &rh_runtime::Caller,
-        stream: bool,
-    ) -> ExecBody {
+    /// The body for a command Run, made by `caller`.
+    pub fn from_request(req: &rh_runtime::ExecRequest, caller: &Caller, stream: bool) -> ExecBody {
         ExecBody {
             cmds: req
                 .cmds
@@ -165,6 +182,7 @@ impl ExecBody {
         }
     }
 
+    /// The command Run this body asks for.
     pub fn to_request(&self) -> rh_runtime::ExecRequest {
         let cmds = self
             .cmds
@@ -197,22 +215,18 @@ impl ExecBody {
     }
 
     /// Who the Run acts for; see [`CallBody::caller`].
-    pub fn caller(&self, user: Option<&rh_runtime::User>) -> rh_runtime::Caller {
-        caller_of(user, self.creator.as_deref(), self.parent_run.as_deref())
+    pub fn caller(&self, who: &Caller) -> Caller {
+        acting(who, self.creator.as_deref(), self.parent_run.as_deref())
     }
 }
 
-/// A request's caller: the daemon's user when it has one, else the client's
-/// own name for itself; inside `parent` when given.
-fn caller_of(
-    user: Option<&rh_runtime::User>,
-    creator: Option<&str>,
-    parent: Option<&str>,
-) -> rh_runtime::Caller {
-    let caller = match (user, creator) {
-        (Some(u), _) => rh_runtime::Caller::for_user(u.clone()),
-        (None, Some(c)) => rh_runtime::Caller::named(c),
-        (None, None) => rh_runtime::Caller::host(),
+/// A request's caller: a checked user as they are, else the client's own
+/// name for itself; inside `parent` when given.
+fn acting(who: &Caller, creator: Option<&str>, parent: Option<&str>) -> Caller {
+    let caller = match (who.user(), creator) {
+        (Some(_), _) => who.clone(),
+        (None, Some(c)) => Caller::named(c),
+        (None, None) => Caller::host(),
     };
     caller.in_scope_opt(parent.map(str::to_string))
 }
@@ -221,69 +235,53 @@ fn empty_args() -> serde_json::Value {
     serde_json::Value::Array(Vec::new())
 }
 
-fn default_mode() -> String {
-    "call".into()
+/// The body of `POST /v1/scopes`: `{"name", "parent_run"?}` (the client
+/// sends `parent_run: null` outside a scope).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeBody {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub parent_run: Option<String>,
 }
 
-pub const FRAME_STDOUT: u8 = 1;
-pub const FRAME_STDERR: u8 = 2;
-pub const FRAME_END: u8 = 3;
-
-pub fn frame(kind: u8, payload: &[u8]) -> Bytes {
-    let mut b = BytesMut::with_capacity(5 + payload.len());
-    b.extend_from_slice(&[kind]);
-    b.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    b.extend_from_slice(payload);
-    b.freeze()
+/// The body of `POST /v1/scopes/{name}/end`: `{}` completes the scope,
+/// `{"error": "<message>"}` ends it in `error`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndScopeBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
-/// Splits a byte stream back into frames.
-#[derive(Default)]
-pub struct FrameReader {
-    buf: BytesMut,
-}
-
-impl FrameReader {
-    pub fn push(&mut self, data: &[u8]) {
-        self.buf.extend_from_slice(data);
-    }
-
-    pub fn next_frame(&mut self) -> Option<(u8, Bytes)> {
-        if self.buf.len() < 5 {
-            return None;
+impl EndScopeBody {
+    /// The body ending a scope with `outcome`.
+    pub fn new(outcome: &Result<(), String>) -> EndScopeBody {
+        EndScopeBody {
+            error: outcome.as_ref().err().cloned(),
         }
-        let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
-        if self.buf.len() < 5 + len {
-            return None;
+    }
+
+    /// How the scope ends.
+    pub fn outcome(self) -> Result<(), String> {
+        match self.error {
+            Some(m) => Err(m),
+            None => Ok(()),
         }
-        let kind = self.buf[0];
-        self.buf.advance(5);
-        Some((kind, self.buf.split_to(len).freeze()))
     }
 }
 
-/// A body whose chunks arrive over a channel.
-pub struct ChannelBody(pub mpsc::Receiver<Bytes>);
-
-impl Body for ChannelBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
-    }
-}
-
-pub type BoxBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
-
-pub fn full(b: impl Into<Bytes>) -> BoxBody {
-    http_body_util::Full::new(b.into()).boxed()
-}
-
-pub fn channel(capacity: usize) -> (mpsc::Sender<Bytes>, BoxBody) {
-    let (tx, rx) = mpsc::channel(capacity);
-    (tx, ChannelBody(rx).boxed())
+/// The body of `POST /v1/shares` (with `access`, default `read`) and of
+/// `POST /v1/shares/remove` (without). `kind` and `access` stay text here:
+/// the daemon words what is wrong with them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShareBody {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<String>,
 }

@@ -1,0 +1,54 @@
+//! `/v1/artifacts` and `/v1/lineage`: save and load artifact versions
+//! (recorded in a scope when `?scope=` names one), list them, and the
+//! lineage of an artifact or a Run.
+
+use super::{Ctx, Json, Resp, blocking, respond};
+use crate::server::errors::ApiError;
+use crate::wire::{Lineage, full};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use rh_runtime::{Artifact, ArtifactRef};
+
+pub fn list(cx: &Ctx) -> Result<Json<Vec<Artifact>>, ApiError> {
+    Ok(Json(cx.rt.artifacts(&cx.who)?))
+}
+
+pub fn get(cx: &Ctx, name: &str) -> Result<Json<Artifact>, ApiError> {
+    Ok(Json(cx.rt.artifact(&cx.who, name)?))
+}
+
+/// The bytes of the current version, or of `?version=DIGEST`.
+pub async fn data(cx: &Ctx<'_>, name: &str) -> Result<Resp, ApiError> {
+    // Reading and hashing an artifact is file work: off the workers.
+    let (rt, who) = (cx.rt.clone(), cx.who.clone().in_scope_opt(scope(cx)));
+    let (name, version) = (name.to_string(), cx.param("version").map(str::to_string));
+    let (bytes, _) = blocking(move || rt.load_artifact(&who, &name, version.as_deref())).await?;
+    Ok(respond(
+        StatusCode::OK,
+        "application/octet-stream",
+        full(bytes),
+    ))
+}
+
+/// A new version, the body's bytes.
+pub async fn save(
+    cx: &Ctx<'_>,
+    name: &str,
+    req: Request<Incoming>,
+) -> Result<Json<ArtifactRef>, ApiError> {
+    let bytes = cx.upload(req).await?;
+    let (rt, who) = (cx.rt.clone(), cx.who.clone().in_scope_opt(scope(cx)));
+    let name = name.to_string();
+    Ok(Json(
+        blocking(move || rt.save_artifact(&who, &name, &bytes)).await?,
+    ))
+}
+
+pub fn lineage(cx: &Ctx, name: &str) -> Result<Json<Lineage>, ApiError> {
+    Ok(Json(Lineage::from(cx.rt.lineage(&cx.who, name)?)))
+}
+
+/// The scope a load or save is recorded in.
+fn scope(cx: &Ctx) -> Option<String> {
+    cx.param("scope").map(str::to_string)
+}

@@ -1,0 +1,38 @@
+//! `/v1/functions` and `/v1/components`: deploy a component under a name,
+//! list the deployed names, and store a command component by digest.
+
+use super::{Ctx, Json};
+use crate::server::errors::ApiError;
+use crate::wire::DeploymentInfo;
+use hyper::Request;
+use hyper::StatusCode;
+use hyper::body::Incoming;
+use rh_runtime::ComponentInfo;
+
+pub fn list(cx: &Ctx) -> Result<Json<Vec<DeploymentInfo>>, ApiError> {
+    let deployed = cx.rt.deployments(&cx.who)?;
+    Ok(Json(deployed.iter().map(DeploymentInfo::from).collect()))
+}
+
+/// `POST /v1/functions?name=NAME`, the component's bytes as the body.
+pub async fn deploy(
+    cx: &Ctx<'_>,
+    req: Request<Incoming>,
+) -> Result<Json<DeploymentInfo>, ApiError> {
+    let Some(name) = cx.param("name").filter(|n| !n.is_empty()) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "deploy needs ?name=NAME",
+        ));
+    };
+    let bytes = cx.upload(req).await?;
+    let deployed = cx.rt.deploy(&cx.who, &bytes, name).await?;
+    Ok(Json(DeploymentInfo::from(&deployed)))
+}
+
+/// `POST /v1/components`: a component stored by digest, without a name.
+pub async fn add(cx: &Ctx<'_>, req: Request<Incoming>) -> Result<Json<ComponentInfo>, ApiError> {
+    let bytes = cx.upload(req).await?;
+    Ok(Json(cx.rt.add_component(&cx.who, &bytes).await?))
+}
