@@ -9,8 +9,11 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use rh_runtime::{Artifact, ArtifactRef};
 
-pub fn list(cx: &Ctx) -> Result<Json<Vec<Artifact>>, ApiError> {
-    Ok(Json(cx.rt.artifacts(&cx.who)?))
+/// Every artifact the caller may see: a read of every name, off the async
+/// workers.
+pub async fn list(cx: &Ctx<'_>) -> Result<Json<Vec<Artifact>>, ApiError> {
+    let (rt, who) = (cx.rt.clone(), cx.who.clone());
+    Ok(Json(blocking(move || rt.artifacts(&who)).await?))
 }
 
 pub fn get(cx: &Ctx, name: &str) -> Result<Json<Artifact>, ApiError> {
@@ -44,8 +47,12 @@ pub async fn save(
     ))
 }
 
-pub fn lineage(cx: &Ctx, name: &str) -> Result<Json<Lineage>, ApiError> {
-    Ok(Json(Lineage::from(cx.rt.lineage(&cx.who, name)?)))
+/// The lineage of `name`: a read of every Run's record, off the async
+/// workers.
+pub async fn lineage(cx: &Ctx<'_>, name: &str) -> Result<Json<Lineage>, ApiError> {
+    let (rt, who, name) = (cx.rt.clone(), cx.who.clone(), name.to_string());
+    let node = blocking(move || rt.lineage(&who, &name)).await?;
+    Ok(Json(Lineage::from(node)))
 }
 
 /// The scope a load or save is recorded in.

@@ -9,8 +9,11 @@ use hyper::StatusCode;
 use hyper::body::Incoming;
 use rh_runtime::ComponentInfo;
 
-pub fn list(cx: &Ctx) -> Result<Json<Vec<DeploymentInfo>>, ApiError> {
-    let deployed = cx.rt.deployments(&cx.who)?;
+/// Every deployed name the caller may see: a read of every name, off the
+/// async workers.
+pub async fn list(cx: &Ctx<'_>) -> Result<Json<Vec<DeploymentInfo>>, ApiError> {
+    let (rt, who) = (cx.rt.clone(), cx.who.clone());
+    let deployed = super::blocking(move || rt.deployments(&who)).await?;
     Ok(Json(deployed.iter().map(DeploymentInfo::from).collect()))
 }
 

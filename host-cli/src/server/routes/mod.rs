@@ -144,7 +144,7 @@ async fn route(state: &State, user: Option<User>, req: Request<Incoming>) -> Res
     let m = req.method().clone();
     match (m, segs.as_slice()) {
         (Method::GET, ["v1", "health"]) => health(&cx).into_response(),
-        (Method::GET, ["v1", "functions"]) => functions::list(&cx).into_response(),
+        (Method::GET, ["v1", "functions"]) => functions::list(&cx).await.into_response(),
         (Method::POST, ["v1", "functions"]) => functions::deploy(&cx, req).await.into_response(),
         (Method::DELETE, ["v1", "functions", name]) => {
             delete(&cx, ObjectKind::Function, name).into_response()
@@ -152,7 +152,7 @@ async fn route(state: &State, user: Option<User>, req: Request<Incoming>) -> Res
         (Method::POST, ["v1", "components"]) => functions::add(&cx, req).await.into_response(),
         (Method::POST, ["v1", "calls"]) => calls::call(&cx, req).await.into_response(),
         (Method::POST, ["v1", "exec"]) => calls::exec(&cx, req).await.into_response(),
-        (Method::GET, ["v1", "artifacts"]) => artifacts::list(&cx).into_response(),
+        (Method::GET, ["v1", "artifacts"]) => artifacts::list(&cx).await.into_response(),
         (Method::GET, ["v1", "artifacts", name]) => artifacts::get(&cx, name).into_response(),
         (Method::GET, ["v1", "artifacts", name, "data"]) => {
             artifacts::data(&cx, name).await.into_response()
@@ -163,12 +163,14 @@ async fn route(state: &State, user: Option<User>, req: Request<Incoming>) -> Res
         (Method::DELETE, ["v1", "artifacts", name]) => {
             delete(&cx, ObjectKind::Artifact, name).into_response()
         }
-        (Method::GET, ["v1", "lineage", name]) => artifacts::lineage(&cx, name).into_response(),
+        (Method::GET, ["v1", "lineage", name]) => {
+            artifacts::lineage(&cx, name).await.into_response()
+        }
         (Method::POST, ["v1", "scopes"]) => scopes::open(&cx, req).await.into_response(),
         (Method::POST, ["v1", "scopes", name, "end"]) => {
             scopes::end(&cx, name, req).await.into_response()
         }
-        (Method::GET, ["v1", "runs"]) => runs::list(&cx).into_response(),
+        (Method::GET, ["v1", "runs"]) => runs::list(&cx).await.into_response(),
         (Method::GET, ["v1", "runs", name]) => runs::get(&cx, name).into_response(),
         (Method::GET, ["v1", "runs", name, "result"]) => runs::result(&cx, name).into_response(),
         (Method::GET, ["v1", "runs", name, "wait"]) => runs::wait(&cx, name).await.into_response(),

@@ -9,8 +9,11 @@ use bytes::Bytes;
 use hyper::StatusCode;
 use rh_runtime::{OutputKind, RunConfig};
 
-pub fn list(cx: &Ctx) -> Result<Json<Vec<RunConfig>>, ApiError> {
-    Ok(Json(cx.rt.runs(&cx.who)?))
+/// Every Run the caller may see: a read of every Run folder, so off the
+/// async workers.
+pub async fn list(cx: &Ctx<'_>) -> Result<Json<Vec<RunConfig>>, ApiError> {
+    let (rt, who) = (cx.rt.clone(), cx.who.clone());
+    Ok(Json(blocking(move || rt.runs(&who)).await?))
 }
 
 pub fn get(cx: &Ctx, name: &str) -> Result<Json<RunConfig>, ApiError> {
