@@ -75,11 +75,13 @@ impl InFlight {
         }
     }
 
-    /// Run `name` has ended and is recorded (as `run`, when there is one):
-    /// wake whoever waits on it.
-    pub fn end(&self, name: &str, live: Live, run: Option<Run>) {
+    /// Run `name` has ended and is recorded: wake whoever waits on it,
+    /// handing them `run()` (made only when someone waits).
+    pub fn end(&self, name: &str, live: Live, run: impl FnOnce() -> Run) {
         self.table().remove(name);
-        let _ = live.done.send(Some(run));
+        // The table's receiver is gone: any left is a waiter or follower.
+        let waited = live.done.receiver_count() > 0;
+        let _ = live.done.send(Some(waited.then(run)));
     }
 
     /// The cancel signal of Run `name`, when it executes here.
@@ -138,16 +140,31 @@ impl InFlight {
 }
 
 fn watch_cancels(weak: &Weak<Table>, dir: &std::path::Path) {
+    // The folder is read again when it has changed (a request added or
+    // removed), while it holds requests, and every tenth look (a request
+    // added within the same clock tick as the last read leaves the stamp
+    // as it was): one `statx` a look otherwise.
+    let mut seen: Option<crate::store::files::Stamp> = None;
+    let mut pending = false;
+    let mut looks: u32 = 0;
     loop {
         std::thread::sleep(Duration::from_millis(10));
         let Some(table) = weak.upgrade() else { return };
         if table.lock().map(|a| a.is_empty()).unwrap_or(true) {
             continue;
         }
+        let now = crate::store::files::stamp(dir);
+        looks = looks.wrapping_add(1);
+        if now.is_some() && now == seen && !pending && !looks.is_multiple_of(10) {
+            continue;
+        }
+        seen = now;
         let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
         };
+        pending = false;
         for e in entries.flatten() {
+            pending = true;
             let n = e.file_name();
             let Some(name) = n.to_str() else { continue };
             let cancel = table

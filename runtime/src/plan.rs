@@ -325,13 +325,18 @@ fn command_digest(parts: &Parts, spec: &CmdSpec, guard: Option<&Guard>) -> Resul
 
 /// The component of a digest, ready to instantiate: from memory, else
 /// loaded (from its precompiled copy, or compiled: seconds of CPU for a big
-/// component) on a background thread, never on the async workers.
+/// component) off the async workers.
 async fn load(parts: &Arc<Parts>, digest: &str) -> Result<Arc<Loaded>> {
     if let Some(loaded) = parts.functions.cached(digest) {
         return Ok(loaded);
     }
+    // The pooled blocking threads: no thread is made for it, and compiling
+    // (rare: deploy leaves a precompiled copy) runs on the engine's own
+    // lowered threads.
     let (p, digest) = (parts.clone(), digest.to_string());
-    crate::background::run(move || p.functions.load(&p.engine, &digest)).await
+    tokio::task::spawn_blocking(move || p.functions.load(&p.engine, &digest))
+        .await
+        .map_err(|e| Error::Engine(format!("loading a component: {e}")))?
 }
 
 fn short(digest: &str) -> &str {

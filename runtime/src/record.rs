@@ -63,7 +63,7 @@ pub(crate) async fn finish(
     let name = config.name.clone();
     let mut run = Run::from_parts(dir, config);
     let result = result.map(|(bytes, value)| run.set_result(bytes, value));
-    parts.inflight.end(&name, live, Some(run.clone()));
+    parts.inflight.end(&name, live, || run.clone());
     result.map(|()| run)
 }
 

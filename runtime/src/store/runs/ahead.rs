@@ -29,8 +29,17 @@ pub(crate) const FOLDER_FILES: [&str; 4] = [
     crate::config::STDERR,
 ];
 
-/// The size spare files are made with (one filesystem block).
-const SPARE_BYTES: usize = 4096;
+/// What spare files are made with: one byte, so that the filesystem gives
+/// each its first block.
+const SPARE_BYTES: usize = 1;
+
+/// A Run folder made ahead, with its files open: claiming it writes and
+/// hands over these, opening nothing.
+pub(crate) struct Prepared {
+    pub dir: PathBuf,
+    /// `config.json`, `inputs.json`, `stdout` and `stderr`, in that order.
+    pub files: [File; 4],
+}
 
 pub(crate) struct Ahead {
     dir: PathBuf,
@@ -42,7 +51,7 @@ pub(crate) struct Ahead {
 
 #[derive(Default)]
 struct State {
-    folders: Vec<PathBuf>,
+    folders: Vec<Prepared>,
     files: Vec<PathBuf>,
     next: u64,
 }
@@ -66,33 +75,40 @@ impl Ahead {
     }
 
     /// A prepared, empty Run folder, if one is ready.
-    pub fn folder(&self) -> Option<PathBuf> {
+    pub fn folder(&self) -> Option<Prepared> {
         let mut st = self.state.lock().expect("prepared folders poisoned");
         let f = st.folders.pop();
-        self.wake.notify_one();
+        self.low(&st);
         f
+    }
+
+    /// Wake the thread once half of what it keeps is taken: it then makes
+    /// several at a time, rather than being woken for every one.
+    fn low(&self, st: &State) {
+        let half = self.target.div_ceil(2);
+        if st.folders.len() < half || st.files.len() < half {
+            self.wake.notify_one();
+        }
     }
 
     /// A folder taken but not used (its claim lost a race): ready again once
     /// its files are emptied, which costs no inode.
-    pub fn give_back_folder(&self, dir: PathBuf) {
-        for f in FOLDER_FILES {
-            if File::create(dir.join(f)).is_err() {
-                return;
-            }
+    pub fn give_back_folder(&self, p: Prepared) {
+        if p.files.iter().any(|f| f.set_len(0).is_err()) {
+            return;
         }
         self.state
             .lock()
             .expect("prepared folders poisoned")
             .folders
-            .push(dir);
+            .push(p);
     }
 
     /// A new, empty spare file, if one is ready.
     pub fn file(&self) -> Option<PathBuf> {
         let mut st = self.state.lock().expect("prepared folders poisoned");
         let f = st.files.pop();
-        self.wake.notify_one();
+        self.low(&st);
         f
     }
 
@@ -108,15 +124,23 @@ impl Ahead {
             )
         };
         if want_folder {
-            let tmp = self.dir.join(format!(".d{n}"));
-            fs::create_dir(&tmp)?;
-            for f in FOLDER_FILES {
-                File::create(tmp.join(f))?;
-            }
-            // Whole before it is offered.
+            // Made in place: nothing but this thread looks in the folder
+            // until it is offered, and a dead host's are all removed.
             let dir = self.dir.join(format!("d{n}"));
-            fs::rename(&tmp, &dir)?;
-            self.push(|st| st.folders.push(dir));
+            fs::create_dir(&dir)?;
+            let make = |f: &str| {
+                File::options()
+                    .write(true)
+                    .create_new(true)
+                    .open(dir.join(f))
+            };
+            let files = [
+                make(FOLDER_FILES[0])?,
+                make(FOLDER_FILES[1])?,
+                make(FOLDER_FILES[2])?,
+                make(FOLDER_FILES[3])?,
+            ];
+            self.push(|st| st.folders.push(Prepared { dir, files }));
         }
         if want_file {
             // A block already allocated: a record or result written over it
@@ -132,7 +156,8 @@ impl Ahead {
     #[cfg(test)]
     pub fn ready(&self) -> (Vec<PathBuf>, Vec<PathBuf>) {
         let st = self.state.lock().expect("prepared folders poisoned");
-        (st.folders.clone(), st.files.clone())
+        let folders = st.folders.iter().map(|p| p.dir.clone()).collect();
+        (folders, st.files.clone())
     }
 
     fn push(&self, f: impl FnOnce(&mut State)) {

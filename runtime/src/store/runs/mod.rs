@@ -43,6 +43,9 @@ pub(crate) struct RunStore {
     /// Whether the runs directory and `hosts/` are on one filesystem, so a
     /// host's spare files and prepared folders can be renamed into Runs.
     same_fs: bool,
+    /// Whether Runs live in memory (tmpfs), where making a file costs no
+    /// more than writing over one: results are then written in place.
+    in_memory: bool,
 }
 
 /// A Run folder this process has just claimed: the open output files.
@@ -65,6 +68,9 @@ impl From<Error> for ClaimError {
     }
 }
 
+/// `statfs`'s type of a tmpfs (`linux/magic.h`).
+const TMPFS_MAGIC: i64 = 0x0102_1994;
+
 fn mkdir_all(p: &Path) -> Result<()> {
     fs::create_dir_all(p).map_err(|e| Error::io("create folder", p, e))
 }
@@ -81,6 +87,7 @@ impl RunStore {
             durable,
             ahead,
             same_fs: false,
+            in_memory: false,
         };
         for d in [&store.runs, &store.hosts, &store.locks, &store.cancels] {
             mkdir_all(d)?;
@@ -94,6 +101,7 @@ impl RunStore {
         if !store.same_fs {
             store.ahead = 0;
         }
+        store.in_memory = rustix::fs::statfs(&store.runs).is_ok_and(|st| st.f_type == TMPFS_MAGIC);
         crate::store::files::spread_subfolders(&store.runs);
         store.recover()?;
         Ok(store)
@@ -122,7 +130,7 @@ impl RunStore {
             _ => None,
         };
         let tmp = match &prepared {
-            Some(dir) => dir.clone(),
+            Some(p) => p.dir.clone(),
             None => {
                 let n = self.counter.fetch_add(1, Ordering::Relaxed);
                 let tmp = self.runs.join(format!(".tmp-{}-{n}", host.id));
@@ -130,16 +138,29 @@ impl RunStore {
                 tmp
             }
         };
-        let built = (|| -> Result<(File, File)> {
-            overwrite_file(&tmp.join(CONFIG), &to_json(config)?, false)?;
+        let built = (|| -> Result<Option<(File, File)>> {
+            let record = to_json(config)?;
+            if let Some(p) = &prepared {
+                // Made ahead: its files are open and empty.
+                use std::os::unix::fs::FileExt;
+                let [c, i, ..] = &p.files;
+                c.write_all_at(&record, 0)
+                    .map_err(|e| Error::io("write", tmp.join(CONFIG), e))?;
+                if let Some(inputs) = inputs {
+                    i.write_all_at(inputs, 0)
+                        .map_err(|e| Error::io("write", tmp.join(INPUTS), e))?;
+                }
+                return Ok(None);
+            }
+            write_file(&tmp.join(CONFIG), &record, false)?;
             if let Some(inputs) = inputs {
-                overwrite_file(&tmp.join(INPUTS), inputs, false)?;
+                write_file(&tmp.join(INPUTS), inputs, false)?;
             }
             let stdout = create(&tmp.join(STDOUT))?;
             let stderr = create(&tmp.join(STDERR))?;
-            Ok((stdout, stderr))
+            Ok(Some((stdout, stderr)))
         })();
-        let (stdout, stderr) = match built {
+        let made = match built {
             Ok(files) => files,
             Err(e) => {
                 let _ = fs::remove_dir_all(&tmp);
@@ -154,15 +175,25 @@ impl RunStore {
         // whose Run is missing or not ours, which recovery skips.
         host.note('+', &config.name);
         match fs::rename(&tmp, &dir) {
-            Ok(()) => Ok(Folder {
-                dir,
-                stdout,
-                stderr,
-            }),
+            Ok(()) => {
+                let (stdout, stderr) = match (made, prepared) {
+                    (Some(files), _) => files,
+                    (None, Some(p)) => {
+                        let [_, _, stdout, stderr] = p.files;
+                        (stdout, stderr)
+                    }
+                    (None, None) => unreachable!("a folder is made ahead or here"),
+                };
+                Ok(Folder {
+                    dir,
+                    stdout,
+                    stderr,
+                })
+            }
             Err(e) => {
                 host.note('-', &config.name);
                 match (prepared, &host.ahead) {
-                    (Some(dir), Some(a)) => a.give_back_folder(dir),
+                    (Some(p), Some(a)) => a.give_back_folder(p),
                     _ => {
                         let _ = fs::remove_dir_all(&tmp);
                     }
@@ -298,10 +329,11 @@ impl RunStore {
     }
 
     /// Write `result.json` into a Run folder of this host: through a spare
-    /// file renamed into place when there is one, so no inode is made here.
+    /// file renamed into place when there is one, so no inode is made here
+    /// (in memory, in place: there a new file is the cheaper).
     pub fn write_result(&self, dir: &Path, bytes: &[u8]) -> Result<()> {
         let path = dir.join(RESULT);
-        let Some(host) = self.host.get().filter(|_| self.same_fs) else {
+        let Some(host) = self.host.get().filter(|_| self.same_fs && !self.in_memory) else {
             write_file(&path, bytes, self.durable)?;
             return self.sync_dir(dir);
         };
