@@ -35,6 +35,28 @@ impl CallMode {
     }
 }
 
+/// A request with the settings every Run body carries: its name, its
+/// limits, whether it replaces a finished Run.
+macro_rules! with_settings {
+    ($body:expr, $req:expr) => {{
+        let b = $body;
+        let mut r = $req.rerun(b.rerun);
+        if let Some(n) = &b.run_name {
+            r = r.run_name(n.clone());
+        }
+        if let Some(f) = b.fuel {
+            r = r.fuel(f);
+        }
+        if let Some(m) = b.memory {
+            r = r.memory(m);
+        }
+        if let Some(t) = b.timeout_ms {
+            r = r.timeout(std::time::Duration::from_millis(t));
+        }
+        r
+    }};
+}
+
 /// The body of `POST /v1/calls`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CallBody {
@@ -92,20 +114,8 @@ impl CallBody {
 
     /// The call request this body asks for.
     pub fn to_request(&self) -> rh_runtime::CallRequest {
-        let mut r = rh_runtime::CallRequest::new(self.function.clone(), self.args.clone())
-            .rerun(self.rerun);
-        if let Some(n) = &self.run_name {
-            r = r.run_name(n.clone());
-        }
-        if let Some(f) = self.fuel {
-            r = r.fuel(f);
-        }
-        if let Some(m) = self.memory {
-            r = r.memory(m);
-        }
-        if let Some(t) = self.timeout_ms {
-            r = r.timeout(std::time::Duration::from_millis(t));
-        }
+        let r = rh_runtime::CallRequest::new(self.function.clone(), self.args.clone());
+        let mut r = with_settings!(self, r);
         if let Some(c) = self.cache {
             r = r.cache(c);
         }
@@ -193,21 +203,8 @@ impl ExecBody {
                 args: c.args.clone(),
             })
             .collect();
-        let mut r = rh_runtime::ExecRequest::new(cmds)
-            .keep_going(self.keep_going)
-            .rerun(self.rerun);
-        if let Some(n) = &self.run_name {
-            r = r.run_name(n.clone());
-        }
-        if let Some(f) = self.fuel {
-            r = r.fuel(f);
-        }
-        if let Some(m) = self.memory {
-            r = r.memory(m);
-        }
-        if let Some(t) = self.timeout_ms {
-            r = r.timeout(std::time::Duration::from_millis(t));
-        }
+        let r = rh_runtime::ExecRequest::new(cmds).keep_going(self.keep_going);
+        let mut r = with_settings!(self, r);
         if let Some(s) = self.scratch {
             r = r.scratch(s);
         }
