@@ -45,11 +45,12 @@ pub enum Command {
         /// The cluster (default local).
         cluster: Option<String>,
     },
-    /// Print a Run's config.
+    /// Print a Run's config (RUN may be a Run folder's path, as
+    /// `./rh/runs/my_run` or a pulled folder).
     Show(RunRef),
-    /// Print a Run's result, or its error.
+    /// Print a Run's result, or its error (RUN may be a folder's path).
     Result(RunRef),
-    /// Print a Run's output.
+    /// Print a Run's output (RUN may be a folder's path).
     Logs {
         #[command(flatten)]
         run: RunRef,

@@ -21,6 +21,7 @@ mod limits;
 mod lineage;
 mod load;
 mod memory;
+mod paths;
 mod recovery;
 mod result_cache;
 mod run_folders;

@@ -19,7 +19,7 @@ mod scope;
 mod serve;
 mod share;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, RunRef};
 use crate::errors::UsageError;
 use crate::wire::CallMode;
 use anyhow::Result;
@@ -110,6 +110,18 @@ pub fn cluster_and_name(args: &[String], cluster: &str) -> Result<(String, Strin
         [name] => Ok((cluster.to_string(), name.clone())),
         [c, name] => Ok((c.clone(), name.clone())),
         _ => Err(UsageError("expected [CLUSTER] RUN".into()).into()),
+    }
+}
+
+/// The Run a `RunRef` names by its folder's path rather than by name on a
+/// cluster: a single argument with a `/` in it (`./rh/runs/my_run`, a
+/// pulled folder), loaded as it is on disk.
+pub fn run_at_path(r: &RunRef) -> Result<Option<rh_runtime::Run>> {
+    match r.args.as_slice() {
+        [path] if path.contains('/') => rh_runtime::Run::open(path)
+            .map(Some)
+            .map_err(|e| UsageError(format!("{path} is not a Run folder: {e}")).into()),
+        _ => Ok(None),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `runs`, `show` and `result`.
 
-use super::cluster_and_name;
+use super::{cluster_and_name, run_at_path};
 use crate::cli::RunRef;
 use crate::cluster;
 use crate::errors::code_for_kind;
@@ -42,6 +42,10 @@ pub async fn list(cluster_name: &str, json: bool) -> Result<ExitCode> {
 
 /// A Run's `config.json`, as it is stored (with or without `--json`).
 pub async fn show(r: &RunRef, _json: bool) -> Result<ExitCode> {
+    if let Some(run) = run_at_path(r)? {
+        print_record(run.config());
+        return Ok(ExitCode::SUCCESS);
+    }
     let (c, name) = cluster_and_name(&r.args, &r.cluster)?;
     rh_runtime::validate_run_name(&name)?;
     let config = cluster::open(&c)?.run(&name).await?;
@@ -50,9 +54,15 @@ pub async fn show(r: &RunRef, _json: bool) -> Result<ExitCode> {
 }
 
 pub async fn result(r: &RunRef, json: bool) -> Result<ExitCode> {
-    let (c, name) = cluster_and_name(&r.args, &r.cluster)?;
-    rh_runtime::validate_run_name(&name)?;
-    let answer = cluster::open(&c)?.result(&name).await?;
+    let answer = match run_at_path(r)? {
+        Some(run) => crate::wire::RunAnswer::of(&run, |e| e.to_string()),
+        None => {
+            let (c, name) = cluster_and_name(&r.args, &r.cluster)?;
+            rh_runtime::validate_run_name(&name)?;
+            cluster::open(&c)?.result(&name).await?
+        }
+    };
+    let name = &answer.run_name;
     if json {
         print_json(&answer);
     } else if answer.completed() {
