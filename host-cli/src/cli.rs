@@ -240,6 +240,28 @@ pub struct RunArgs {
     /// Replace an existing Run of that name.
     #[arg(long)]
     pub rerun: bool,
+    /// Label the Run (`--tag team=search`; repeatable), recorded in its
+    /// `tags`.
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+}
+
+impl RunArgs {
+    /// The `--tag` labels, each checked.
+    pub fn tags(&self) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+        let mut tags = std::collections::BTreeMap::new();
+        for t in &self.tags {
+            let Some((k, v)) = t.split_once('=') else {
+                return Err(
+                    crate::errors::UsageError(format!("--tag {t}: expected KEY=VALUE")).into(),
+                );
+            };
+            rh_runtime::validate_tag(k, v)
+                .map_err(|e| crate::errors::UsageError(format!("--tag {t}: {e}")))?;
+            tags.insert(k.to_string(), v.to_string());
+        }
+        Ok(tags)
+    }
 }
 
 #[derive(Debug, Subcommand)]

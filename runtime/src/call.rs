@@ -48,6 +48,8 @@ pub struct CallRequest {
     /// Answer from the result cache when an earlier completed Run made the
     /// same call; `None` takes the runtime's default.
     pub cache: Option<bool>,
+    /// Labels recorded in the Run's `tags` (see [`crate::validate_tag`]).
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 impl fmt::Debug for CallRequest {
@@ -74,6 +76,7 @@ impl CallRequest {
             rerun: false,
             observer: None,
             cache: None,
+            tags: Default::default(),
         }
     }
 

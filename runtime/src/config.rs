@@ -154,6 +154,9 @@ pub struct RunConfig {
     pub cluster: String,
     /// Who started it.
     pub creator: Option<String>,
+    /// Labels given by whoever started it (`--tag k=v`), for search.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
     /// The Run whose result this one reused (a cache hit), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_hit: Option<String>,
@@ -183,6 +186,7 @@ impl RunConfig {
             parent_run: None,
             cluster,
             creator: None,
+            tags: Default::default(),
             cache_hit: None,
             host: None,
         }

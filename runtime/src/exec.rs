@@ -44,6 +44,12 @@ macro_rules! run_settings {
             self.observer = Some(observer);
             self
         }
+
+        /// Record the label `key` = `value` in the Run's `tags`.
+        pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+            self.tags.insert(key.into(), value.into());
+            self
+        }
     };
 }
 pub(crate) use run_settings;
@@ -83,6 +89,8 @@ pub struct ExecRequest {
     pub rerun: bool,
     /// Sees the output as it is written.
     pub observer: Option<OutputObserver>,
+    /// Labels recorded in the Run's `tags` (see [`crate::validate_tag`]).
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for ExecRequest {
@@ -108,6 +116,7 @@ impl ExecRequest {
             keep_going: false,
             rerun: false,
             observer: None,
+            tags: Default::default(),
         }
     }
 

@@ -125,7 +125,10 @@ pub use handle::{LogFollower, RunHandle};
 pub use limits::{Limits, format_duration, format_size, parse_duration, parse_size};
 pub use lineage::LineageNode;
 pub use manifest::{Manifest, ManifestFile};
-pub use names::{MAX_NAME_LEN, auto_run_name, validate_name, validate_run_name};
+pub use names::{
+    MAX_NAME_LEN, MAX_TAG_VALUE, MAX_TAGS, auto_run_name, validate_name, validate_run_name,
+    validate_tag,
+};
 pub use options::RuntimeOptions;
 pub use remote::{RemoteStore, Transfer, parse_s3_url};
 pub use run::{Run, RunFile, is_plain_relative};

@@ -54,6 +54,38 @@ pub fn validate_name(what: &'static str, name: &str) -> Result<()> {
     }
 }
 
+/// The most tags one Run takes.
+pub const MAX_TAGS: usize = 32;
+
+/// The longest tag value, in bytes.
+pub const MAX_TAG_VALUE: usize = 256;
+
+/// Check a tag (`--tag key=value`): its key follows the naming rule, its
+/// value is at most 256 bytes with no control characters.
+///
+/// ```
+/// use rh_runtime::validate_tag;
+/// assert!(validate_tag("team", "search").is_ok());
+/// assert!(validate_tag("experiment", "lr 0.01, 3 layers").is_ok());
+/// assert!(validate_tag("", "x").is_err());
+/// assert!(validate_tag("a b", "x").is_err());
+/// assert!(validate_tag("k", "line\nbreak").is_err());
+/// ```
+pub fn validate_tag(key: &str, value: &str) -> Result<()> {
+    validate_name("tag", key)?;
+    if value.len() > MAX_TAG_VALUE {
+        return Err(Error::Invalid(format!(
+            "the value of tag `{key}` is longer than {MAX_TAG_VALUE} bytes"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::Invalid(format!(
+            "the value of tag `{key}` holds a control character"
+        )));
+    }
+    Ok(())
+}
+
 static LAST_MICROS: AtomicI64 = AtomicI64::new(0);
 
 /// A fresh automatic Run name for a call of `fn_name`.

@@ -12,6 +12,7 @@ use crate::execute::host::OutputObserver;
 use crate::functions::{ComponentKind, FunctionDesc, Loaded};
 use crate::parts::Parts;
 use crate::{Caller, Error, Limits, Result};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The function a call resolves to: one of its component's functions.
@@ -74,6 +75,7 @@ impl Plan {
         let limits = req.limits(&parts.opts.limits)?;
         parts.engine.check_memory(limits.memory)?;
         let mut config = record(parts, caller, parent, &inputs, &limits);
+        config.tags = tags(req.tags)?;
         config.fn_name = Some(target.desc().name.clone());
         config.function = Some(FunctionRef {
             name: deployment,
@@ -126,6 +128,7 @@ impl Plan {
         }
         let inputs = serde_json::to_vec(&records).map_err(|e| Error::Invalid(e.to_string()))?;
         let mut config = record(parts, caller, parent, &inputs, &limits);
+        config.tags = tags(req.tags)?;
         config.run_type = RunType::Command;
         config.cmds = records;
         Ok(Plan {
@@ -212,6 +215,21 @@ fn record(
     config.parent_run = parent;
     config.creator = caller.creator().map(str::to_string);
     config
+}
+
+/// A request's tags, once each is valid and there are not too many.
+fn tags(tags: BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+    if tags.len() > crate::names::MAX_TAGS {
+        return Err(Error::Invalid(format!(
+            "a Run takes at most {} tags ({} given)",
+            crate::names::MAX_TAGS,
+            tags.len()
+        )));
+    }
+    for (k, v) in &tags {
+        crate::validate_tag(k, v)?;
+    }
+    Ok(tags)
 }
 
 /// The Run the caller acts inside (recorded as the parent), once the

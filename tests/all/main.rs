@@ -30,3 +30,4 @@ mod scopes;
 mod shared_store;
 mod sharing;
 mod stall;
+mod tags;

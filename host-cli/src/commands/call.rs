@@ -95,6 +95,7 @@ pub fn request(a: &CallArgs) -> Result<CallRequest> {
     let (memory, timeout) = parse_limits(r.memory.as_deref(), r.timeout.as_deref())?;
     req.memory = memory;
     req.timeout = timeout;
+    req.tags = r.tags()?;
     if a.cache {
         req = req.cache(true);
     } else if a.no_cache {

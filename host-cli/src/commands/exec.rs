@@ -70,6 +70,7 @@ pub async fn exec(a: ExecArgs, json: bool) -> Result<ExitCode> {
         super::call::parse_limits(a.run.memory.as_deref(), a.run.timeout.as_deref())?;
     req.memory = memory;
     req.timeout = timeout;
+    req.tags = a.run.tags()?;
     if let Some(s) = &a.scratch_limit {
         let bytes =
             rh_runtime::parse_size(s).map_err(|e| UsageError(format!("--scratch-limit {e}")))?;

@@ -5,6 +5,7 @@
 
 use rh_runtime::Caller;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// What a call asks for: wait for the Run (`call`, `get_or_call`), or
 /// answer once it is running (`run`, `get_or_run`); the `get_or_*` modes
@@ -53,6 +54,7 @@ macro_rules! with_settings {
         if let Some(t) = b.timeout_ms {
             r = r.timeout(std::time::Duration::from_millis(t));
         }
+        r.tags = b.tags.clone();
         r
     }};
 }
@@ -86,6 +88,9 @@ pub struct CallBody {
     /// The scope (or other Run) this call is made inside.
     #[serde(default)]
     pub parent_run: Option<String>,
+    /// Labels recorded in the Run's `tags`.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
 impl CallBody {
@@ -109,6 +114,7 @@ impl CallBody {
             creator: caller.creator().map(str::to_string),
             cache: req.cache,
             parent_run: caller.scope().map(str::to_string),
+            tags: req.tags.clone(),
         }
     }
 
@@ -155,6 +161,8 @@ pub struct ExecBody {
     pub creator: Option<String>,
     #[serde(default)]
     pub parent_run: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// One command: as recorded, the component (name or digest), its args.
@@ -189,6 +197,7 @@ impl ExecBody {
             stream,
             creator: caller.creator().map(str::to_string),
             parent_run: caller.scope().map(str::to_string),
+            tags: req.tags.clone(),
         }
     }
 

@@ -2,7 +2,7 @@
 //! loading Runs by name and by path.
 
 use crate::util::*;
-use rh_runtime::{CallRequest, Caller, Run, RunStatus};
+use rh_runtime::{CallRequest, Caller, Error, Run, RunStatus};
 use serde_json::json;
 
 #[test]
@@ -163,4 +163,41 @@ fn guest_wall_clock_is_the_hosts() {
         stamps[0] >= before && stamps[4] <= after,
         "{before} {stamps:?} {after}"
     );
+}
+
+#[test]
+fn tags_are_recorded_and_bad_ones_refused_before_anything_is_written() {
+    let d = tmp();
+    let rt = runtime(d.path());
+    deploy(&rt, "summer");
+    let me = Caller::host();
+    let tk = tokio();
+    let req = CallRequest::new("summer", json!([1, 2]))
+        .run_name("tagged")
+        .tag("team", "search")
+        .tag("stage", "eval");
+    let run = tk.block_on(rt.call(&me, req)).unwrap();
+    let want: std::collections::BTreeMap<String, String> = [("stage", "eval"), ("team", "search")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(run.config().tags, want);
+    // As recorded on disk, not only in memory.
+    assert_eq!(rt.run(&me, "tagged").unwrap().config().tags, want);
+    for req in [
+        CallRequest::new("summer", json!([1, 2])).tag("a b", "x"),
+        CallRequest::new("summer", json!([1, 2])).tag("k", "x".repeat(257)),
+        (0..33).fold(CallRequest::new("summer", json!([1, 2])), |r, i| {
+            r.tag(format!("k{i}"), "v")
+        }),
+    ] {
+        let e = tk
+            .block_on(rt.call(&me, req.run_name("refused")))
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Invalid(_) | Error::InvalidName { .. }),
+            "{e}"
+        );
+        assert!(rt.run(&me, "refused").is_err(), "no Run was made: {e}");
+    }
 }
