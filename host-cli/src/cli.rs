@@ -217,6 +217,13 @@ pub struct CallArgs {
     /// Execute even when the cluster caches by default.
     #[arg(long)]
     pub no_cache: bool,
+    /// Execute even when a cached answer exists; the new Run becomes the
+    /// newest answer of its call.
+    #[arg(long, conflicts_with = "no_cache")]
+    pub refresh_cache: bool,
+    /// Take no cached answer from a Run that ended longer ago (`10m`, `7d`).
+    #[arg(long, value_name = "D")]
+    pub cache_ttl: Option<String>,
 }
 
 /// What every verb that makes a Run takes.
@@ -328,6 +335,10 @@ pub struct ServeArgs {
     /// Answer calls from the result cache unless they ask not to.
     #[arg(long)]
     pub cache: bool,
+    /// Take no cached answer from a Run that ended longer ago (`7d`), unless
+    /// a call sets its own.
+    #[arg(long, value_name = "D")]
+    pub cache_ttl: Option<String>,
     /// A store shared with other clusters (s3://BUCKET/PREFIX): completed
     /// Runs are published there, and cached calls are answered from Runs
     /// any attached cluster published.

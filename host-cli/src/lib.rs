@@ -105,6 +105,7 @@ pub async fn serve_for_fuzzing(
         disk_reserve: None,
         memory_total: None,
         cache: false,
+        cache_ttl: None,
         durable: false,
         shared_store: None,
         connections: server::Limits {

@@ -64,6 +64,11 @@ fn can_answer(parts: &Parts, run: &Run, plan: &Plan) -> bool {
     if !crate::cache::same_call(c, digest, fn_name, input_digest) {
         return false;
     }
+    if let Some(ttl) = plan.cache_ttl
+        && !ended_within(c.end_time.as_deref(), ttl)
+    {
+        return false;
+    }
     let files = [RESULT, STDOUT, STDERR];
     if !files
         .iter()
@@ -84,6 +89,17 @@ fn can_answer(parts: &Parts, run: &Run, plan: &Plan) -> bool {
                 })
         })
     })
+}
+
+/// Whether a Run that ended at `end` (RFC 3339) ended at most `ttl` ago.
+fn ended_within(end: Option<&str>, ttl: std::time::Duration) -> bool {
+    let Some(end) = end.and_then(|e| {
+        time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339).ok()
+    }) else {
+        return false;
+    };
+    let age = time::OffsetDateTime::now_utc() - end;
+    age <= time::Duration::try_from(ttl).unwrap_or(time::Duration::MAX)
 }
 
 /// A Run published to the shared store that can answer `plan` (signed

@@ -50,6 +50,12 @@ pub struct CallRequest {
     pub cache: Option<bool>,
     /// Labels recorded in the Run's `tags` (see [`crate::validate_tag`]).
     pub tags: std::collections::BTreeMap<String, String>,
+    /// Execute even when a cached answer exists; the new Run becomes the
+    /// newest answer of its call.
+    pub refresh_cache: bool,
+    /// Take no cached answer that ended longer ago than this (the
+    /// runtime's default when `None`).
+    pub cache_ttl: Option<Duration>,
 }
 
 impl fmt::Debug for CallRequest {
@@ -77,6 +83,8 @@ impl CallRequest {
             observer: None,
             cache: None,
             tags: Default::default(),
+            refresh_cache: false,
+            cache_ttl: None,
         }
     }
 
@@ -87,6 +95,19 @@ impl CallRequest {
     }
 
     crate::exec::run_settings!();
+
+    /// Execute even when a cached answer exists (see
+    /// [`CallRequest::refresh_cache`]).
+    pub fn refresh_cache(mut self, refresh: bool) -> Self {
+        self.refresh_cache = refresh;
+        self
+    }
+
+    /// Take no cached answer that ended longer ago than `ttl`.
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = Some(ttl);
+        self
+    }
 
     pub(crate) fn limits(&self, defaults: &Limits) -> Result<Limits> {
         Ok(defaults

@@ -29,6 +29,9 @@ pub struct RuntimeOptions {
     pub engine: EngineOptions,
     /// Answer calls from the result cache unless they say otherwise.
     pub cache: bool,
+    /// A completed Run older than this (by its end) answers no cached call,
+    /// unless the call sets its own; `None`: any age.
+    pub cache_ttl: Option<std::time::Duration>,
     /// `fsync` a Run's final `config.json` and `result.json` before they are
     /// renamed into place, and its folder after. Off by default: the rename
     /// already guarantees whole files after a process crash (`kill -9`);
@@ -66,6 +69,7 @@ impl RuntimeOptions {
             engine: EngineOptions::default(),
             durable: false,
             cache: false,
+            cache_ttl: None,
             folders_ahead: 16,
             shared_store: None,
             publish_in_background: true,
@@ -102,6 +106,12 @@ impl RuntimeOptions {
     /// Answer calls from the result cache by default.
     pub fn cache(mut self, cache: bool) -> Self {
         self.cache = cache;
+        self
+    }
+
+    /// Take no cached answer older than `ttl` unless a call says otherwise.
+    pub fn cache_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.cache_ttl = Some(ttl);
         self
     }
 

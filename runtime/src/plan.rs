@@ -59,6 +59,8 @@ pub(crate) struct Plan {
     pub rerun: bool,
     /// Answer from the result cache when a completed Run can.
     pub cache: bool,
+    /// How old (by its end) a Run that answers may be.
+    pub cache_ttl: Option<std::time::Duration>,
     pub work: Work,
 }
 
@@ -90,7 +92,9 @@ impl Plan {
             limits,
             observer: req.observer,
             rerun: req.rerun,
-            cache: req.cache.unwrap_or(parts.opts.cache),
+            // A refresh executes, and its Run becomes the newest answer.
+            cache: req.cache.unwrap_or(parts.opts.cache) && !req.refresh_cache,
+            cache_ttl: req.cache_ttl.or(parts.opts.cache_ttl),
             work: Work::Function(target),
         })
     }
@@ -141,6 +145,7 @@ impl Plan {
             observer: req.observer,
             rerun: req.rerun,
             cache: false,
+            cache_ttl: None,
             work: Work::Commands(Commands {
                 cmds,
                 keep_going: req.keep_going,

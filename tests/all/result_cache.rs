@@ -3,6 +3,7 @@
 //! component digest, function, inputs and artifact versions.
 
 use crate::util::*;
+use serde_json::json;
 
 #[test]
 fn a_cached_call_reuses_a_completed_run_under_another_name() {
@@ -188,5 +189,66 @@ fn a_daemon_caching_by_default_serves_hits_to_every_client_and_executes_once() {
         d.config(v["run_name"].as_str().unwrap())
             .get("cache_hit")
             .is_none()
+    );
+}
+
+#[test]
+fn a_refresh_executes_and_becomes_the_answer_and_old_answers_expire() {
+    let d = tmp();
+    deploy(d.path(), "summer");
+    let call = |name: &str, extra: &[&str]| {
+        let mut args = vec!["call", "summer", "5", "6", "--cache", "--run-name", name];
+        args.extend_from_slice(extra);
+        rh_ok(d.path(), &args);
+        config(d.path(), name).get("cache_hit").cloned()
+    };
+    assert_eq!(call("c1", &[]), None);
+    assert_eq!(call("c2", &[]), Some(json!("c1")));
+    // A refresh executes even with an answer there, and is the newest one.
+    assert_eq!(call("c3", &["--refresh-cache"]), None);
+    assert_eq!(call("c4", &[]), Some(json!("c3")));
+    // A TTL shorter than the answers' age is a miss; a long one a hit.
+    assert_eq!(call("c5", &["--cache-ttl", "1ms"]), None);
+    assert_eq!(call("c6", &["--cache-ttl", "1h"]), Some(json!("c5")));
+    let err = rh_err(
+        d.path(),
+        &["call", "summer", "5", "6", "--cache", "--cache-ttl", "soon"],
+        2,
+    );
+    assert!(err.contains("--cache-ttl"), "{err}");
+
+    // On a daemon: its own TTL, and a call's over HTTP.
+    let daemon = Daemon::start_with(&["--cache", "--cache-ttl", "1ms"]);
+    daemon.deploy("summer");
+    let call = |name: &str, extra: serde_json::Value| {
+        let mut body = json!({"function": "summer", "args": [7, 8], "run_name": name});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let (status, text) = daemon.http(
+            "POST",
+            "/v1/calls",
+            Some(&daemon.token()),
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "{text}");
+        daemon.config(name).get("cache_hit").cloned()
+    };
+    assert_eq!(call("d1", json!({})), None);
+    assert_eq!(call("d2", json!({})), None, "older than the daemon's 1 ms");
+    assert_eq!(
+        call("d3", json!({"cache_ttl_ms": 3_600_000})),
+        Some(json!("d2"))
+    );
+    assert_eq!(
+        call(
+            "d4",
+            json!({"refresh_cache": true, "cache_ttl_ms": 3_600_000})
+        ),
+        None
+    );
+    assert_eq!(
+        call("d5", json!({"cache_ttl_ms": 3_600_000})),
+        Some(json!("d4"))
     );
 }

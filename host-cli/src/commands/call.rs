@@ -96,6 +96,12 @@ pub fn request(a: &CallArgs) -> Result<CallRequest> {
     req.memory = memory;
     req.timeout = timeout;
     req.tags = r.tags()?;
+    req.refresh_cache = a.refresh_cache;
+    if let Some(d) = &a.cache_ttl {
+        req = req.cache_ttl(
+            rh_runtime::parse_duration(d).map_err(|e| UsageError(format!("--cache-ttl {e}")))?,
+        );
+    }
     if a.cache {
         req = req.cache(true);
     } else if a.no_cache {

@@ -74,6 +74,14 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
             .transpose()?,
         memory_total,
         cache: a.cache,
+        cache_ttl: a
+            .cache_ttl
+            .as_deref()
+            .map(|d| {
+                rh_runtime::parse_duration(d)
+                    .map_err(|e| crate::errors::UsageError(format!("--cache-ttl {e}")))
+            })
+            .transpose()?,
         durable: a.durable,
         shared_store: match (&a.shared_store, &a.shared_store_key) {
             (Some(url), Some(key)) => Some(

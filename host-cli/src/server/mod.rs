@@ -55,6 +55,8 @@ pub struct ServeOptions {
     /// default, half of this machine's memory).
     pub memory_total: Option<u64>,
     pub cache: bool,
+    /// The oldest a cached answer may be, unless a call says otherwise.
+    pub cache_ttl: Option<std::time::Duration>,
     pub durable: bool,
     pub shared_store: Option<rh_runtime::RemoteStore>,
     /// Timeouts and the cap on connections.
@@ -110,6 +112,9 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     }
     if let Some(total) = opts.memory_total {
         ropts = ropts.memory_total(total);
+    }
+    if let Some(ttl) = opts.cache_ttl {
+        ropts = ropts.cache_ttl(ttl);
     }
     let rt = Runtime::open_with(
         ropts

@@ -85,6 +85,12 @@ pub struct CallBody {
     /// Use the result cache (`null`: the daemon's default).
     #[serde(default)]
     pub cache: Option<bool>,
+    /// Execute even when a cached answer exists.
+    #[serde(default)]
+    pub refresh_cache: bool,
+    /// The oldest a cached answer may be, in milliseconds.
+    #[serde(default)]
+    pub cache_ttl_ms: Option<u64>,
     /// The scope (or other Run) this call is made inside.
     #[serde(default)]
     pub parent_run: Option<String>,
@@ -113,6 +119,8 @@ impl CallBody {
             stream: mode.waits(),
             creator: caller.creator().map(str::to_string),
             cache: req.cache,
+            refresh_cache: req.refresh_cache,
+            cache_ttl_ms: req.cache_ttl.map(|t| t.as_millis() as u64),
             parent_run: caller.scope().map(str::to_string),
             tags: req.tags.clone(),
         }
@@ -124,6 +132,10 @@ impl CallBody {
         let mut r = with_settings!(self, r);
         if let Some(c) = self.cache {
             r = r.cache(c);
+        }
+        r = r.refresh_cache(self.refresh_cache);
+        if let Some(t) = self.cache_ttl_ms {
+            r = r.cache_ttl(std::time::Duration::from_millis(t));
         }
         r
     }
