@@ -74,8 +74,8 @@ impl Replace {
 pub(crate) async fn new_run(parts: &Parts, plan: &Plan, hint: &str) -> Result<Claimed> {
     let (cache_lock, hit) = match plan.cache_key().filter(|_| plan.cache) {
         Some(key) => {
-            let lock = parts.cache.lock(&key).await?;
-            (Some(lock), crate::cached::find(parts, plan, &key).await)
+            let lock = parts.cache.lock(key).await?;
+            (Some(lock), crate::cached::find(parts, plan, key).await)
         }
         None => (None, None),
     };
@@ -110,7 +110,7 @@ pub(crate) async fn find_or_claim(parts: &Parts, plan: &Plan) -> Result<Found> {
                 // the same call when there is one.
                 let hit = match plan.cache_key() {
                     Some(key) if parts.opts.shared_store.is_some() => {
-                        crate::cached::find(parts, plan, &key).await
+                        crate::cached::find(parts, plan, key).await
                     }
                     _ => None,
                 };

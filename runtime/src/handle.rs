@@ -44,7 +44,7 @@ impl RunHandle {
     /// The Run's current status (read from nothing while this process
     /// executes it).
     pub fn status(&self) -> Result<RunStatus> {
-        if self.parts.inflight.done(&self.name).is_some() {
+        if self.parts.inflight.contains(&self.name) {
             return Ok(RunStatus::Running);
         }
         Ok(self.run()?.status())

@@ -84,6 +84,11 @@ impl InFlight {
         let _ = live.done.send(Some(waited.then(run)));
     }
 
+    /// Whether Run `name` executes here.
+    pub fn contains(&self, name: &str) -> bool {
+        self.table().contains_key(name)
+    }
+
     /// The cancel signal of Run `name`, when it executes here.
     pub fn cancel_signal(&self, name: &str) -> Option<Arc<Cancel>> {
         self.table().get(name).map(|a| a.cancel.clone())

@@ -61,6 +61,8 @@ pub(crate) struct Plan {
     pub cache: bool,
     /// How old (by its end) a Run that answers may be.
     pub cache_ttl: Option<std::time::Duration>,
+    /// The result cache's key of a function call, hashed once.
+    key: Option<String>,
     pub work: Work,
 }
 
@@ -79,6 +81,8 @@ impl Plan {
         let mut config = record(parts, caller, parent, &inputs, &limits);
         config.tags = tags(req.tags)?;
         config.fn_name = Some(target.desc().name.clone());
+        let input_digest = config.input_digest.as_deref().unwrap_or_default();
+        let key = crate::cache::key(&digest, &target.desc().name, input_digest);
         config.function = Some(FunctionRef {
             name: deployment,
             digest,
@@ -95,6 +99,7 @@ impl Plan {
             // A refresh executes, and its Run becomes the newest answer.
             cache: req.cache.unwrap_or(parts.opts.cache) && !req.refresh_cache,
             cache_ttl: req.cache_ttl.or(parts.opts.cache_ttl),
+            key: Some(key),
             work: Work::Function(target),
         })
     }
@@ -146,6 +151,7 @@ impl Plan {
             rerun: req.rerun,
             cache: false,
             cache_ttl: None,
+            key: None,
             work: Work::Commands(Commands {
                 cmds,
                 keep_going: req.keep_going,
@@ -160,14 +166,8 @@ impl Plan {
     }
 
     /// The result cache's key of a function call.
-    pub fn cache_key(&self) -> Option<String> {
-        let c = &self.config;
-        match (&self.work, &c.function, &c.fn_name, &c.input_digest) {
-            (Work::Function(_), Some(f), Some(n), Some(i)) => {
-                Some(crate::cache::key(&f.digest, n, i))
-            }
-            _ => None,
-        }
+    pub fn cache_key(&self) -> Option<&str> {
+        self.key.as_deref()
     }
 
     /// The component digest, function and inputs of a function call.

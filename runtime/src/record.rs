@@ -50,20 +50,19 @@ pub(crate) async fn finish(
     if result.is_ok()
         && let Some(key) = plan.cache_key()
     {
-        if let Err(e) = parts.cache.record(&key, &config.name) {
+        if let Err(e) = parts.cache.record(key, &config.name) {
             tracing::warn!("indexing run {} for the cache: {e}", config.name);
         }
         if hit.is_none() {
-            crate::cached::publish(parts, &dir, &key).await;
+            crate::cached::publish(parts, &dir, key).await;
         }
     }
     // The hit's copy from the shared store, and the cache key's lock, go
     // once the Run is recorded.
     drop((hit, cache_lock));
-    let name = config.name.clone();
     let mut run = Run::from_parts(dir, config);
     let result = result.map(|(bytes, value)| run.set_result(bytes, value));
-    parts.inflight.end(&name, live, || run.clone());
+    parts.inflight.end(run.name(), live, || run.clone());
     result.map(|()| run)
 }
 
