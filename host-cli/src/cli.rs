@@ -40,8 +40,17 @@ pub enum Command {
     GetOrCall(CallArgs),
     /// Return Run R whatever its status, or start it.
     GetOrRun(CallArgs),
-    /// List Runs.
-    Runs {
+    /// Search Runs, newest first, a page at a time; prints the cursor of
+    /// the next page.
+    Runs(SearchArgs),
+    /// Remove finished Runs that a retention policy does not keep (and,
+    /// when asked, unreferenced artifact versions and components).
+    Gc(GcArgs),
+    /// The result cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// Rebuild a cluster's index of Runs from its Run folders.
+    Reindex {
         /// The cluster (default local).
         cluster: Option<String>,
     },
@@ -271,6 +280,87 @@ impl RunArgs {
     }
 }
 
+/// `runs`: filters (all must hold), a page size and where the page starts.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The cluster (default local).
+    pub cluster: Option<String>,
+    /// Only Runs with this status (not_started, running, completed, error,
+    /// cancelled).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only Runs of this function (`NAME` or `NAME/FUNCTION`).
+    #[arg(long)]
+    pub function: Option<String>,
+    /// Only Runs started since D: a duration before now (`1h`, `7d`) or an
+    /// RFC 3339 time.
+    #[arg(long, value_name = "D")]
+    pub since: Option<String>,
+    /// Only Runs started until D (as `--since`).
+    #[arg(long, value_name = "D")]
+    pub until: Option<String>,
+    /// Only Runs started by this user.
+    #[arg(long, value_name = "USER")]
+    pub creator: Option<String>,
+    /// Only Runs with this tag (repeatable: all of them).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+    /// Only Runs made inside this Run.
+    #[arg(long, value_name = "RUN")]
+    pub parent: Option<String>,
+    /// Runs per page (1 to 1000).
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Where the page starts: the cursor a previous page printed.
+    #[arg(long)]
+    pub cursor: Option<String>,
+}
+
+/// `gc`: which finished Runs go.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// The cluster (default local).
+    pub cluster: Option<String>,
+    /// Remove Runs that ended longer ago than D (`30d`, `12h`).
+    #[arg(long, value_name = "D")]
+    pub older_than: Option<String>,
+    /// Keep the newest N matching Runs; remove the older ones.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+    /// Only Runs with this status (repeatable): completed, error, cancelled.
+    #[arg(long)]
+    pub status: Vec<String>,
+    /// Only Runs of this function (`NAME` or `NAME/FUNCTION`).
+    #[arg(long)]
+    pub function: Option<String>,
+    /// Print what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also remove artifact versions that are neither current nor
+    /// referenced by a kept Run.
+    #[arg(long)]
+    pub artifacts: bool,
+    /// Also remove stored components no deployed name and no kept Run
+    /// refers to.
+    #[arg(long)]
+    pub components: bool,
+    /// Remove Runs that made the current version of an artifact too.
+    #[arg(long)]
+    pub include_producers: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Forget result-cache entries; the Runs stay.
+    Clear {
+        /// The cluster (default local).
+        cluster: Option<String>,
+        /// Only this deployed name's entries.
+        #[arg(long)]
+        function: Option<String>,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Name a daemon: `rh-wasm cluster add cpu http://HOST:PORT --token-file F`.
@@ -339,6 +429,17 @@ pub struct ServeArgs {
     /// a call sets its own.
     #[arg(long, value_name = "D")]
     pub cache_ttl: Option<String>,
+    /// Remove finished Runs that ended longer ago than D, every few
+    /// minutes (as `gc --older-than D`; logged).
+    #[arg(long, value_name = "D")]
+    pub retain: Option<String>,
+    /// Keep the newest N Runs, removing older finished ones, every few
+    /// minutes (as `gc --keep-last N`; logged).
+    #[arg(long, value_name = "N")]
+    pub retain_last: Option<usize>,
+    /// How often `--retain` / `--retain-last` are applied.
+    #[arg(long, value_name = "D", default_value = "1m")]
+    pub retain_every: String,
     /// A store shared with other clusters (s3://BUCKET/PREFIX): completed
     /// Runs are published there, and cached calls are answered from Runs
     /// any attached cluster published.

@@ -50,6 +50,19 @@ use std::process::ExitCode;
 pub fn run() -> ExitCode {
     let cli = cli::Cli::parse();
     let json = cli.json;
+    // The daemon sets up its own log; a command says only what is wrong
+    // (`RH_LOG=info` for more).
+    if !matches!(cli.command, cli::Command::Serve(_)) {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("RH_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with_writer(std::io::stderr)
+            .without_time()
+            .with_target(false)
+            .init();
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -113,6 +126,7 @@ pub async fn serve_for_fuzzing(
             idle_timeout: std::time::Duration::from_secs(60),
             max_connections: server::default_max_connections(),
         },
+        retain: None,
     })
     .await
 }

@@ -16,6 +16,7 @@
 
 use crate::parts::Parts;
 pub(crate) use crate::store::grants::{Access, AccessStore, Key, ObjectKind, Share};
+use crate::store::index::search::Visible;
 use crate::{Caller, Error, Result, User};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -155,6 +156,39 @@ impl Parts {
             Some(g) => g.require(kind, name, self.owner(kind, name)?.as_deref(), need, doing),
             None => Ok(()),
         }
+    }
+
+    /// Refuse a user who is not an administrator; `doing` names the act.
+    pub(crate) fn require_admin(&self, caller: &Caller, doing: &str) -> Result<()> {
+        match caller.user() {
+            Some(u) if !u.admin => Err(Error::Forbidden {
+                message: format!(
+                    "user `{}` is not an administrator; {doing} needs one",
+                    u.name
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whose Runs a search by the caller may return: everyone's, or a
+    /// user's own and those shared with them.
+    pub(crate) fn run_visibility(&self, caller: &Caller) -> Result<Visible> {
+        let Some(u) = caller.user().filter(|u| !u.admin) else {
+            return Ok(Visible::All);
+        };
+        let index = self.access.index()?;
+        let shared = index
+            .iter()
+            .filter(|((kind, _), grants)| {
+                *kind == ObjectKind::Run && grants.iter().any(|(who, _)| *who == u.name)
+            })
+            .map(|((_, name), _)| name.clone())
+            .collect();
+        Ok(Visible::User {
+            name: u.name.clone(),
+            shared,
+        })
     }
 
     /// Refuse unless the guard's user has `need` on Run `name`.
@@ -331,13 +365,9 @@ impl Parts {
     /// see appear in it; the object itself must be one of them.
     pub(crate) fn lineage(&self, caller: &Caller, name: &str) -> Result<crate::LineageNode> {
         let sees = self.visibility(caller)?;
-        let runs = self
-            .runs
-            .list()?
-            .into_iter()
-            .filter(|c| sees(ObjectKind::Run, &c.name, c.creator.as_deref()))
-            .collect();
-        let mut node = crate::lineage::Graph::new(runs, &self.artifacts).of(name)?;
+        let sees_run = |name: &str, owner: Option<&str>| sees(ObjectKind::Run, name, owner);
+        let mut node =
+            crate::lineage::Graph::new(self.runs.index(), &self.artifacts, &sees_run).of(name)?;
         let Some(g) = self.guard(caller) else {
             return Ok(node);
         };

@@ -46,9 +46,17 @@ pub(crate) async fn find(parts: &Parts, plan: &Plan, key: &str) -> Option<Hit> {
 
 /// One of this cluster's Runs that can answer `plan`.
 fn local(parts: &Parts, plan: &Plan, key: &str) -> Option<Run> {
-    parts
-        .cache
-        .candidates(key)
+    let index = parts.runs.index();
+    // Rows this process has sent are committed (another process's Run of
+    // the key was committed before it let go of the key's lock).
+    index.sync();
+    let function = plan
+        .config
+        .function
+        .as_ref()
+        .map_or("", |f| f.name.as_str());
+    index
+        .cache_candidates(key, parts.cache.cleared_until(function))
         .into_iter()
         .filter_map(|name| parts.run(&name).ok())
         .find(|run| can_answer(parts, run, plan))

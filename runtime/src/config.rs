@@ -53,6 +53,25 @@ impl RunStatus {
     }
 }
 
+impl std::str::FromStr for RunStatus {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> crate::Result<RunStatus> {
+        Ok(match s {
+            "not_started" => RunStatus::NotStarted,
+            "running" => RunStatus::Running,
+            "completed" => RunStatus::Completed,
+            "error" => RunStatus::Error,
+            "cancelled" => RunStatus::Cancelled,
+            other => {
+                return Err(crate::Error::Invalid(format!(
+                    "unknown status `{other}` (one of not_started, running, completed, error, cancelled)"
+                )));
+            }
+        })
+    }
+}
+
 impl fmt::Display for RunStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -204,6 +204,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The index of Runs could not be read or written.
+    #[error("the index of Runs {}: {message}", path.display())]
+    Index {
+        /// The index file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// A stored JSON file did not parse.
     #[error("corrupt file {}: {source}", path.display())]
     Corrupt {
@@ -249,6 +257,7 @@ impl Error {
             Error::DiskFull { .. } => "disk_full",
             Error::Io { .. } => "io",
             Error::Corrupt { .. } => "corrupt",
+            Error::Index { .. } => "index",
             Error::Engine(_) => "engine",
             Error::Remote(_) => "remote",
         }

@@ -94,6 +94,8 @@ mod deploy;
 mod error;
 mod exec;
 mod execute;
+mod faults;
+mod gc;
 mod handle;
 mod inflight;
 mod limits;
@@ -121,6 +123,7 @@ pub use execute::engine::{EngineOptions, default_memory_total};
 pub use execute::host::{OutputKind, OutputObserver};
 pub use folder::RunDir;
 pub use functions::{ComponentInfo, ComponentKind, Deployment, FunctionDesc, Version};
+pub use gc::{GcReport, GcRequest};
 pub use handle::{LogFollower, RunHandle};
 pub use limits::{Limits, format_duration, format_size, parse_duration, parse_size};
 pub use lineage::LineageNode;
@@ -136,6 +139,8 @@ pub use runtime::Runtime;
 pub use runtime::Scope;
 pub use signing::TeamKey;
 pub use store::grants::{Access, ObjectKind, Share};
+pub use store::index::search::{MAX_PAGE, format_when, parse_when};
+pub use store::index::{RunPage, RunQuery};
 
 /// Entry points for the fuzz targets (`fuzz/`); not part of the API.
 #[doc(hidden)]

@@ -165,7 +165,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 
-/// Parse a duration with a unit: `250ms`, `30s`, `5m`, `1h`.
+/// Parse a duration with a unit: `250ms`, `30s`, `5m`, `1h`, `7d`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -185,10 +185,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => Duration::from_secs(n),
         "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
         "h" => Duration::from_secs(n.saturating_mul(3600)),
-        "" => return Err(format!("`{text}` needs a unit (ms, s, m or h)")),
+        "d" => Duration::from_secs(n.saturating_mul(86_400)),
+        "" => return Err(format!("`{text}` needs a unit (ms, s, m, h or d)")),
         other => {
             return Err(format!(
-                "`{text}`: unknown duration unit `{other}` (use ms, s, m or h)"
+                "`{text}`: unknown duration unit `{other}` (use ms, s, m, h or d)"
             ));
         }
     };

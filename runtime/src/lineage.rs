@@ -2,13 +2,16 @@
 //! followed transitively through the Runs' `upstream_artifacts` and
 //! `downstream_artifacts` and the artifact versions' producing Runs.
 //!
-//! The graph is built from the Run records on demand (one read of each
-//! `config.json`), so it is always what the records say, with no second
-//! copy to keep in step. Versions matter: a Run that loaded an older version
-//! of an artifact is not a consumer of the current one.
+//! The graph is walked in the index of Runs, which holds every Run's
+//! loaded and saved artifact versions as edges: each step asks for the
+//! Runs around one artifact version, so the cost follows the size of the
+//! answer, not the number of Runs. Versions matter: a Run that loaded an
+//! older version of an artifact is not a consumer of the current one.
 
 use crate::artifacts::ArtifactStore;
-use crate::config::{ArtifactRef, RunConfig, RunStatus};
+use crate::config::{ArtifactRef, RunStatus};
+use crate::store::index::Index;
+use crate::store::index::search::Known;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -38,33 +41,35 @@ pub struct LineageNode {
 }
 
 pub(crate) struct Graph<'a> {
-    runs: Vec<RunConfig>,
+    index: &'a Index,
     artifacts: &'a ArtifactStore,
-}
-
-fn what(c: &RunConfig) -> Option<String> {
-    match (&c.function, &c.fn_name) {
-        (Some(f), Some(n)) if &f.name == n => Some(f.name.clone()),
-        (Some(f), Some(n)) => Some(format!("{}/{n}", f.name)),
-        _ if !c.cmds.is_empty() => Some(
-            c.cmds
-                .iter()
-                .map(|x| x.cmd.rsplit('/').next().unwrap_or(&x.cmd).to_string())
-                .collect::<Vec<_>>()
-                .join(" && "),
-        ),
-        _ => Some(format!("{:?}", c.run_type).to_lowercase()),
-    }
+    /// Whether the caller may see a Run (name, creator).
+    sees: &'a dyn Fn(&str, Option<&str>) -> bool,
 }
 
 impl<'a> Graph<'a> {
-    pub fn new(runs: Vec<RunConfig>, artifacts: &'a ArtifactStore) -> Self {
-        Graph { runs, artifacts }
+    pub fn new(
+        index: &'a Index,
+        artifacts: &'a ArtifactStore,
+        sees: &'a dyn Fn(&str, Option<&str>) -> bool,
+    ) -> Self {
+        Graph {
+            index,
+            artifacts,
+            sees,
+        }
+    }
+
+    fn visible(&self, runs: Vec<Known>) -> Vec<Known> {
+        runs.into_iter()
+            .filter(|k| (self.sees)(&k.name, k.creator.as_deref()))
+            .collect()
     }
 
     /// The tree around an artifact (its current version) or, failing
     /// that, a Run.
     pub fn of(&self, name: &str) -> Result<LineageNode> {
+        self.index.sync();
         if let Ok(art) = self.artifacts.get(name)
             && let Some(v) = art.versions.last()
         {
@@ -72,22 +77,26 @@ impl<'a> Graph<'a> {
                 name: name.to_string(),
                 digest: v.digest.clone(),
             };
-            let up = self.artifact_node(&r, Dir::Up, &mut HashSet::new());
-            let down = self.artifact_node(&r, Dir::Down, &mut HashSet::new());
+            let up = self.artifact_node(&r, Dir::Up, &mut HashSet::new())?;
+            let down = self.artifact_node(&r, Dir::Down, &mut HashSet::new())?;
             return Ok(LineageNode {
                 upstream: up.upstream,
                 downstream: down.downstream,
                 ..up
             });
         }
-        let Some(run) = self.runs.iter().find(|r| r.name == name) else {
+        let run = self
+            .index
+            .known(name)?
+            .filter(|k| (self.sees)(&k.name, k.creator.as_deref()));
+        let Some(run) = run else {
             return Err(Error::NotFound {
                 what: "artifact or run",
                 name: name.to_string(),
             });
         };
-        let up = self.run_node(run, Dir::Up, &mut HashSet::new());
-        let down = self.run_node(run, Dir::Down, &mut HashSet::new());
+        let up = self.run_node(&run, Dir::Up, &mut HashSet::new())?;
+        let down = self.run_node(&run, Dir::Down, &mut HashSet::new())?;
         Ok(LineageNode {
             upstream: up.upstream,
             downstream: down.downstream,
@@ -95,39 +104,37 @@ impl<'a> Graph<'a> {
         })
     }
 
-    fn run_node(&self, c: &RunConfig, dir: Dir, seen: &mut HashSet<String>) -> LineageNode {
+    fn run_node(&self, k: &Known, dir: Dir, seen: &mut HashSet<String>) -> Result<LineageNode> {
         let mut node = LineageNode {
             kind: "run",
-            name: c.name.clone(),
+            name: k.name.clone(),
             digest: None,
-            what: what(c),
-            status: Some(c.status),
+            what: Some(k.what.clone()),
+            status: Some(k.status),
             upstream: Vec::new(),
             downstream: Vec::new(),
         };
-        if !seen.insert(format!("run:{}", c.name)) {
-            return node;
+        if !seen.insert(format!("run:{}", k.name)) {
+            return Ok(node);
         }
+        let edges = self.index.edges_of(k.id, matches!(dir, Dir::Up))?;
+        let nodes = edges
+            .iter()
+            .map(|a| self.artifact_node(a, dir, seen))
+            .collect::<Result<Vec<_>>>()?;
         match dir {
-            Dir::Up => {
-                node.upstream = c
-                    .upstream_artifacts
-                    .iter()
-                    .map(|a| self.artifact_node(a, dir, seen))
-                    .collect()
-            }
-            Dir::Down => {
-                node.downstream = c
-                    .downstream_artifacts
-                    .iter()
-                    .map(|a| self.artifact_node(a, dir, seen))
-                    .collect()
-            }
+            Dir::Up => node.upstream = nodes,
+            Dir::Down => node.downstream = nodes,
         }
-        node
+        Ok(node)
     }
 
-    fn artifact_node(&self, a: &ArtifactRef, dir: Dir, seen: &mut HashSet<String>) -> LineageNode {
+    fn artifact_node(
+        &self,
+        a: &ArtifactRef,
+        dir: Dir,
+        seen: &mut HashSet<String>,
+    ) -> Result<LineageNode> {
         let mut node = LineageNode {
             kind: "artifact",
             name: a.name.clone(),
@@ -138,34 +145,25 @@ impl<'a> Graph<'a> {
             downstream: Vec::new(),
         };
         if !seen.insert(format!("artifact:{}:{}", a.name, a.digest)) {
-            return node;
+            return Ok(node);
         }
         match dir {
             Dir::Up => {
                 // The Run that saved this version, if a Run did.
-                let producer = self
-                    .runs
-                    .iter()
-                    .filter(|r| r.downstream_artifacts.contains(a))
-                    .max_by(|x, y| x.end_time.cmp(&y.end_time));
-                if let Some(p) = producer {
-                    node.upstream.push(self.run_node(p, dir, seen));
+                let producers = self.visible(self.index.runs_of(a, true)?);
+                if let Some(p) = producers.first() {
+                    node.upstream.push(self.run_node(p, dir, seen)?);
                 }
             }
             Dir::Down => {
-                let mut consumers: Vec<&RunConfig> = self
-                    .runs
-                    .iter()
-                    .filter(|r| r.upstream_artifacts.contains(a))
-                    .collect();
-                consumers.sort_by(|x, y| x.start_time.cmp(&y.start_time));
+                let consumers = self.visible(self.index.runs_of(a, false)?);
                 node.downstream = consumers
-                    .into_iter()
+                    .iter()
                     .map(|r| self.run_node(r, dir, seen))
-                    .collect();
+                    .collect::<Result<Vec<_>>>()?;
             }
         }
-        node
+        Ok(node)
     }
 }
 

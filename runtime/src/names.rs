@@ -138,10 +138,7 @@ pub(crate) fn name_at(fn_name: &str, micros: i64) -> String {
 
 /// Now, as RFC 3339 in UTC with microseconds.
 pub(crate) fn now_rfc3339() -> String {
-    const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-    );
-    OffsetDateTime::now_utc().format(FORMAT).unwrap_or_default()
+    crate::format_when(std::time::SystemTime::now())
 }
 
 #[cfg(test)]

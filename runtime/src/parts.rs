@@ -43,7 +43,8 @@ impl Parts {
         std::fs::create_dir_all(&root).map_err(|e| Error::io("create folder", &root, e))?;
         let runs_dir = opts.runs_dir.clone().unwrap_or_else(|| root.join("runs"));
         let engine = RhEngine::new(opts.engine.clone())?;
-        let runs = RunStore::open(&root, runs_dir, opts.durable, opts.folders_ahead)?;
+        let index = crate::store::index::Index::open(&root, &runs_dir)?;
+        let runs = RunStore::open(&root, runs_dir, opts.durable, opts.folders_ahead, index)?;
         let space = crate::disk::SpaceCheck::new(runs.runs_dir(), &root, opts.disk_reserve);
         // A default no call could run under is a mistake to say at once.
         engine.check_memory(opts.limits.memory)?;

@@ -1,8 +1,9 @@
 //! Record: how a Run ended, written down. The result (checked to be JSON)
 //! goes to `result.json`, the record's status, times, error, fuel and
 //! lineage to `config.json` (which also ends the Run in this host's
-//! journal); then a completed function Run is indexed in the result cache
-//! and published to the shared store, and whoever waits on it is woken.
+//! journal and sends its row to the index of Runs, where the result cache
+//! finds it); then a completed function Run is published to the shared
+//! store, and whoever waits on it is woken.
 
 use crate::claim::Claimed;
 use crate::config::{RunConfig, RunError, RunStatus};
@@ -48,17 +49,17 @@ pub(crate) async fn finish(
         }
     }
     if result.is_ok()
+        && hit.is_none()
         && let Some(key) = plan.cache_key()
     {
-        if let Err(e) = parts.cache.record(key, &config.name) {
-            tracing::warn!("indexing run {} for the cache: {e}", config.name);
-        }
-        if hit.is_none() {
-            crate::cached::publish(parts, &dir, key).await;
-        }
+        crate::cached::publish(parts, &dir, key).await;
     }
     // The hit's copy from the shared store, and the cache key's lock, go
-    // once the Run is recorded.
+    // once the Run is recorded, in the index too: whoever takes the lock
+    // next, in any process, finds it.
+    if cache_lock.is_some() {
+        parts.runs.index().sync();
+    }
     drop((hit, cache_lock));
     let mut run = Run::from_parts(dir, config);
     let result = result.map(|(bytes, value)| run.set_result(bytes, value));

@@ -6,12 +6,14 @@
 use super::{Cluster, RunFolder, caller, deliver, open_local, worker, write_run_file};
 use crate::errors::UsageError;
 use crate::wire::{
-    CallBody, CallMode, DeploymentInfo, ErrorInfo, Lineage, RunAnswer, ShareBody, Started, Unshared,
+    CacheCleared, CallBody, CallMode, DeploymentInfo, ErrorInfo, Lineage, Reindexed, RunAnswer,
+    ShareBody, Started, Unshared,
 };
 use anyhow::{Result, bail};
 use rh_runtime::{
-    Artifact, ArtifactRef, CallRequest, Caller, ExecRequest, ObjectKind, OutputKind,
-    OutputObserver, Run, RunConfig, RunHandle, RunStatus, Runtime, Share,
+    Artifact, ArtifactRef, CallRequest, Caller, ExecRequest, GcReport, GcRequest, ObjectKind,
+    OutputKind, OutputObserver, Run, RunConfig, RunHandle, RunPage, RunQuery, RunStatus, Runtime,
+    Share,
 };
 use std::io::Write;
 use std::path::Path;
@@ -133,8 +135,22 @@ impl Cluster for Local {
         Ok(RunAnswer::of(&run, as_is))
     }
 
-    async fn runs(&self) -> Result<Vec<RunConfig>> {
-        Ok(self.rt.runs(&Caller::host())?)
+    async fn search(&self, q: &RunQuery) -> Result<RunPage> {
+        Ok(self.rt.search(&Caller::host(), q)?)
+    }
+
+    async fn gc(&self, req: &GcRequest) -> Result<GcReport> {
+        Ok(self.rt.gc(&Caller::host(), req)?)
+    }
+
+    async fn clear_cache(&self, function: Option<&str>) -> Result<CacheCleared> {
+        let n = self.rt.clear_cache(&Caller::host(), function)?;
+        Ok(CacheCleared { cleared: n as u64 })
+    }
+
+    async fn reindex(&self) -> Result<Reindexed> {
+        let n = self.rt.reindex(&Caller::host())?;
+        Ok(Reindexed { runs: n as u64 })
     }
 
     async fn run(&self, name: &str) -> Result<RunConfig> {

@@ -32,11 +32,14 @@ pub mod worker;
 use crate::client::Client;
 use crate::config;
 use crate::errors::UsageError;
-use crate::wire::{CallMode, DeploymentInfo, Lineage, RunAnswer, ShareBody, Started, Unshared};
+use crate::wire::{
+    CacheCleared, CallMode, DeploymentInfo, Lineage, Reindexed, RunAnswer, ShareBody, Started,
+    Unshared,
+};
 use anyhow::{Context, Result};
 use rh_runtime::{
-    Artifact, ArtifactRef, CallRequest, ExecRequest, ObjectKind, OutputKind, OutputObserver,
-    RunConfig, Runtime, RuntimeOptions, Share,
+    Artifact, ArtifactRef, CallRequest, ExecRequest, GcReport, GcRequest, ObjectKind, OutputKind,
+    OutputObserver, RunConfig, RunPage, RunQuery, Runtime, RuntimeOptions, Share,
 };
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -78,8 +81,17 @@ pub trait Cluster: Send + Sync {
 
     // Runs.
 
-    /// Every Run's record, oldest first.
-    async fn runs(&self) -> Result<Vec<RunConfig>>;
+    /// One page of a search of Runs, newest first.
+    async fn search(&self, q: &RunQuery) -> Result<RunPage>;
+
+    /// Remove the finished Runs a retention policy does not keep.
+    async fn gc(&self, req: &GcRequest) -> Result<GcReport>;
+
+    /// Forget result-cache entries (of one deployed name, or all).
+    async fn clear_cache(&self, function: Option<&str>) -> Result<CacheCleared>;
+
+    /// Rebuild the index of Runs from the Run folders.
+    async fn reindex(&self) -> Result<Reindexed>;
 
     /// A Run's record (its `config.json`).
     async fn run(&self, name: &str) -> Result<RunConfig>;

@@ -6,16 +6,17 @@
 use super::{Cluster, RunFolder, caller, deliver, write_run_file};
 use crate::client::Client;
 use crate::wire::{
-    self, CallBody, CallMode, Deleted, DeploymentInfo, EndScopeBody, ExecBody, Lineage, RunAnswer,
-    RunFiles, ScopeBody, ShareBody, Started, Unshared, full,
+    self, CacheClearBody, CacheCleared, CallBody, CallMode, Deleted, DeploymentInfo, EndScopeBody,
+    ExecBody, Lineage, Reindexed, RunAnswer, RunFiles, ScopeBody, ShareBody, Started, Unshared,
+    full,
 };
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::Method;
 use rh_runtime::{
-    Artifact, ArtifactRef, CallRequest, Caller, ComponentInfo, ExecRequest, ObjectKind, OutputKind,
-    OutputObserver, RunConfig, Share,
+    Artifact, ArtifactRef, CallRequest, Caller, ComponentInfo, ExecRequest, GcReport, GcRequest,
+    ObjectKind, OutputKind, OutputObserver, RunConfig, RunPage, RunQuery, Share,
 };
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -92,8 +93,25 @@ impl Cluster for Remote {
         self.client.stream("/v1/exec", &body, &out).await
     }
 
-    async fn runs(&self) -> Result<Vec<RunConfig>> {
-        self.client.get("/v1/runs").await
+    async fn search(&self, q: &RunQuery) -> Result<RunPage> {
+        self.client
+            .get(&format!("/v1/runs?{}", wire::to_params(q)))
+            .await
+    }
+
+    async fn gc(&self, req: &GcRequest) -> Result<GcReport> {
+        self.client.post("/v1/gc", req).await
+    }
+
+    async fn clear_cache(&self, function: Option<&str>) -> Result<CacheCleared> {
+        let body = CacheClearBody {
+            function: function.map(str::to_string),
+        };
+        self.client.post("/v1/cache/clear", &body).await
+    }
+
+    async fn reindex(&self) -> Result<Reindexed> {
+        self.client.post_empty("/v1/reindex").await
     }
 
     async fn run(&self, name: &str) -> Result<RunConfig> {

@@ -12,6 +12,7 @@ mod clusters;
 mod completions;
 mod deploy;
 mod exec;
+mod history;
 mod logs;
 mod pull;
 mod runs;
@@ -19,7 +20,7 @@ mod scope;
 mod serve;
 mod share;
 
-use crate::cli::{Cli, Command, RunRef};
+use crate::cli::{CacheCommand, Cli, Command, RunRef};
 use crate::errors::UsageError;
 use crate::wire::CallMode;
 use anyhow::Result;
@@ -40,7 +41,12 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::GetOrCall(a) => call::call(a, CallMode::GetOrCall, json).await,
         Command::Run(a) => call::start(a, CallMode::Run, json).await,
         Command::GetOrRun(a) => call::start(a, CallMode::GetOrRun, json).await,
-        Command::Runs { cluster } => runs::list(cluster.as_deref().unwrap_or("local"), json).await,
+        Command::Runs(a) => history::search(&a, json).await,
+        Command::Gc(a) => history::gc(&a, json).await,
+        Command::Cache(CacheCommand::Clear { cluster, function }) => {
+            history::cache_clear(cluster.as_deref(), function.as_deref(), json).await
+        }
+        Command::Reindex { cluster } => history::reindex(cluster.as_deref(), json).await,
         Command::Show(r) => runs::show(&r, json).await,
         Command::Result(r) => runs::result(&r, json).await,
         Command::Logs {

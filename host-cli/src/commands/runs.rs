@@ -1,4 +1,4 @@
-//! `runs`, `show` and `result`.
+//! `show` and `result`.
 
 use super::{cluster_and_name, run_at_path};
 use crate::cli::RunRef;
@@ -7,38 +7,6 @@ use crate::errors::code_for_kind;
 use crate::output::{print_json, print_record};
 use anyhow::Result;
 use std::process::ExitCode;
-
-pub async fn list(cluster_name: &str, json: bool) -> Result<ExitCode> {
-    let runs = cluster::open(cluster_name)?.runs().await?;
-    if json {
-        print_record(&runs);
-        return Ok(ExitCode::SUCCESS);
-    }
-    if runs.is_empty() {
-        eprintln!("no runs on `{cluster_name}` yet");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let w = runs.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
-    println!(
-        "{:w$}  {:10}  {:27}  {:27}  FUNCTION",
-        "NAME", "STATUS", "START", "END"
-    );
-    for r in &runs {
-        let f = match (&r.function, &r.fn_name) {
-            (Some(f), Some(n)) if f.name == *n => f.name.clone(),
-            (Some(f), Some(n)) => format!("{}/{n}", f.name),
-            _ => String::new(),
-        };
-        println!(
-            "{:w$}  {:10}  {:27}  {:27}  {f}",
-            r.name,
-            r.status.as_str(),
-            r.start_time.as_deref().unwrap_or("-"),
-            r.end_time.as_deref().unwrap_or("-"),
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
 
 /// A Run's `config.json`, as it is stored (with or without `--json`).
 pub async fn show(r: &RunRef, _json: bool) -> Result<ExitCode> {

@@ -100,6 +100,20 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
             (None, _) => None,
         },
         connections,
+        retain: match (&a.retain, a.retain_last) {
+            (None, None) => None,
+            (older, keep_last) => {
+                let req = rh_runtime::GcRequest {
+                    older_than: older
+                        .as_deref()
+                        .map(|d| duration("retain", d))
+                        .transpose()?,
+                    keep_last,
+                    ..Default::default()
+                };
+                Some((req, duration("retain-every", &a.retain_every)?))
+            }
+        },
     })
     .await?;
     Ok(ExitCode::SUCCESS)

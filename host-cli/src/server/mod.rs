@@ -61,6 +61,29 @@ pub struct ServeOptions {
     pub shared_store: Option<rh_runtime::RemoteStore>,
     /// Timeouts and the cap on connections.
     pub connections: Limits,
+    /// Retention applied periodically (`--retain`, `--retain-last`), and
+    /// how often.
+    pub retain: Option<(rh_runtime::GcRequest, Duration)>,
+}
+
+/// Apply a retention policy now and then every `every`, off the async
+/// workers, logging what it removed.
+async fn retention(rt: Runtime, req: rh_runtime::GcRequest, every: Duration) {
+    loop {
+        let (r, q) = (rt.clone(), req.clone());
+        match rh_runtime::background::run(move || r.gc(&rh_runtime::Caller::host(), &q)).await {
+            Ok(report) if report.runs_removed > 0 => tracing::info!(
+                runs = report.runs_removed,
+                bytes = report.run_bytes,
+                producers_kept = report.producers_kept,
+                "retention removed {} Runs",
+                report.runs_removed
+            ),
+            Ok(_) => tracing::debug!("retention: nothing to remove"),
+            Err(e) => tracing::warn!("retention: {e}"),
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// State shared by every request.
@@ -124,6 +147,9 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
             .durable(opts.durable),
     )
     .with_context(|| format!("opening the daemon root {}", opts.root.display()))?;
+    if let Some((req, every)) = opts.retain.clone() {
+        tokio::spawn(retention(rt.clone(), req, every));
+    }
     let listener = TcpListener::bind(opts.addr)
         .await
         .with_context(|| format!("listening on {}", opts.addr))?;

@@ -10,6 +10,8 @@
 //!   [`Unshared`], [`RunFiles`], [`Health`] and a stream's [`StreamEnd`].
 //!   Records the runtime already types (`RunConfig`, `Artifact`,
 //!   `ArtifactRef`, `ComponentInfo`, `Share`, `RunFile`) travel as they are.
+//! - `search`: a search of Runs as query parameters, and the bodies of
+//!   `cache clear` and `reindex`.
 //! - `frames`: the framed body of a streaming call, and the body types
 //!   both sides send (`BoxBody`, a channel-fed body).
 //!
@@ -21,6 +23,7 @@
 mod answers;
 mod bodies;
 mod frames;
+mod search;
 
 pub use answers::{
     Deleted, DeploymentInfo, ErrorBody, ErrorInfo, Health, Lineage, RunAnswer, RunFiles, Started,
@@ -30,3 +33,4 @@ pub use bodies::{CallBody, CallMode, EndScopeBody, ExecBody, ScopeBody, ShareBod
 pub use frames::{
     BoxBody, FRAME_END, FRAME_STDERR, FRAME_STDOUT, FrameReader, channel, frame, full,
 };
+pub use search::{CacheClearBody, CacheCleared, Reindexed, from_params, parse_tag, to_params};

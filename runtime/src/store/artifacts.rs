@@ -208,6 +208,43 @@ impl ArtifactStore {
         fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))
     }
 
+    /// Drop the versions of `name` that are not current and that `keep`
+    /// does not keep, under the name's lock: the versions dropped.
+    pub fn prune(
+        &self,
+        name: &str,
+        keep: &dyn Fn(&ArtifactVersion) -> bool,
+    ) -> Result<Vec<ArtifactVersion>> {
+        let _lock = self.lock(name)?;
+        let mut art = self.get(name)?;
+        let Some(current) = art.versions.pop() else {
+            return Ok(Vec::new());
+        };
+        let (kept, dropped): (Vec<_>, Vec<_>) = art
+            .versions
+            .drain(..)
+            .partition(|v| v.digest == current.digest || keep(v));
+        if dropped.is_empty() {
+            return Ok(dropped);
+        }
+        art.versions = kept;
+        art.versions.push(current);
+        let path = self.names.join(format!("{name}.json"));
+        let bytes = serde_json::to_vec_pretty(&art).map_err(|e| Error::Invalid(e.to_string()))?;
+        write_atomic(&path, &bytes)?;
+        Ok(dropped)
+    }
+
+    /// Every stored blob: its digest, size and age.
+    pub fn blobs(&self) -> Result<Vec<(String, u64, std::time::Duration)>> {
+        stored_files(&self.blobs, "")
+    }
+
+    /// Remove a blob: the bytes freed.
+    pub fn remove_blob(&self, digest: &str) -> u64 {
+        remove_counted(&[self.blob(digest)])
+    }
+
     pub fn list(&self) -> Result<Vec<Artifact>> {
         let mut out = Vec::new();
         let entries = fs::read_dir(&self.names).map_err(|e| Error::io("read", &self.names, e))?;
@@ -224,4 +261,43 @@ impl ArtifactStore {
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
+}
+
+/// The files in `dir` ending in `suffix` (not hidden): `sha256:<stem>`,
+/// size and age.
+pub(crate) fn stored_files(
+    dir: &Path,
+    suffix: &str,
+) -> Result<Vec<(String, u64, std::time::Duration)>> {
+    let mut out = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| Error::io("read", dir, e))?;
+    for e in entries.flatten() {
+        let n = e.file_name();
+        let Some(stem) = n.to_str().and_then(|n| n.strip_suffix(suffix)) else {
+            continue;
+        };
+        if stem.starts_with('.') || stem.contains('.') {
+            continue;
+        }
+        if let Ok(m) = e.metadata() {
+            let age = m
+                .modified()
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .unwrap_or_default();
+            out.push((format!("sha256:{stem}"), m.len(), age));
+        }
+    }
+    Ok(out)
+}
+
+/// Remove files, the bytes freed.
+pub(crate) fn remove_counted(paths: &[PathBuf]) -> u64 {
+    paths
+        .iter()
+        .filter_map(|p| {
+            let len = fs::symlink_metadata(p).ok()?.len();
+            fs::remove_file(p).ok().map(|()| len)
+        })
+        .sum()
 }

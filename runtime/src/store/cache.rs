@@ -3,19 +3,19 @@
 //! under any Run name, as long as the artifact versions it loaded are still
 //! current.
 //!
-//! `cache/<key>` lists, one per line, the Runs that completed with that key
-//! (`key` = sha256 of digest, function and input digest); a line is appended
-//! when such a Run completes, so the hot path pays one append. A lookup
-//! re-checks every candidate against its own `config.json` and files, so a
-//! reused name, a deleted Run or a changed artifact is a miss, never a wrong
-//! answer. Concurrent identical cached calls take the key's `flock` in turn:
-//! the first executes, the rest find its Run.
+//! The index of Runs holds each completed function Run's key (`key` =
+//! sha256 of digest, function and input digest), so a lookup asks it for
+//! the newest Runs with the key. A lookup re-checks every candidate against
+//! its own `config.json` and files, so a reused name, a deleted Run or a
+//! changed artifact is a miss, never a wrong answer. Concurrent identical
+//! cached calls take the key's `flock` in turn (`cache/<key>.lock`): the
+//! first executes, the rest find its Run. `cache clear` writes down up to
+//! when entries are forgotten (`cache/cleared.json`).
 
 use crate::artifacts::digest_of;
 use crate::config::{RunConfig, RunStatus};
 use crate::{Error, Result};
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::fs::File;
 use std::path::PathBuf;
 
 pub(crate) struct Cache {
@@ -44,53 +44,53 @@ impl Cache {
             .map_err(|e| Error::Engine(format!("cache lock task: {e}")))?
     }
 
-    /// Remember that `run` completed with `key`.
-    pub fn record(&self, key: &str, run: &str) -> Result<()> {
-        let path = self.dir.join(key);
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| Error::io("open", &path, e))?;
-        f.write_all(format!("{run}\n").as_bytes())
-            .map_err(|e| Error::io("write", &path, e))
+    /// Forget the entries of Runs that ended by now (of deployed name
+    /// `function`, or all): written down first, so a rebuilt index forgets
+    /// them too.
+    pub fn clear(&self, function: Option<&str>, now_us: i64) -> Result<()> {
+        let path = self.dir.join(CLEARED);
+        let _lock = crate::store::files::lock(&self.dir.join(format!("{CLEARED}.lock")))?;
+        let mut cleared = self.cleared_file();
+        match function {
+            Some(f) => {
+                cleared.functions.insert(f.to_string(), now_us);
+            }
+            None => {
+                cleared.all = now_us;
+                cleared.functions.clear();
+            }
+        }
+        let bytes =
+            serde_json::to_vec_pretty(&cleared).map_err(|e| Error::Invalid(e.to_string()))?;
+        crate::store::files::write_atomic(&path, &bytes)
     }
 
-    /// Candidate source Runs for `key`, newest first: the last
-    /// [`TAIL`] bytes of its index. A key called often lists thousands of
-    /// Runs; the newest few are what a lookup needs, and an answer the tail
-    /// misses is a miss, never a wrong result. An index grown past
-    /// [`COMPACT_AT`] is rewritten to its tail (an append racing with that
-    /// can be lost: a later miss, nothing worse).
-    pub fn candidates(&self, key: &str) -> Vec<String> {
-        let path = self.dir.join(key);
-        let Ok(mut f) = File::open(&path) else {
-            return Vec::new();
-        };
-        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-        let start = len.saturating_sub(TAIL);
-        let mut text = String::new();
-        if f.seek(SeekFrom::Start(start)).is_err() || f.read_to_string(&mut text).is_err() {
-            return Vec::new();
-        }
-        let mut lines: Vec<&str> = text.lines().collect();
-        if start > 0 && !lines.is_empty() {
-            lines.remove(0); // cut mid-line
-        }
-        if len > COMPACT_AT {
-            let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
-            let _ = crate::store::files::write_atomic(&path, body.as_bytes());
-        }
-        let mut v: Vec<String> = lines.into_iter().rev().map(str::to_string).collect();
-        v.dedup();
-        v
+    /// The time (µs) up to which entries of Runs of `function` are
+    /// forgotten (0: none are).
+    pub fn cleared_until(&self, function: &str) -> i64 {
+        let c = self.cleared_file();
+        c.functions.get(function).copied().unwrap_or(0).max(c.all)
+    }
+
+    fn cleared_file(&self) -> Cleared {
+        std::fs::read(self.dir.join(CLEARED))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
     }
 }
 
-/// How much of a key's index a lookup reads (about 100 Run names).
-const TAIL: u64 = 8 << 10;
-/// An index larger than this is cut back to its tail.
-const COMPACT_AT: u64 = 256 << 10;
+/// The file that says which entries `cache clear` forgot.
+const CLEARED: &str = "cleared.json";
+
+/// What `cache clear` forgot: entries of Runs that ended by these times.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Cleared {
+    /// For every function (µs since the epoch).
+    all: i64,
+    /// Per deployed name.
+    functions: std::collections::BTreeMap<String, i64>,
+}
 
 /// Whether `c` can answer a call with this digest, function and inputs.
 pub(crate) fn same_call(c: &RunConfig, digest: &str, fn_name: &str, input_digest: &str) -> bool {
@@ -98,36 +98,4 @@ pub(crate) fn same_call(c: &RunConfig, digest: &str, fn_name: &str, input_digest
         && c.function.as_ref().map(|f| f.digest.as_str()) == Some(digest)
         && c.fn_name.as_deref() == Some(fn_name)
         && c.input_digest.as_deref() == Some(input_digest)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_hot_keys_index_is_read_from_its_tail_and_kept_small() {
-        let d = tempfile::tempdir().unwrap();
-        let cache = Cache::open(d.path()).unwrap();
-        for i in 0..20_000 {
-            cache.record("k", &format!("summer_run_{i:06}")).unwrap();
-        }
-        let size = |c: &Cache| std::fs::metadata(c.dir.join("k")).unwrap().len();
-        assert!(
-            size(&cache) > COMPACT_AT,
-            "the test must grow the index past the bound"
-        );
-        let c = cache.candidates("k");
-        assert_eq!(c[0], "summer_run_019999", "newest first");
-        assert_eq!(c[1], "summer_run_019998");
-        assert!(c.len() < 500, "only the tail is read: {}", c.len());
-        assert!(
-            c.iter().all(|n| n.len() == "summer_run_000000".len()),
-            "no line cut in the middle"
-        );
-        // The lookup cut the index back to its tail; appends go on after it.
-        assert!(size(&cache) <= TAIL, "{}", size(&cache));
-        cache.record("k", "summer_run_020000").unwrap();
-        assert_eq!(cache.candidates("k")[0], "summer_run_020000");
-        assert!(cache.candidates("nothing").is_empty());
-    }
 }

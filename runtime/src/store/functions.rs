@@ -324,6 +324,35 @@ impl FunctionStore {
         Ok(dep)
     }
 
+    /// Every stored component: its digest, size and age.
+    pub fn components(&self) -> Result<Vec<(String, u64, std::time::Duration)>> {
+        crate::artifacts::stored_files(&self.components, ".wasm")
+    }
+
+    /// Remove a stored component, what is known of it and its precompiled
+    /// copies: the bytes freed.
+    pub fn remove_component(&self, digest: &str) -> u64 {
+        let hex = hex_of(digest);
+        let mut paths = vec![
+            self.components.join(format!("{hex}.wasm")),
+            self.meta.join(format!("{hex}.json")),
+        ];
+        if let Ok(entries) = fs::read_dir(&self.compiled) {
+            paths.extend(
+                entries
+                    .flatten()
+                    .filter(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .starts_with(&format!("{hex}-"))
+                    })
+                    .map(|e| e.path()),
+            );
+        }
+        self.loaded.lock().expect("loaded poisoned").remove(digest);
+        crate::artifacts::remove_counted(&paths)
+    }
+
     pub fn list(&self) -> Result<Vec<Deployment>> {
         let mut out = Vec::new();
         let entries = fs::read_dir(&self.names).map_err(|e| Error::io("read", &self.names, e))?;

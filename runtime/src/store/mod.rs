@@ -9,7 +9,9 @@
 //!   (`names/`), precompiled code (`compiled/`, see `precompiled`).
 //! - `artifacts`: artifact bytes by digest and their names' versions.
 //! - `grants`: who else may read or write an object (`access/`).
-//! - `cache`: the local result index (`cache/`).
+//! - `index`: the index of Runs in SQLite (`index.sqlite`), derived from
+//!   the Run folders; search, lineage and the result cache answer from it.
+//! - `cache`: the result cache's keys, key locks and clears (`cache/`).
 //! - `shared`, `remote`, `manifest`, `signing`: the team's shared store and
 //!   S3 transfers, with signed manifests.
 //! - `disk`: free space and scratch quotas.
@@ -23,6 +25,7 @@ pub(crate) mod disk;
 pub(crate) mod files;
 pub(crate) mod functions;
 pub(crate) mod grants;
+pub(crate) mod index;
 pub(crate) mod manifest;
 pub(crate) mod precompiled;
 pub(crate) mod remote;

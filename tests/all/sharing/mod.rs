@@ -44,7 +44,8 @@ pub(super) fn deploy_testkit(d: &Daemon, user: &str) {
 pub(super) fn run_names(d: &Daemon, user: &str) -> Vec<String> {
     let (status, v) = d.http_as(user, "GET", "/v1/runs", &Value::Null);
     assert_eq!(status, 200, "{v}");
-    let mut names: Vec<String> = v
+    assert!(v["next_cursor"].is_null(), "{v}");
+    let mut names: Vec<String> = v["runs"]
         .as_array()
         .unwrap()
         .iter()

@@ -50,6 +50,16 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
                 if path.components().any(|c| c.as_os_str() == "hosts") {
                     continue;
                 }
+                // The index of Runs is compared by what it holds: SQLite
+                // rewrites its files' bytes as it likes (WAL, checkpoints).
+                let file = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if file.starts_with("index.sqlite-") || file == "index.lock" {
+                    continue;
+                }
+                if file == "index.sqlite" {
+                    out.push((path.clone(), index_rows(&path).into_bytes()));
+                    continue;
+                }
                 if path.is_dir() {
                     out.push((path.clone(), Vec::new()));
                     walk(&path, out);
@@ -63,6 +73,52 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     walk(dir, &mut v);
     v.sort();
     v
+}
+
+/// What an index of Runs holds, as text: its Runs, tags and edges, once
+/// it has settled (rows are written just after a Run's files, by a writer
+/// of their own: two reads 30 ms apart agree).
+pub fn index_rows(path: &Path) -> String {
+    let mut last = index_dump(path);
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let now = index_dump(path);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
+fn index_dump(path: &Path) -> String {
+    let c = rusqlite::Connection::open(path).expect("open the index of Runs");
+    let mut out = String::new();
+    for sql in [
+        "SELECT name, status, run_type, start_us, end_us, function, fn_full, digest, \
+         input_digest, cache_key, creator, parent, error_kind, host, what FROM runs ORDER BY name",
+        "SELECT r.name, t.key, t.value FROM tags t JOIN runs r ON r.id = t.run ORDER BY 1, 2",
+        "SELECT r.name, e.dir, e.pos, e.name, e.digest FROM edges e JOIN runs r ON r.id = e.run \
+         ORDER BY 1, 2, 3",
+    ] {
+        let mut st = c.prepare(sql).expect("query the index of Runs");
+        let n = st.column_count();
+        let rows = st
+            .query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        r.get::<_, rusqlite::types::Value>(i)
+                            .map(|v| format!("{v:?}"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .expect("read the index of Runs");
+        for row in rows {
+            out.push_str(&row.expect("a row").join("|"));
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// Poll `cond` every few ms until it holds; fail naming `what` once `secs`

@@ -171,6 +171,11 @@ async fn route(state: &State, user: Option<User>, req: Request<Incoming>) -> Res
             scopes::end(&cx, name, req).await.into_response()
         }
         (Method::GET, ["v1", "runs"]) => runs::list(&cx).await.into_response(),
+        (Method::POST, ["v1", "gc"]) => runs::gc(&cx, req).await.into_response(),
+        (Method::POST, ["v1", "cache", "clear"]) => {
+            runs::clear_cache(&cx, req).await.into_response()
+        }
+        (Method::POST, ["v1", "reindex"]) => runs::reindex(&cx).await.into_response(),
         (Method::GET, ["v1", "runs", name]) => runs::get(&cx, name).into_response(),
         (Method::GET, ["v1", "runs", name, "result"]) => runs::result(&cx, name).into_response(),
         (Method::GET, ["v1", "runs", name, "wait"]) => runs::wait(&cx, name).await.into_response(),

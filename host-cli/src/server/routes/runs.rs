@@ -6,14 +6,47 @@ use super::{Ctx, Json, Resp, answer, blocking, respond};
 use crate::server::errors::ApiError;
 use crate::wire::{self, RunAnswer, RunFiles};
 use bytes::Bytes;
+use hyper::Request;
 use hyper::StatusCode;
-use rh_runtime::{OutputKind, RunConfig};
+use hyper::body::Incoming;
+use rh_runtime::{GcReport, GcRequest, OutputKind, RunConfig, RunPage};
 
-/// Every Run the caller may see: a read of every Run folder, so off the
-/// async workers.
-pub async fn list(cx: &Ctx<'_>) -> Result<Json<Vec<RunConfig>>, ApiError> {
+/// A page of the Runs the caller may see, matching the query's filters:
+/// a query of the index and a read of each Run's record, off the async
+/// workers.
+pub async fn list(cx: &Ctx<'_>) -> Result<Json<RunPage>, ApiError> {
+    let q = wire::from_params(cx.query).map_err(bad_request)?;
     let (rt, who) = (cx.rt.clone(), cx.who.clone());
-    Ok(Json(blocking(move || rt.runs(&who)).await?))
+    Ok(Json(blocking(move || rt.search(&who, &q)).await?))
+}
+
+/// Retention on request: remove what the body's policy does not keep.
+pub async fn gc(cx: &Ctx<'_>, req: Request<Incoming>) -> Result<Json<GcReport>, ApiError> {
+    let body: GcRequest = cx.json_body(req, "a gc request").await?;
+    let (rt, who) = (cx.rt.clone(), cx.who.clone());
+    Ok(Json(blocking(move || rt.gc(&who, &body)).await?))
+}
+
+/// Forget result-cache entries; the Runs stay.
+pub async fn clear_cache(
+    cx: &Ctx<'_>,
+    req: Request<Incoming>,
+) -> Result<Json<wire::CacheCleared>, ApiError> {
+    let body: wire::CacheClearBody = cx.json_body(req, "a cache clear request").await?;
+    let (rt, who) = (cx.rt.clone(), cx.who.clone());
+    let n = blocking(move || rt.clear_cache(&who, body.function.as_deref())).await?;
+    Ok(Json(wire::CacheCleared { cleared: n as u64 }))
+}
+
+/// Rebuild the index of Runs from the Run folders (administrators).
+pub async fn reindex(cx: &Ctx<'_>) -> Result<Json<wire::Reindexed>, ApiError> {
+    let (rt, who) = (cx.rt.clone(), cx.who.clone());
+    let n = blocking(move || rt.reindex(&who)).await?;
+    Ok(Json(wire::Reindexed { runs: n as u64 }))
+}
+
+fn bad_request(message: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid", message)
 }
 
 pub fn get(cx: &Ctx, name: &str) -> Result<Json<RunConfig>, ApiError> {

@@ -9,17 +9,19 @@
 use super::{RunStore, mkdir_all};
 use crate::config::{RunError, RunStatus};
 use crate::store::files::try_lock;
+use crate::store::index::{Checkpoint, Mark, Pending};
 use crate::{Error, Result};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The host identity of this process in one store, its lock and journal.
 pub(super) struct Host {
     pub(super) id: String,
-    journal: std::sync::Mutex<Journal>,
+    journal: Arc<HostJournal>,
     pub(super) spares: std::sync::Mutex<Spares>,
     /// Folders and files made ahead by a background thread, when enabled.
     pub(super) ahead: Option<std::sync::Arc<super::ahead::Ahead>>,
@@ -65,6 +67,55 @@ struct Journal {
     /// (a lost claim of a name this host runs notes it twice).
     open: HashMap<String, usize>,
     len: u64,
+    /// How many times the journal started afresh; its first line says so
+    /// (`#<epoch>`), so that an offset is never read in the wrong one.
+    epoch: u64,
+    /// Offsets of the lines whose Runs' rows the index has not committed.
+    pending: BTreeSet<u64>,
+}
+
+/// A host's journal, shared with the index writer that settles its lines.
+pub(super) struct HostJournal {
+    host: String,
+    inner: std::sync::Mutex<Journal>,
+}
+
+impl Pending for HostJournal {
+    fn settle(&self, epoch: u64, offset: u64) -> Option<Checkpoint> {
+        let mut j = self.inner.lock().expect("host journal poisoned");
+        if epoch == j.epoch {
+            j.pending.remove(&offset);
+        }
+        Some(Checkpoint {
+            host: self.host.clone(),
+            epoch: j.epoch,
+            offset: j.pending.first().copied().unwrap_or(j.len),
+        })
+    }
+}
+
+/// The Run names a dead host's journal holds past `checkpoint` (all of
+/// them when the journal started afresh since, or there is none).
+pub(super) fn names_after(text: &str, checkpoint: Option<(u64, u64)>) -> Vec<String> {
+    let epoch = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix('#'))
+        .and_then(|g| g.parse::<u64>().ok())
+        .unwrap_or(0);
+    let from = match checkpoint {
+        Some((g, offset)) if g == epoch => usize::try_from(offset).unwrap_or(usize::MAX),
+        _ => 0,
+    };
+    let tail = text.get(from.min(text.len())..).unwrap_or_default();
+    let mut names: Vec<String> = tail
+        .lines()
+        .filter_map(|l| l.strip_prefix('+').or_else(|| l.strip_prefix('-')))
+        .map(str::to_string)
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 /// The size past which a journal with no Run open starts afresh.
@@ -79,35 +130,54 @@ impl Host {
             .take(self.ahead.as_deref())
     }
 
-    /// Note that `run` starts (`+`) or ends (`-`). A host notes the end only
-    /// of a Run it noted the start of: ending another process's Run (a scope
-    /// it opened) must not count against this host's own open Runs.
-    pub(super) fn note(&self, sign: char, run: &str) {
-        let mut j = self.journal.lock().expect("host journal poisoned");
+    /// Note that `run` starts (`+`) or ends (`-`): the line's mark, which
+    /// the index settles once the Run's row is committed. A host notes the
+    /// end only of a Run it noted the start of: ending another process's
+    /// Run (a scope it opened) must not count against this host's own open
+    /// Runs.
+    pub(super) fn note(&self, sign: char, run: &str) -> Option<Mark> {
+        let mut j = self.journal.inner.lock().expect("host journal poisoned");
         if sign == '+' {
             *j.open.entry(run.to_string()).or_default() += 1;
         } else {
             match j.open.get_mut(run) {
-                None => return,
+                None => return None,
                 Some(1) => {
                     j.open.remove(run);
                 }
                 Some(n) => *n -= 1,
             }
         }
+        // With nothing open and every line indexed the journal says
+        // nothing: once it has grown, start it afresh, so a long-lived
+        // host's journal stays small.
+        if j.open.is_empty() && j.pending.is_empty() && j.len > JOURNAL_RESTART {
+            let epoch = j.epoch + 1;
+            let header = format!("#{epoch}\n");
+            match j
+                .file
+                .set_len(0)
+                .and_then(|()| j.file.write_all(header.as_bytes()))
+            {
+                Ok(()) => {
+                    j.len = header.len() as u64;
+                    j.epoch = epoch;
+                }
+                Err(e) => tracing::warn!("host journal: {e}"),
+            }
+        }
         let line = format!("{sign}{run}\n");
         if let Err(e) = j.file.write_all(line.as_bytes()) {
             tracing::warn!("host journal: {e}");
         }
+        let offset = j.len;
         j.len += line.len() as u64;
-        // With nothing open the journal says nothing: once it has grown,
-        // start it afresh, so a long-lived host's journal stays small.
-        if j.open.is_empty() && j.len > JOURNAL_RESTART {
-            match j.file.set_len(0) {
-                Ok(()) => j.len = 0,
-                Err(e) => tracing::warn!("host journal: {e}"),
-            }
-        }
+        j.pending.insert(offset);
+        Some(Mark {
+            epoch: j.epoch,
+            offset,
+            journal: self.journal.clone(),
+        })
     }
 }
 
@@ -169,14 +239,20 @@ impl RunStore {
         };
         let path = self.hosts.join(format!("{id}.lock"));
         fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &tmp, e))?;
-        let host = Host {
-            ahead,
-            id,
-            journal: std::sync::Mutex::new(Journal {
+        let journal = Arc::new(HostJournal {
+            host: id.clone(),
+            inner: std::sync::Mutex::new(Journal {
                 file: journal,
                 open: HashMap::new(),
                 len: 0,
+                epoch: 0,
+                pending: BTreeSet::new(),
             }),
+        });
+        let host = Host {
+            ahead,
+            id,
+            journal,
             spares: std::sync::Mutex::new(Spares {
                 dir: spare_dir,
                 free: VecDeque::new(),
@@ -226,11 +302,25 @@ impl RunStore {
             }
             open.sort_unstable();
             open.dedup();
+            let mut touched = names_after(&text, self.index.checkpoint(id));
             for run in open {
                 if self.interrupt(run, id)? {
                     recovered += 1;
+                    touched.push(run.to_string());
                 }
             }
+            // Rows the dead host may not have committed: made to match
+            // their folders before its journal goes.
+            // And the Runs it was removing for retention.
+            let gc = self.hosts.join(format!("{id}.gc"));
+            if let Ok(names) = fs::read_to_string(&gc) {
+                touched.extend(names.lines().map(str::to_string));
+            }
+            touched.sort_unstable();
+            touched.dedup();
+            self.index.reconcile(&touched, &|name| self.load(name))?;
+            self.index.forget_host(id);
+            let _ = fs::remove_file(&gc);
             let _ = fs::remove_file(&jpath);
             let _ = fs::remove_dir_all(self.hosts.join(format!("{id}.spare")));
             let _ = fs::remove_dir_all(self.hosts.join(format!("{id}.ahead")));

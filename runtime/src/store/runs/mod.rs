@@ -21,12 +21,13 @@
 
 use crate::config::RunConfig;
 use crate::store::files::{lock, overwrite_file, write_file};
+use crate::store::index::Index;
 use crate::{Error, Result};
 use std::fs::{self, File};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 pub(crate) use crate::config::{CONFIG, INPUTS, RESULT, STDERR, STDOUT};
 
@@ -46,6 +47,8 @@ pub(crate) struct RunStore {
     /// Whether Runs live in memory (tmpfs), where making a file costs no
     /// more than writing over one: results are then written in place.
     in_memory: bool,
+    /// The index of these Runs, kept in step with every folder written.
+    index: Arc<Index>,
 }
 
 /// A Run folder this process has just claimed: the open output files.
@@ -76,8 +79,15 @@ fn mkdir_all(p: &Path) -> Result<()> {
 }
 
 impl RunStore {
-    pub fn open(root: &Path, runs: PathBuf, durable: bool, ahead: usize) -> Result<Self> {
+    pub fn open(
+        root: &Path,
+        runs: PathBuf,
+        durable: bool,
+        ahead: usize,
+        index: Arc<Index>,
+    ) -> Result<Self> {
         let store = RunStore {
+            index,
             hosts: root.join("hosts"),
             locks: root.join("locks"),
             cancels: root.join("cancel"),
@@ -109,6 +119,11 @@ impl RunStore {
 
     pub fn runs_dir(&self) -> &Path {
         &self.runs
+    }
+
+    /// The index of these Runs.
+    pub fn index(&self) -> &Arc<Index> {
+        &self.index
     }
 
     pub fn dir(&self, name: &str) -> PathBuf {
@@ -172,10 +187,12 @@ impl RunStore {
         let _ = fs::remove_file(self.cancels.join(&config.name));
         let dir = self.dir(&config.name);
         // In the journal before it exists: a crash in between leaves a name
-        // whose Run is missing or not ours, which recovery skips.
-        host.note('+', &config.name);
+        // whose Run is missing or not ours, which recovery skips (and
+        // whose row it makes match the folder).
+        let mark = host.note('+', &config.name);
         match fs::rename(&tmp, &dir) {
             Ok(()) => {
+                self.index.put(config, mark);
                 let (stdout, stderr) = match (made, prepared) {
                     (Some(files), _) => files,
                     (None, Some(p)) => {
@@ -191,7 +208,10 @@ impl RunStore {
                 })
             }
             Err(e) => {
-                host.note('-', &config.name);
+                // Nothing to index: the name is another Run's.
+                for m in [mark, host.note('-', &config.name)].into_iter().flatten() {
+                    m.settle();
+                }
                 match (prepared, &host.ahead) {
                     (Some(p), Some(a)) => a.give_back_folder(p),
                     _ => {
@@ -233,8 +253,12 @@ impl RunStore {
                 let trash =
                     self.runs
                         .join(format!(".trash-{}-{}-{n}", config.name, std::process::id()));
-                fs::rename(&dir, &trash).map_err(|e| Error::io("rename", &dir, e))?;
-                (Some(trash), Some(Box::new(existing)))
+                match fs::rename(&dir, &trash) {
+                    Ok(()) => (Some(trash), Some(Box::new(existing))),
+                    // Removed by retention since it was read: nothing to replace.
+                    Err(e) if e.kind() == ErrorKind::NotFound => (None, None),
+                    Err(e) => return Err(Error::io("rename", &dir, e).into()),
+                }
             }
             Err(Error::NotFound { .. }) => (None, None),
             Err(e) => return Err(e.into()),
@@ -268,15 +292,79 @@ impl RunStore {
             .join(format!(".trash-{name}-{}-{n}", std::process::id()));
         fs::rename(&dir, &trash).map_err(|e| Error::io("rename", &dir, e))?;
         drop(lock);
+        self.index
+            .forget(vec![(name.to_string(), start_us(&existing))]);
         fs::remove_dir_all(&trash).map_err(|e| Error::io("remove", &trash, e))
+    }
+
+    /// Remove finished Runs (name, start) for retention; the Runs removed
+    /// and the bytes each freed. Each leaves its name by one rename, so it
+    /// is whole or gone; it is checked after that rename to still be the
+    /// finished Run meant (a rerun may have taken the name), else put
+    /// back. The names are written down first (`hosts/<host>.gc`), so if
+    /// this process dies halfway, recovery makes their rows match what is
+    /// left of them.
+    pub fn remove_many(&self, runs: &[(String, i64)]) -> Result<Vec<(String, u64)>> {
+        let host = self.host()?;
+        let intent = self.hosts.join(format!("{}.gc", host.id));
+        let list: String = runs.iter().map(|(n, _)| format!("{n}\n")).collect();
+        write_file(&intent, list.as_bytes(), self.durable)?;
+        let mut trash = Vec::new();
+        for (i, (name, start)) in runs.iter().enumerate() {
+            if i == runs.len() / 2 {
+                crate::faults::crash_point("gc-removing");
+            }
+            if crate::validate_run_name(name).is_err() {
+                continue;
+            }
+            let dir = self.dir(name);
+            let n = self.counter.fetch_add(1, Ordering::Relaxed);
+            let t = self
+                .runs
+                .join(format!(".trash-{name}-{}-{n}", std::process::id()));
+            if fs::rename(&dir, &t).is_err() {
+                continue; // gone already
+            }
+            match load_config(&t) {
+                Ok(c) if c.status.is_terminal() && start_us(&c) == *start => {
+                    trash.push((name.clone(), *start, t))
+                }
+                _ => {
+                    if let Err(e) = fs::rename(&t, &dir) {
+                        tracing::error!("putting back run {name} after a rerun took it: {e}");
+                    }
+                }
+            }
+        }
+        self.index
+            .forget(trash.iter().map(|(n, s, _)| (n.clone(), *s)).collect());
+        let removed = trash
+            .into_iter()
+            .map(|(name, _, t)| {
+                let bytes = folder_bytes(&t);
+                if let Err(e) = fs::remove_dir_all(&t) {
+                    tracing::warn!("removing {}: {e}", t.display());
+                }
+                (name, bytes)
+            })
+            .collect();
+        let _ = fs::remove_file(&intent);
+        Ok(removed)
+    }
+
+    /// The bytes a Run's folder holds.
+    pub fn size_of(&self, name: &str) -> u64 {
+        folder_bytes(&self.dir(name))
     }
 
     /// Record a Run's end: `config.json` replaced atomically, marker gone.
     pub fn finish(&self, config: &RunConfig) -> Result<()> {
         self.write_config(config)?;
-        if let Some(host) = self.host.get() {
-            host.note('-', &config.name);
-        }
+        let mark = self
+            .host
+            .get()
+            .and_then(|host| host.note('-', &config.name));
+        self.index.put(config, mark);
         // A request to cancel it is spent (one made for its name once it has
         // ended is removed when the name is next claimed).
         if config.status == crate::config::RunStatus::Cancelled {
@@ -376,24 +464,6 @@ impl RunStore {
         })
     }
 
-    pub fn list(&self) -> Result<Vec<RunConfig>> {
-        let mut out = Vec::new();
-        let entries = fs::read_dir(&self.runs).map_err(|e| Error::io("read", &self.runs, e))?;
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if name.starts_with('.') {
-                continue;
-            }
-            match load_config(&entry.path()) {
-                Ok(c) => out.push(c),
-                Err(e) => tracing::warn!("skipping run folder {name}: {e}"),
-            }
-        }
-        out.sort_by(|a, b| a.start_time.cmp(&b.start_time).then(a.name.cmp(&b.name)));
-        Ok(out)
-    }
-
     /// Ask whichever process runs `name` to cancel it.
     pub fn request_cancel(&self, name: &str) -> Result<()> {
         let p = self.cancels.join(name);
@@ -404,6 +474,33 @@ impl RunStore {
     pub fn cancels_dir(&self) -> &Path {
         &self.cancels
     }
+}
+
+/// The bytes of the files in a folder (a Run folder has no subfolders but
+/// its scratch, counted too).
+fn folder_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            Some(if m.is_dir() {
+                folder_bytes(&e.path())
+            } else {
+                m.len()
+            })
+        })
+        .sum()
+}
+
+/// When a Run started, as the index orders it.
+pub(crate) fn start_us(c: &RunConfig) -> i64 {
+    c.start_time
+        .as_deref()
+        .and_then(crate::store::index::micros)
+        .unwrap_or(0)
 }
 
 pub(crate) fn load_config(dir: &Path) -> Result<RunConfig> {

@@ -48,6 +48,12 @@ fn claim_and_finish(store: &RunStore, name: &str) -> PathBuf {
     claimed.dir
 }
 
+/// A run store on `root` with its index, as the runtime opens one.
+fn open_store(root: &Path, runs: std::path::PathBuf, ahead: usize) -> Result<RunStore> {
+    let index = crate::store::index::Index::open(root, &runs)?;
+    RunStore::open(root, runs, false, ahead, index)
+}
+
 /// Note about 1.3 MiB of Runs starting and ending on `store`'s host: past
 /// the size at which a journal with nothing open starts afresh.
 fn grow_journal(store: &RunStore) {
@@ -63,7 +69,7 @@ fn grow_journal(store: &RunStore) {
 /// Whether a store opened on `root` now marks `run` interrupted, as it
 /// does a Run left unfinished by a host that died.
 fn interrupted_after_restart(root: &Path, run: &str) -> bool {
-    let store = RunStore::open(root, root.join("runs"), false, 0).unwrap();
+    let store = open_store(root, root.join("runs"), 0).unwrap();
     let c = store.load(run).unwrap();
     c.status == RunStatus::Error && c.error.is_some_and(|e| e.kind == "interrupted")
 }
@@ -71,7 +77,7 @@ fn interrupted_after_restart(root: &Path, run: &str) -> bool {
 #[test]
 fn ending_another_hosts_run_keeps_this_hosts_open_runs_in_its_journal() {
     let d = tempfile::tempdir().unwrap();
-    let open = || RunStore::open(d.path(), d.path().join("runs"), false, 0).unwrap();
+    let open = || open_store(d.path(), d.path().join("runs"), 0).unwrap();
     // Two processes on one root: host A opened a scope, host B runs a
     // Run of its own and ends A's scope (as `end_scope` from B does).
     let a = open();
@@ -99,7 +105,7 @@ fn ending_another_hosts_run_keeps_this_hosts_open_runs_in_its_journal() {
 #[test]
 fn a_lost_claim_of_a_name_this_host_runs_keeps_that_run_open() {
     let d = tempfile::tempdir().unwrap();
-    let b = RunStore::open(d.path(), d.path().join("runs"), false, 0).unwrap();
+    let b = open_store(d.path(), d.path().join("runs"), 0).unwrap();
     let mut mine = RunConfig::function("mine".into(), "local".into());
     let _mine = b.claim(&mut mine, Some(b"[1]")).ok().unwrap();
     // A second claim of the name (two identical calls in one process)
@@ -117,7 +123,7 @@ fn a_lost_claim_of_a_name_this_host_runs_keeps_that_run_open() {
 #[test]
 fn finishing_swaps_the_record_and_keeps_the_old_one_as_a_spare() {
     let d = tempfile::tempdir().unwrap();
-    let store = RunStore::open(d.path(), d.path().join("runs"), false, 0).unwrap();
+    let store = open_store(d.path(), d.path().join("runs"), 0).unwrap();
     let mut c = RunConfig::function("r1".into(), "local".into());
     let claimed = store.claim(&mut c, Some(b"[1,2]")).ok().unwrap();
     let running = ino(&claimed.dir.join(CONFIG));
@@ -153,7 +159,7 @@ fn finishing_swaps_the_record_and_keeps_the_old_one_as_a_spare() {
 #[test]
 fn runs_take_folders_and_files_made_ahead() {
     let d = tempfile::tempdir().unwrap();
-    let store = RunStore::open(d.path(), d.path().join("runs"), false, 4).unwrap();
+    let store = open_store(d.path(), d.path().join("runs"), 4).unwrap();
     // The first claim starts the host, and with it the thread.
     claim_and_finish(&store, "first");
     let ahead = store.host.get().unwrap().ahead.clone().unwrap();
@@ -195,7 +201,7 @@ fn runs_take_folders_and_files_made_ahead() {
 #[test]
 fn a_lost_claim_gives_its_prepared_folder_back() {
     let d = tempfile::tempdir().unwrap();
-    let store = RunStore::open(d.path(), d.path().join("runs"), false, 2).unwrap();
+    let store = open_store(d.path(), d.path().join("runs"), 2).unwrap();
     claim_and_finish(&store, "taken");
     let ahead = store.host.get().unwrap().ahead.clone().unwrap();
     wait_for("2 prepared folders", || ahead.ready().0.len() == 2);
@@ -223,7 +229,7 @@ fn a_lost_claim_gives_its_prepared_folder_back() {
 fn a_dead_hosts_spares_prepared_folders_and_trash_are_removed() {
     let d = tempfile::tempdir().unwrap();
     let id = {
-        let store = RunStore::open(d.path(), d.path().join("runs"), false, 2).unwrap();
+        let store = open_store(d.path(), d.path().join("runs"), 2).unwrap();
         claim_and_finish(&store, "one");
         let host = store.host.get().unwrap();
         let ahead = host.ahead.clone().unwrap();
@@ -240,7 +246,7 @@ fn a_dead_hosts_spares_prepared_folders_and_trash_are_removed() {
         fs::write(t.join(STDOUT), b"x").unwrap();
     }
     // The store is dropped, its lock with it: the host is dead.
-    RunStore::open(d.path(), d.path().join("runs"), false, 0).unwrap();
+    open_store(d.path(), d.path().join("runs"), 0).unwrap();
     assert!(entries(&d.path().join("hosts"), &id).is_empty());
     assert!(!ours.exists(), "the dead host's trash is removed");
     assert!(theirs.exists(), "another host's is not");

@@ -1,0 +1,1 @@
+//! Tests of the index: rows, repair, rebuild, pages.
