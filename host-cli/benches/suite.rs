@@ -18,13 +18,21 @@
 //!   delay from a guest's `println!` to a `logs --follow` client, restart
 //!   then first call, and RSS idle and with 64 Runs in flight;
 //! - a stalled daemon (`--only stall`): health checks and calls while two
-//!   large components compile and four clients read a 1 GiB Run file.
+//!   large components compile and four clients read a 1 GiB Run file;
+//! - history (`--only history [--history-runs N]`, only when asked: it
+//!   writes N Run records, 1,000,000 by default, about 5.5 GB on tmpfs):
+//!   search, lineage, calls and daemon start on a root holding N Runs,
+//!   the index's cost, `gc` throughput, the inodes and bytes of a Run
+//!   (see `suite/history.rs`).
 //!
 //! It prints a table and writes JSON (default `<target>/bench/suite.json`).
 //! The roots live in a temporary folder under `--dir` (default
 //! `<target>/bench`): point it at another filesystem to measure there.
 //! Warm-up calls are not counted. Nothing here asserts a time: the targets
 //! are printed beside the figures, and `BENCHMARKS.md` explains them.
+
+#[path = "suite/history.rs"]
+mod history;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -48,6 +56,8 @@ struct Opts {
     /// Sections to run besides the embedded one (which gives the bare
     /// reference); all when empty.
     only: Vec<String>,
+    /// Runs a history root holds (`--only history`).
+    history_runs: usize,
 }
 
 impl Opts {
@@ -69,6 +79,7 @@ fn opts() -> Opts {
         json: target_dir().join("bench/suite.json"),
         dir: target_dir().join("bench"),
         only: Vec::new(),
+        history_runs: 1_000_000,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -77,6 +88,12 @@ fn opts() -> Opts {
             "--calls" => o.calls = args.next().and_then(|n| n.parse().ok()).expect("--calls N"),
             "--json" => o.json = args.next().expect("--json PATH").into(),
             "--dir" => o.dir = args.next().expect("--dir DIR").into(),
+            "--history-runs" => {
+                o.history_runs = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--history-runs N")
+            }
             "--only" => {
                 o.only = args
                     .next()
@@ -1159,6 +1176,18 @@ fn main() {
             ..Row::default()
         });
         drop(d);
+    }
+
+    if o.only.iter().any(|s| s == "history") {
+        history::history_figures(
+            &tk,
+            work.path(),
+            &guests,
+            &rt,
+            o.history_runs,
+            o.calls,
+            &mut rows,
+        );
     }
 
     if o.runs("stall") {

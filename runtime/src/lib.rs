@@ -56,7 +56,8 @@
 //!   claim    take the Run's name in the run store (new / rerun / existing),
 //!            or a completed Run that answers it from the result cache
 //!   execute  admit, build the Store, run the guest (or copy the cache hit)
-//!   record   result.json, config.json, the cache index and shared store
+//!   record   result.json, config.json (its row to the index of Runs), the
+//!            shared store
 //! ```
 //!
 //! - `plan`: [`CallRequest`] / [`ExecRequest`] → `Plan` (`call` and `exec`

@@ -255,3 +255,17 @@ fn a_dead_hosts_spares_prepared_folders_and_trash_are_removed() {
         RunStatus::Completed
     );
 }
+
+#[test]
+fn a_dead_hosts_journal_is_read_from_its_checkpoint_in_the_same_epoch_only() {
+    use super::hosts::names_after as after;
+    let text = "+a\n-a\n+b\n-b\n+c\n";
+    assert_eq!(after(text, None), ["a", "b", "c"]);
+    // Every line before offset 6 (`+b`) is indexed.
+    assert_eq!(after(text, Some((0, 6))), ["b", "c"]);
+    // The journal started afresh since: its header says epoch 1.
+    let restarted = "#1\n+d\n";
+    assert_eq!(after(restarted, Some((0, 6))), ["d"]);
+    assert_eq!(after(restarted, Some((1, 3))), ["d"]);
+    assert!(after(restarted, Some((1, 6))).is_empty());
+}
