@@ -229,6 +229,16 @@ impl Runtime {
         crate::gc::gc(&self.parts, caller, req)
     }
 
+    /// Index the Run folder `name` that was put in this runtime's runs
+    /// folder from outside (a pulled Run), or drop its row if it has no
+    /// folder.
+    pub fn index_run(&self, name: &str) -> Result<()> {
+        crate::validate_run_name(name)?;
+        let runs = &self.parts.runs;
+        runs.index()
+            .reconcile(&[name.to_string()], &|n| runs.load(n))
+    }
+
     /// Rebuild the index of Runs from the Run folders: how many Runs it
     /// holds. Not for a user who is not an administrator.
     pub fn reindex(&self, caller: &Caller) -> Result<usize> {

@@ -125,10 +125,10 @@ async fn gets(
     v
 }
 
-/// CPU time of a daemon's thread by name, all of them with that name.
+/// CPU time of a daemon's threads of one name (the scheduler's own count,
+/// in nanoseconds: clock ticks are too coarse for one thread).
 fn thread_cpu(pid: u32, name: &str) -> Duration {
-    let hz = rustix::param::clock_ticks_per_second() as f64;
-    let mut total = 0.0;
+    let mut ns = 0u64;
     for e in std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
         .flatten()
@@ -137,17 +137,14 @@ fn thread_cpu(pid: u32, name: &str) -> Duration {
         if comm.trim() != name {
             continue;
         }
-        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let f: Vec<u64> = stat[close + 2..]
+        let stat = std::fs::read_to_string(e.path().join("schedstat")).unwrap_or_default();
+        ns += stat
             .split_whitespace()
-            .map(|x| x.parse().unwrap_or(0))
-            .collect();
-        total += (f[11] + f[12]) as f64 / hz;
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
     }
-    Duration::from_secs_f64(total)
+    Duration::from_nanos(ns)
 }
 
 fn count_tree(dir: &Path) -> (u64, u64, u64) {

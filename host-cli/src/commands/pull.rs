@@ -76,6 +76,7 @@ async fn pull_s3(
         .pull(run, &dest, &progress_bar("downloading"))
         .await
         .with_context(|| format!("pulling {url}"))?;
+    index_if_local(run, &dest)?;
     if json {
         print_json(
             &serde_json::json!({ "run_name": run, "path": dest, "files": t.files, "bytes": t.bytes }),
@@ -125,6 +126,21 @@ pub async fn push(
     Ok(ExitCode::SUCCESS)
 }
 
+/// A Run pulled into the `local` cluster's runs folder joins its index,
+/// so search and lineage find it there.
+fn index_if_local(run: &str, dest: &std::path::Path) -> Result<()> {
+    let runs = cluster::local_root()?.join("runs");
+    let here = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+    if dest
+        .parent()
+        .and_then(here)
+        .is_some_and(|p| Some(p) == here(&runs))
+    {
+        cluster::open_local()?.index_run(run)?;
+    }
+    Ok(())
+}
+
 pub async fn pull(
     cluster_name: &str,
     run: &str,
@@ -165,6 +181,7 @@ pub async fn pull(
     };
     std::fs::rename(&tmp, &dest)
         .with_context(|| format!("moving the Run to {}", dest.display()))?;
+    index_if_local(run, &dest)?;
     if json {
         print_json(&serde_json::json!({ "run_name": run, "path": dest, "files": files }));
     } else {

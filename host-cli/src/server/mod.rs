@@ -154,6 +154,9 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         .await
         .with_context(|| format!("listening on {}", opts.addr))?;
     let addr = listener.local_addr()?;
+    // Watched from before the first line says where: a SIGTERM sent as
+    // soon as that line is read is a graceful stop, not a kill.
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     // The first line on stdout says where: tools (and tests) read it.
     println!(
         "rh-wasm serve: listening on http://{addr} (root {})",
@@ -171,7 +174,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         body_grace: opts.connections.header_timeout,
     });
     let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown_signal());
+    let mut shutdown = std::pin::pin!(shutdown_signal(term));
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("watching for SIGHUP")?;
     let limits = opts.connections;
@@ -254,13 +257,10 @@ fn reload_users(state: &State) {
     }
 }
 
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
+async fn shutdown_signal(term: Option<tokio::signal::unix::Signal>) {
+    let Some(mut term) = term else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
     };
     tokio::select! {
         _ = term.recv() => {},

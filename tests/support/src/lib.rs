@@ -96,7 +96,7 @@ fn index_dump(path: &Path) -> String {
     let mut out = String::new();
     for sql in [
         "SELECT name, status, run_type, start_us, end_us, function, fn_full, digest, \
-         input_digest, cache_key, creator, parent, error_kind, host, what FROM runs ORDER BY name",
+         cache_key, creator, parent, error_kind, what FROM runs ORDER BY name",
         "SELECT r.name, t.key, t.value FROM tags t JOIN runs r ON r.id = t.run ORDER BY 1, 2",
         "SELECT r.name, e.dir, e.pos, e.name, e.digest FROM edges e JOIN runs r ON r.id = e.run \
          ORDER BY 1, 2, 3",

@@ -37,7 +37,7 @@ pub use search::{RunPage, RunQuery};
 /// The index file's name under the root.
 pub(crate) const FILE: &str = "index.sqlite";
 /// The layout this code reads and writes; another is rebuilt.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -51,12 +51,10 @@ CREATE TABLE IF NOT EXISTS runs(
     function TEXT,
     fn_full TEXT,
     digest TEXT,
-    input_digest TEXT,
-    cache_key TEXT,
+    cache_key INTEGER,
     creator TEXT,
     parent TEXT,
     error_kind TEXT,
-    host TEXT,
     what TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_start ON runs(start_us);
@@ -343,6 +341,7 @@ impl Index {
     /// Completed function Runs that answered with cache key `key` and
     /// ended after `after_us`, newest first (at most 100).
     pub fn cache_candidates(&self, key: &str, after_us: i64) -> Vec<String> {
+        let key = row::short_key(key);
         self.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT name FROM runs WHERE cache_key = ?1 AND end_us > ?2 \

@@ -14,17 +14,15 @@ pub(crate) struct Row {
     pub end_us: Option<i64>,
     /// The deployed name called.
     pub function: Option<String>,
-    /// `name` when the function is the deployed name's own, else
-    /// `name/function`.
+    /// `name/function` when the function is not the deployed name's own.
     pub fn_full: Option<String>,
     pub digest: Option<String>,
-    pub input_digest: Option<String>,
-    /// The result-cache key, for a completed function Run.
-    pub cache_key: Option<String>,
+    /// The result-cache key (its first 64 bits: see [`short_key`]), for a
+    /// completed function Run.
+    pub cache_key: Option<i64>,
     pub creator: Option<String>,
     pub parent: Option<String>,
     pub error_kind: Option<String>,
-    pub host: Option<String>,
     /// What it ran, as lineage shows it.
     pub what: String,
     pub tags: Vec<(String, String)>,
@@ -37,6 +35,13 @@ pub(crate) fn micros(rfc3339: &str) -> Option<i64> {
     let t = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
         .ok()?;
     i64::try_from(t.unix_timestamp_nanos() / 1000).ok()
+}
+
+/// The first 64 bits of a cache key (hex sha256), as the index keeps it: a
+/// small integer keeps its B-tree small, and a collision costs a lookup
+/// one more candidate, which is checked against its own record anyway.
+pub(crate) fn short_key(key: &str) -> i64 {
+    u64::from_str_radix(key.get(..16).unwrap_or(key), 16).unwrap_or(0) as i64
 }
 
 /// What a Run ran, in a word: its function, or its commands.
@@ -58,15 +63,14 @@ impl Row {
     pub fn of(c: &RunConfig) -> Row {
         let function = c.function.as_ref().map(|f| f.name.clone());
         let fn_full = match (&c.function, &c.fn_name) {
-            (Some(f), Some(n)) if &f.name == n => Some(f.name.clone()),
-            (Some(f), Some(n)) => Some(format!("{}/{n}", f.name)),
+            (Some(f), Some(n)) if &f.name != n => Some(format!("{}/{n}", f.name)),
             _ => None,
         };
         let cache_key = match (&c.function, &c.fn_name, &c.input_digest) {
             (Some(f), Some(n), Some(i))
                 if c.status == RunStatus::Completed && c.run_type == RunType::Function =>
             {
-                Some(crate::cache::key(&f.digest, n, i))
+                Some(short_key(&crate::cache::key(&f.digest, n, i)))
             }
             _ => None,
         };
@@ -89,12 +93,10 @@ impl Row {
                     (!d.is_empty()).then(|| d.join(","))
                 }
             },
-            input_digest: c.input_digest.clone(),
             cache_key,
             creator: c.creator.clone(),
             parent: c.parent_run.clone(),
             error_kind: c.error.as_ref().map(|e| e.kind.clone()),
-            host: c.host.clone(),
             what: what(c),
             tags: c.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             upstream: c.upstream_artifacts.clone(),

@@ -245,12 +245,16 @@ fn filters(q: &RunQuery, visible: &Visible) -> (Vec<String>, Vec<Value>) {
         }
     }
     if let Some(f) = &q.function {
-        let col = if f.contains('/') {
-            "r.fn_full"
-        } else {
-            "r.function"
-        };
-        bind(&mut conds, &format!("{col} = ?"), Value::Text(f.clone()));
+        // `name/fn` of a multi-function component; `name` (or `name/name`)
+        // for the deployed name's own function, or all its functions.
+        match f.split_once('/') {
+            Some((n, func)) if n == func => {
+                bind(&mut conds, "r.function = ?", Value::Text(n.to_string()));
+                conds.push("r.fn_full IS NULL".into());
+            }
+            Some(_) => bind(&mut conds, "r.fn_full = ?", Value::Text(f.clone())),
+            None => bind(&mut conds, "r.function = ?", Value::Text(f.clone())),
+        }
     }
     if let Some(t) = q.since {
         bind(&mut conds, "r.start_us >= ?", Value::Integer(to_micros(t)));

@@ -1,14 +1,17 @@
 //! The index's writer: one thread per process that owns the write
-//! connection. Callers hand it rows and go on; it commits whatever arrived
-//! while it committed the last batch, in one transaction, writing a Run
-//! once when its start and end are both in the batch. Then it settles the
-//! journal lines of the rows it committed, and stores how far into each
-//! host's journal every line is indexed.
+//! connection. Callers hand it rows and go on; it gathers what arrives for
+//! up to [`WINDOW`] (less when someone waits on it: a search, a cache
+//! lookup, a removal) and commits it in one transaction, writing a Run
+//! once when its start and end are both in the batch. A commit writes
+//! every B-tree page it touched to the WAL, so one per Run would cost more
+//! than the Run; one per window costs a few microseconds a Run. Then it
+//! settles the journal lines of the rows it committed, and stores how far
+//! into each host's journal every line is indexed.
 
 use super::{Checkpoint, Mark, Row};
 use rusqlite::{Connection, Transaction, params};
 use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
 
 pub(super) enum Op {
@@ -16,15 +19,22 @@ pub(super) enum Op {
     Put(Box<Row>, Option<Mark>),
     /// Forget Runs (name, start) that are gone.
     Forget(Vec<(String, i64)>),
+    /// Someone waits: commit now.
+    Flush,
     Stop,
 }
 
 /// How many operations a batch takes at most.
 const BATCH: usize = 4096;
+/// How long a batch gathers operations before it is committed, unless
+/// someone waits on it.
+pub(super) const WINDOW: std::time::Duration = std::time::Duration::from_millis(10);
 
 pub(super) struct Writer {
     tx: Mutex<Sender<(u64, Op)>>,
     shared: Arc<Shared>,
+    /// The writer thread, to wake when someone waits.
+    waker: std::thread::Thread,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -33,6 +43,8 @@ struct Shared {
     sent: Mutex<u64>,
     committed: Mutex<u64>,
     done: Condvar,
+    /// Someone waits on the batch being gathered.
+    flush: std::sync::atomic::AtomicBool,
 }
 
 impl Writer {
@@ -42,6 +54,7 @@ impl Writer {
             sent: Mutex::new(0),
             committed: Mutex::new(0),
             done: Condvar::new(),
+            flush: std::sync::atomic::AtomicBool::new(false),
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -51,6 +64,7 @@ impl Writer {
         Writer {
             tx: Mutex::new(tx),
             shared,
+            waker: thread.thread().clone(),
             thread: Mutex::new(Some(thread)),
         }
     }
@@ -70,6 +84,22 @@ impl Writer {
     /// Wait until every operation sent before now is committed (or given
     /// up on: the writer logs what it could not write).
     pub fn sync(&self) {
+        let sent = *self.shared.sent.lock().expect("index sent poisoned");
+        if *self
+            .shared
+            .committed
+            .lock()
+            .expect("index committed poisoned")
+            >= sent
+        {
+            return;
+        }
+        // Someone waits: the batch is committed now, not at its window's end.
+        self.send(Op::Flush);
+        self.shared
+            .flush
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.waker.unpark();
         let target = *self.shared.sent.lock().expect("index sent poisoned");
         let mut committed = self
             .shared
@@ -93,6 +123,10 @@ impl Writer {
 impl Drop for Writer {
     fn drop(&mut self) {
         self.send(Op::Stop);
+        self.shared
+            .flush
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.waker.unpark();
         if let Some(t) = self.thread.lock().expect("index thread poisoned").take() {
             let _ = t.join();
         }
@@ -103,11 +137,29 @@ fn run(mut conn: Connection, rx: Receiver<(u64, Op)>, shared: &Shared) {
     let mut checkpoints: HashMap<String, Checkpoint> = HashMap::new();
     loop {
         let Ok(first) = rx.recv() else { return };
+        // Gather for a window, asleep: a send does not wake this thread
+        // (only a wait on it does), so a window costs one wake-up.
+        if !matches!(first.1, Op::Flush | Op::Stop) {
+            let deadline = std::time::Instant::now() + WINDOW;
+            loop {
+                if shared
+                    .flush
+                    .swap(false, std::sync::atomic::Ordering::AcqRel)
+                {
+                    break;
+                }
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                std::thread::park_timeout(left);
+            }
+        }
         let mut batch = vec![first];
         while batch.len() < BATCH {
             match rx.try_recv() {
                 Ok(op) => batch.push(op),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                Err(_) => break,
             }
         }
         let last = batch.last().map_or(0, |(seq, _)| *seq);
@@ -203,13 +255,13 @@ pub(super) fn put(tx: &Transaction<'_>, r: &Row) -> rusqlite::Result<bool> {
     let id: Option<i64> = {
         let mut st = tx.prepare_cached(
             "INSERT INTO runs(name, status, run_type, start_us, end_us, function, fn_full, digest, \
-             input_digest, cache_key, creator, parent, error_kind, host, what) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+             cache_key, creator, parent, error_kind, what) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
              ON CONFLICT(name) DO UPDATE SET status = excluded.status, run_type = excluded.run_type, \
              start_us = excluded.start_us, end_us = excluded.end_us, function = excluded.function, \
-             fn_full = excluded.fn_full, digest = excluded.digest, input_digest = excluded.input_digest, \
+             fn_full = excluded.fn_full, digest = excluded.digest, \
              cache_key = excluded.cache_key, creator = excluded.creator, parent = excluded.parent, \
-             error_kind = excluded.error_kind, host = excluded.host, what = excluded.what \
+             error_kind = excluded.error_kind, what = excluded.what \
              WHERE excluded.start_us >= runs.start_us \
              RETURNING id",
         )?;
@@ -222,12 +274,10 @@ pub(super) fn put(tx: &Transaction<'_>, r: &Row) -> rusqlite::Result<bool> {
             r.function,
             r.fn_full,
             r.digest,
-            r.input_digest,
             r.cache_key,
             r.creator,
             r.parent,
             r.error_kind,
-            r.host,
             r.what,
         ])?;
         match rows.next()? {
