@@ -50,6 +50,10 @@ pub struct GcRequest {
     /// Remove Runs that made the current version of an artifact too.
     #[serde(default)]
     pub include_producers: bool,
+    /// After each batch, rest as long as it took: the disk and the cores
+    /// go to calls at least half the time (periodic retention does this).
+    #[serde(default)]
+    pub pace: bool,
 }
 
 mod ms_opt {
@@ -154,6 +158,7 @@ pub(crate) fn gc(parts: &Parts, caller: &Caller, req: &GcRequest) -> Result<GcRe
     };
     let mut after = (i64::MIN, i64::MIN);
     loop {
+        let started = std::time::Instant::now();
         let batch = index.removable(&q, ended_before, req.keep_last, after, BATCH)?;
         let Some(last) = batch.last() else { break };
         after = (last.start_us, last.id);
@@ -196,6 +201,9 @@ pub(crate) fn gc(parts: &Parts, caller: &Caller, req: &GcRequest) -> Result<GcRe
         }
         if batch.len() < BATCH {
             break;
+        }
+        if req.pace {
+            std::thread::sleep(started.elapsed());
         }
     }
     if req.artifacts {

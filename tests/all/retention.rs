@@ -427,6 +427,13 @@ fn cache_clear_forgets_entries_and_keeps_the_runs() {
     assert!(hit("z").is_null());
     let out = daemon.rh_ok(&["cache", "clear", "cpu"]);
     assert!(out.contains("forgot 1 cached results"), "{out}");
+    // gc and reindex through the CLI, on the daemon.
+    let v: Value =
+        serde_json::from_str(&daemon.rh_ok(&["gc", "cpu", "--keep-last", "1", "--json"])).unwrap();
+    assert_eq!(v["runs"], json!(["x", "y"]), "{v}");
+    let out = daemon.rh_ok(&["runs", "cpu"]);
+    assert!(out.contains("z ") && !out.contains("x "), "{out}");
+    assert!(daemon.rh_ok(&["reindex", "cpu"]).contains("holds 1 Runs"));
 }
 
 #[test]

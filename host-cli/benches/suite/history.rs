@@ -9,15 +9,16 @@
 //! version, for lineage. Then, over HTTP on that daemon: the newest page,
 //! a filtered page, a tag page, lineage of a Run, a `get-or-call` hit and
 //! recorded calls, each beside the same on a daemon with an empty root;
-//! daemon start; the index writer's CPU per recorded call; then `gc` of
-//! 20,000 real Runs (Runs/s) with recorded calls made meanwhile, and the
-//! inodes and bytes each real Run takes.
+//! daemon start; the index writer's CPU per recorded call; then 20,000
+//! real Runs: the inodes and bytes each takes, `gc` of half of them alone
+//! (Runs/s), then of the other half with recorded calls made meanwhile.
 
 use super::*;
 use rh_runtime::{FunctionRef, RunConfig, RunError, RunStatus, RunType};
 use std::collections::BTreeMap;
 
-/// Functions the filled Runs are of.
+/// Functions the filled Runs are of (Run i is of `f{i % 10}`, in `error`
+/// when `i % 100` is 0 or 1: so `f0` and `f1` have errors, 1 % each).
 const FUNCTIONS: usize = 10;
 /// Real Runs made for `gc` and for the size of a Run.
 const REAL: usize = 20_000;
@@ -250,12 +251,17 @@ pub fn history_figures(
         let cursor = first["next_cursor"].as_str().unwrap().to_string();
         let lat = gets(&mut s, &addr, &format!("/v1/runs?limit=50&cursor={cursor}"), q, full).await;
         rows.push(Row::latency("history: second page (cursor), HTTP", &lat, "reported", None));
-        let lat = gets(&mut s, &addr, "/v1/runs?status=error&function=f3&limit=50", q, |v| {
-            assert!(v["runs"].as_array().unwrap().iter().all(|r| r["status"] == "error"), "{v}")
+        // f1's errors: 1 % of the Runs.
+        let lat = gets(&mut s, &addr, "/v1/runs?status=error&function=f1&limit=50", q, |v| {
+            full(v);
+            assert!(
+                v["runs"].as_array().unwrap().iter().all(|r| r["status"] == "error" && r["fn_name"] == "f1"),
+                "{v}"
+            )
         })
         .await;
         rows.push(Row::latency(
-            "history: filtered page (status=error, function=f3)",
+            "history: filtered page (status=error, function=f1)",
             &lat,
             "<= 50 ms",
             Some(Duration::from_millis(50)),
@@ -284,7 +290,8 @@ pub fn history_figures(
         let mut e = connect(&eaddr).await;
         for (s, addr) in [(&mut s, &addr), (&mut e, &eaddr)] {
             deploy(s, addr, guests, "summer", "summer").await;
-            deploy(s, addr, guests, "summer", "gcme").await;
+            deploy(s, addr, guests, "summer", "gca").await;
+            deploy(s, addr, guests, "summer", "gcb").await;
             post(s, addr, "/v1/calls", &json!({"function": "summer", "args": [1, 2], "run_name": "goc"})).await;
         }
         let call = json!({"function": "summer", "args": [1, 2]});
@@ -373,7 +380,9 @@ pub fn history_figures(
                 tokio::spawn(async move {
                     let mut s = connect(&addr).await;
                     for i in (c..REAL).step_by(8) {
-                        post(&mut s, &addr, "/v1/calls", &json!({"function": "gcme", "args": [1, 2], "run_name": format!("gcme-{i:05}")})).await;
+                        let f = if i % 2 == 0 { "gca" } else { "gcb" };
+                        let body = json!({"function": f, "args": [1, 2], "run_name": format!("{f}-{i:05}")});
+                        post(&mut s, &addr, "/v1/calls", &body).await;
                     }
                 })
             })
@@ -383,7 +392,7 @@ pub fn history_figures(
         }
         let (mut inodes, mut bytes, mut disk) = (0, 0, 0);
         for i in 0..1000 {
-            let (a, b, c) = count_tree(&runs.join(format!("gcme-{i:05}")));
+            let (a, b, c) = count_tree(&runs.join(format!("gca-{:05}", 2 * i)));
             inodes += a;
             bytes += b;
             disk += c;
@@ -410,7 +419,21 @@ pub fn history_figures(
             target: "reported".into(),
             ..Row::default()
         });
-        // Recorded calls before and during the gc.
+        // gc alone: half of the real Runs.
+        let t = Instant::now();
+        let v = post(&mut s, &addr, "/v1/gc", &json!({"keep_last": 0, "function": "gca"})).await;
+        let took = t.elapsed();
+        assert_eq!(v["runs_removed"].as_u64(), Some(REAL as u64 / 2), "{v}");
+        let rate = (REAL / 2) as f64 / took.as_secs_f64();
+        rows.push(Row {
+            figure: format!("history: gc of {} real Runs", REAL / 2),
+            rate: Some(rate),
+            samples: 1,
+            target: ">= 2000/s".into(),
+            met: Some(rate >= 2000.0),
+            ..Row::default()
+        });
+        // Recorded calls before and while the other half is removed.
         let mut before = Vec::new();
         for _ in 0..q {
             let t = Instant::now();
@@ -421,7 +444,7 @@ pub fn history_figures(
         let gc = tokio::spawn(async move {
             let mut s = connect(&gc_addr).await;
             let t = Instant::now();
-            let v = post(&mut s, &gc_addr, "/v1/gc", &json!({"keep_last": 0, "function": "gcme"})).await;
+            let v = post(&mut s, &gc_addr, "/v1/gc", &json!({"keep_last": 0, "function": "gcb"})).await;
             (t.elapsed(), v)
         });
         let mut during = Vec::new();
@@ -431,15 +454,12 @@ pub fn history_figures(
             during.push(t.elapsed());
         }
         let (took, report) = gc.await.unwrap();
-        let removed = report["runs_removed"].as_u64().unwrap();
-        assert_eq!(removed, REAL as u64, "{report}");
-        let rate = removed as f64 / took.as_secs_f64();
+        assert_eq!(report["runs_removed"].as_u64(), Some(REAL as u64 / 2), "{report}");
         rows.push(Row {
-            figure: format!("history: gc of {REAL} real Runs"),
-            rate: Some(rate),
+            figure: format!("history: gc of {} real Runs, calls going on", REAL / 2),
+            rate: Some((REAL / 2) as f64 / took.as_secs_f64()),
             samples: 1,
-            target: ">= 2000/s".into(),
-            met: Some(rate >= 2000.0),
+            target: "reported".into(),
             ..Row::default()
         });
         rows.push(Row::latency("history: recorded call before gc", &before, "reference", None));

@@ -99,6 +99,7 @@ pub async fn gc(a: &GcArgs, json: bool) -> Result<ExitCode> {
         artifacts: a.artifacts,
         components: a.components,
         include_producers: a.include_producers,
+        pace: false,
     };
     req.check().map_err(|e| usage("gc", e))?;
     let report = cluster::open(name)?.gc(&req).await?;

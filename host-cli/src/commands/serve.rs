@@ -109,6 +109,7 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
                         .map(|d| duration("retain", d))
                         .transpose()?,
                     keep_last,
+                    pace: true,
                     ..Default::default()
                 };
                 Some((req, duration("retain-every", &a.retain_every)?))
