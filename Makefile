@@ -5,7 +5,7 @@ GUEST_TARGET := $(TARGET_DIR)/guests
 WASM := $(GUEST_TARGET)/wasm32-wasip2/release
 RH := $(TARGET_DIR)/debug/rh-wasm
 
-.PHONY: demo test lint bench bench-build fuzz-build wasm-target s3-server guests ci
+.PHONY: demo test lint bench bench-build fuzz-build wasm-target s3-server python-tools guests ci
 
 # rustup does not add a missing target by itself.
 wasm-target:
@@ -26,7 +26,12 @@ demo: guests
 s3-server:
 	@python3 -c 'import moto.server' 2>/dev/null || python3 -m pip install -q 'moto[server]'
 
-test: wasm-target s3-server
+# componentize-py, where `rh-wasm build` looks for it (and would install it).
+PY_VENV := $(HOME)/.cache/rh-wasm/py/venv
+python-tools:
+	@$(PY_VENV)/bin/componentize-py --version >/dev/null 2>&1 || { python3 -m venv $(PY_VENV) && $(PY_VENV)/bin/pip install -q 'componentize-py==0.25.1'; }
+
+test: wasm-target s3-server python-tools
 	$(CARGO) test --workspace
 
 lint: wasm-target

@@ -179,6 +179,16 @@ pub enum Command {
     Cluster(ClusterCommand),
     /// Run the host daemon.
     Serve(Box<ServeArgs>),
+    /// Build a function component from a Python file whose functions are
+    /// decorated `@function` (`from rh_guest import function`), with
+    /// componentize-py (installed under ~/.cache/rh-wasm/py when missing).
+    Build {
+        /// The Python file.
+        file: PathBuf,
+        /// Where to write the component (default: NAME.wasm here).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Print a completion script for a shell: `rh-wasm completions bash >
     /// ~/.local/share/bash-completion/completions/rh-wasm`.
     Completions {

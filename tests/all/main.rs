@@ -23,6 +23,7 @@ mod lineage;
 mod load;
 mod memory;
 mod paths;
+mod python;
 mod recovery;
 mod result_cache;
 mod retention;

@@ -6,6 +6,7 @@
 //! [`crate::output`].
 
 mod artifacts;
+mod build;
 mod call;
 mod cancel;
 mod clusters;
@@ -104,6 +105,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Cluster(c) => clusters::cluster(c, json),
         Command::Serve(a) => serve::serve(*a).await,
         Command::Completions { shell } => completions::completions(shell),
+        Command::Build { file, output } => build::build(&file, output, json).await,
         // The other half of `run` on `local`: see `cluster::worker`.
         Command::Worker => crate::cluster::worker::serve().await,
     }

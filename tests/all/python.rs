@@ -1,0 +1,236 @@
+//! Functions written in Python: `rh-wasm build` (componentize-py, installed
+//! from PyPI by the command itself when missing) of the examples, deployed
+//! and called like Rust components; the pipeline's lineage the same as the
+//! Rust pipeline's; bad files refused before anything is built.
+
+use crate::util::*;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The repository's root.
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A Python example built once per test process: its component.
+fn built(example: &str) -> PathBuf {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let dir = DIR.get_or_init(tmp);
+    let _one_at_a_time = LOCK.lock().unwrap();
+    let out = dir.path().join(format!("{example}.wasm"));
+    if !out.exists() {
+        let src = repo().join("examples/python").join(format!("{example}.py"));
+        let text = rh_ok(
+            dir.path(),
+            &["build", src.to_str().unwrap(), "-o", out.to_str().unwrap()],
+        );
+        assert!(
+            text.starts_with(&format!("built {}", out.display())),
+            "{text}"
+        );
+    }
+    out
+}
+
+fn call(dir: &Path, args: &[&str]) -> std::process::Output {
+    rh(dir, &[&["call"], args].concat())
+}
+
+#[test]
+fn python_functions_deploy_and_are_called_like_rust_ones() {
+    let d = tmp();
+    let dir = d.path();
+    let wasm = built("summer");
+    let out = rh_ok(dir, &["deploy", wasm.to_str().unwrap()]);
+    assert!(out.contains("summer(a, b)  Adds two numbers."), "{out}");
+    let f: Value = serde_json::from_str(&rh_ok(dir, &["functions", "--json"])).unwrap();
+    let desc = &f[0]["functions"][0];
+    assert_eq!(desc["params"], json!(["a", "b"]), "{f}");
+    assert_eq!(desc["doc"], "Adds two numbers.", "{f}");
+
+    // Positional and by name; output in the Run's stdout.
+    let o = call(dir, &["summer", "1", "2", "--run-name", "pos"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "adding 1 and 2\n3\n");
+    assert_eq!(config(dir, "pos")["status"], "completed");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("rh/runs/pos/stdout")).unwrap(),
+        "adding 1 and 2\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("rh/runs/pos/result.json")).unwrap(),
+        "3"
+    );
+    std::fs::write(dir.join("args.json"), r#"{"b": 5, "a": 4}"#).unwrap();
+    let out = rh_ok(
+        dir,
+        &[
+            "call",
+            "summer",
+            "--input",
+            "args.json",
+            "--run-name",
+            "named2",
+        ],
+    );
+    assert!(out.ends_with("9\n"), "{out}");
+
+    // A missing or unknown argument is a bad input naming it.
+    std::fs::write(dir.join("bad.json"), r#"{"a": 4, "c": 5}"#).unwrap();
+    let err = rh_err(dir, &["call", "summer", "--input", "bad.json"], 2);
+    assert!(err.contains('c') || err.contains('b'), "{err}");
+    let err = rh_err(dir, &["call", "summer", "1"], 2);
+    assert!(err.contains("summer(a, b)"), "{err}");
+}
+
+#[test]
+fn a_python_exception_ends_the_run_failed_with_its_summary_and_traceback() {
+    let d = tmp();
+    let dir = d.path();
+    std::fs::write(
+        dir.join("multi.py"),
+        "from rh_guest import function\n\
+         \n\
+         @function\n\
+         def boom(x):\n    \
+             print('before the error')\n    \
+             raise ValueError(f'no good: {x}')\n\
+         \n\
+         @function\n\
+         def unencodable():\n    \
+             return {1, 2}\n\
+         \n\
+         @function\n\
+         def twice(x):\n    \
+             return [x, x]\n",
+    )
+    .unwrap();
+    let out = rh_ok(dir, &["build", "multi.py"]);
+    assert!(out.contains("boom(x)") && out.contains("twice(x)"), "{out}");
+    rh_ok(dir, &["deploy", "multi.wasm"]);
+    let o = call(dir, &["multi/boom", "7", "--run-name", "b"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let c = config(dir, "b");
+    assert_eq!(c["status"], "error");
+    assert_eq!(c["error"]["kind"], "failed");
+    assert_eq!(c["error"]["message"], "ValueError: no good: 7");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("rh/runs/b/stdout")).unwrap(),
+        "before the error\n"
+    );
+    let stderr = std::fs::read_to_string(dir.join("rh/runs/b/stderr")).unwrap();
+    assert!(
+        stderr.contains("Traceback") && stderr.contains("ValueError: no good: 7"),
+        "{stderr}"
+    );
+    rh(dir, &["call", "multi/unencodable", "--run-name", "u"]);
+    let c = config(dir, "u");
+    assert_eq!(c["error"]["kind"], "failed", "{c}");
+    assert!(
+        c["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not JSON"),
+        "{c}"
+    );
+    rh_ok(dir, &["call", "multi/twice", "\"x\"", "--run-name", "t"]);
+    let result = std::fs::read_to_string(dir.join("rh/runs/t/result.json")).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&result).unwrap(),
+        json!(["x", "x"])
+    );
+}
+
+#[test]
+fn the_python_pipeline_traces_its_lineage_like_the_rust_pipeline() {
+    let tree = |wasm: &str| -> Value {
+        let d = tmp();
+        let dir = d.path();
+        rh_ok(dir, &["deploy", wasm, "--name", "pipeline"]);
+        std::fs::write(dir.join("data.csv"), "x,y\n1,2\n2,4\n3,6\n# end\n").unwrap();
+        rh_ok(dir, &["artifacts", "put", "dataset", "data.csv"]);
+        rh_ok(
+            dir,
+            &[
+                "call",
+                "pipeline/preprocess",
+                "\"dataset\"",
+                "--run-name",
+                "prep",
+            ],
+        );
+        rh_ok(dir, &["call", "pipeline/train", "3", "--run-name", "train"]);
+        let out = rh_ok(
+            dir,
+            &[
+                "call",
+                "pipeline/export",
+                "\"json\"",
+                "--run-name",
+                "export",
+            ],
+        );
+        assert!(out.contains("slope"), "{out}");
+        serde_json::from_str(&rh_ok(dir, &["lineage", "model-export", "--json"])).unwrap()
+    };
+    // Digests differ (the two write their JSON differently); the shape,
+    // names, functions and statuses do not.
+    fn shape(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .filter(|(k, _)| k.as_str() != "digest")
+                    .map(|(k, v)| (k.clone(), shape(v)))
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(shape).collect()),
+            other => other.clone(),
+        }
+    }
+    let python = tree(built("pipeline").to_str().unwrap());
+    let rust = tree(&wasm("pipeline"));
+    assert_eq!(shape(&python), shape(&rust));
+    assert_eq!(python["upstream"][0]["what"], "pipeline/export", "{python}");
+}
+
+#[test]
+fn bad_python_files_are_refused_before_anything_is_built() {
+    let d = tmp();
+    let dir = d.path();
+    let cases: &[(&str, &str, &str)] = &[
+        ("none.py", "def f(x):\n    return x\n", "has no @function"),
+        (
+            "star.py",
+            "from rh_guest import function\n@function\ndef f(*xs):\n    return xs\n",
+            "@function f takes *xs",
+        ),
+        (
+            "kw.py",
+            "from rh_guest import function\n@function\ndef f(**kw):\n    return kw\n",
+            "@function f takes **kw",
+        ),
+        ("broken.py", "def f(:\n", "broken.py:1"),
+    ];
+    for (file, text, needle) in cases {
+        std::fs::write(dir.join(file), text).unwrap();
+        let err = rh_err(dir, &["build", file], 2);
+        assert!(err.contains(needle), "{file}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    let err = rh_err(dir, &["build", "missing.py"], 2);
+    assert!(err.contains("missing.py: no such file"), "{err}");
+    let err = rh_err(dir, &["build", "notes.txt"], 2);
+    assert!(err.contains("expected a Python file"), "{err}");
+    // Nothing was built.
+    let wasm: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    assert!(wasm.is_empty(), "{wasm:?}");
+}
