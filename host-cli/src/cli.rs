@@ -179,6 +179,15 @@ pub enum Command {
     Cluster(ClusterCommand),
     /// Run the host daemon.
     Serve(Box<ServeArgs>),
+    /// Start a function project (Rust or Python) that builds and deploys
+    /// without edits; prints the two commands that do it.
+    New {
+        /// The function's name (also the project's folder).
+        name: String,
+        /// The language.
+        #[arg(long, default_value = "rust", value_parser = ["rust", "python"])]
+        lang: String,
+    },
     /// Build a function component from a Python file whose functions are
     /// decorated `@function` (`from rh_guest import function`), with
     /// componentize-py (installed under ~/.cache/rh-wasm/py when missing).

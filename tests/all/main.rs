@@ -22,6 +22,7 @@ mod limits;
 mod lineage;
 mod load;
 mod memory;
+mod new;
 mod paths;
 mod python;
 mod recovery;

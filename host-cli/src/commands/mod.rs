@@ -15,6 +15,7 @@ mod deploy;
 mod exec;
 mod history;
 mod logs;
+mod new;
 mod pull;
 mod runs;
 mod scope;
@@ -106,6 +107,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Serve(a) => serve::serve(*a).await,
         Command::Completions { shell } => completions::completions(shell),
         Command::Build { file, output } => build::build(&file, output, json).await,
+        Command::New { name, lang } => new::new(&name, &lang),
         // The other half of `run` on `local`: see `cluster::worker`.
         Command::Worker => crate::cluster::worker::serve().await,
     }
