@@ -125,6 +125,8 @@ pub(crate) fn gc(parts: &Parts, caller: &Caller, req: &GcRequest) -> Result<GcRe
     req.check()?;
     let index = parts.runs.index();
     let guard = parts.guard(caller);
+    // "The newest N" are the newest N the caller can see.
+    let visible = parts.run_visibility(caller)?;
     let q = RunQuery {
         status: req.status.clone(),
         function: req.function.clone(),
@@ -159,7 +161,7 @@ pub(crate) fn gc(parts: &Parts, caller: &Caller, req: &GcRequest) -> Result<GcRe
     let mut after = (i64::MIN, i64::MIN);
     loop {
         let started = std::time::Instant::now();
-        let batch = index.removable(&q, ended_before, req.keep_last, after, BATCH)?;
+        let batch = index.removable(&q, &visible, ended_before, req.keep_last, after, BATCH)?;
         let Some(last) = batch.last() else { break };
         after = (last.start_us, last.id);
         let mut chosen = Vec::new();
@@ -180,6 +182,13 @@ pub(crate) fn gc(parts: &Parts, caller: &Caller, req: &GcRequest) -> Result<GcRe
                 continue;
             }
             chosen.push((k.name.clone(), k.start_us));
+        }
+        // Grants go first, as for a delete: a crash in between leaves a Run
+        // with no grants (closed), never grants for the next Run of its name.
+        if !req.dry_run {
+            for (name, _) in &chosen {
+                parts.access.revoke(ObjectKind::Run, name, None)?;
+            }
         }
         let removed = if req.dry_run {
             chosen

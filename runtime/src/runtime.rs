@@ -210,9 +210,17 @@ impl Runtime {
     pub fn search(&self, caller: &Caller, q: &RunQuery) -> Result<RunPage> {
         let visible = self.parts.run_visibility(caller)?;
         let (known, next_cursor) = self.parts.runs.index().page(q, &visible)?;
+        // The folder is the truth: a Run whose folder is gone, or whose
+        // name another Run has taken since the row was written, is left out.
+        let sees = self.parts.visibility(caller)?;
         let runs = known
             .iter()
-            .filter_map(|k| self.parts.runs.load(&k.name).ok())
+            .filter_map(|k| self.parts.runs.load(&k.name).ok().map(|c| (k, c)))
+            .filter(|(k, c)| {
+                crate::runs::start_us(c) == k.start_us
+                    && sees(ObjectKind::Run, &c.name, c.creator.as_deref())
+            })
+            .map(|(_, c)| c)
             .collect();
         Ok(RunPage { runs, next_cursor })
     }

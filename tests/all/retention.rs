@@ -513,6 +513,10 @@ fn users_search_and_gc_only_what_they_may_see_and_write() {
     assert_eq!(names(&v).len(), 6);
     let (status, v) = d.http_as("root", "POST", "/v1/gc", &json!({"keep_last": 0}));
     assert_eq!((status, v["runs_removed"].as_u64()), (200, Some(6)), "{v}");
+    // The grant on a removed Run went with it: a later Run of that name is
+    // not bob's to read.
+    let (_, shares) = d.http_as("root", "GET", "/v1/shares", &Value::Null);
+    assert!(!shares.to_string().contains("alice-0"), "{shares}");
     let (status, v) = d.http_as("root", "POST", "/v1/reindex", &Value::Null);
     assert_eq!((status, v["runs"].as_u64()), (200, Some(0)), "{v}");
 }

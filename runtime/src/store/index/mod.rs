@@ -170,7 +170,8 @@ impl Index {
                 }
             }
         }
-        let writer = writer::Writer::start(connect(&path).map_err(sql(&path))?);
+        let writer =
+            writer::Writer::start(connect(&path).map_err(sql(&path))?, runs_dir.to_path_buf());
         Ok(Arc::new(Index {
             path,
             writer,
@@ -289,7 +290,11 @@ impl Index {
             return Ok(());
         }
         let mut c = connect(&self.path).map_err(sql(&self.path))?;
-        let tx = c.transaction().map_err(sql(&self.path))?;
+        // The write lock first, then the folders: no row committed between
+        // a folder's read and its write is overwritten with older news.
+        let tx = c
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql(&self.path))?;
         for name in names {
             match load(name) {
                 Ok(config) => writer::put(&tx, &Row::of(&config)).map(|_| ()),

@@ -163,9 +163,14 @@ pub fn format_when(t: SystemTime) -> String {
     const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
     );
-    time::OffsetDateTime::from(t)
-        .format(FORMAT)
-        .unwrap_or_default()
+    // Out of the calendar's range (far past or future): its nearest end.
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(to_micros(t)) * 1000)
+        .unwrap_or(if to_micros(t) < 0 {
+            time::PrimitiveDateTime::MIN.assume_utc()
+        } else {
+            time::PrimitiveDateTime::MAX.assume_utc()
+        });
+    t.format(FORMAT).unwrap_or_default()
 }
 
 pub(crate) fn to_micros(t: SystemTime) -> i64 {
@@ -409,13 +414,14 @@ impl Index {
     pub(crate) fn removable(
         &self,
         q: &RunQuery,
+        visible: &Visible,
         ended_before: Option<i64>,
         keep_last: Option<usize>,
         after: (i64, i64),
         n: usize,
     ) -> Result<Vec<Known>> {
         self.sync();
-        let (mut conds, mut vals) = filters(q, &Visible::All);
+        let (mut conds, mut vals) = filters(q, visible);
         if let Some(keep) = keep_last.filter(|k| *k > 0) {
             // The boundary: the keep-th newest matching Run.
             let sql = format!(

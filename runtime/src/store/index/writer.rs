@@ -48,7 +48,7 @@ struct Shared {
 }
 
 impl Writer {
-    pub fn start(conn: Connection) -> Writer {
+    pub fn start(conn: Connection, runs: std::path::PathBuf) -> Writer {
         let (tx, rx) = channel();
         let shared = Arc::new(Shared {
             sent: Mutex::new(0),
@@ -59,7 +59,7 @@ impl Writer {
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("rh-index".into())
-            .spawn(move || run(conn, rx, &s))
+            .spawn(move || run(conn, rx, &s, &runs))
             .expect("spawn the index writer");
         Writer {
             tx: Mutex::new(tx),
@@ -107,7 +107,11 @@ impl Writer {
             .lock()
             .expect("index committed poisoned");
         while *committed < target {
-            if self.thread.lock().expect("index thread poisoned").is_none() {
+            let gone = match &*self.thread.lock().expect("index thread poisoned") {
+                None => true,
+                Some(t) => t.is_finished(),
+            };
+            if gone {
                 return;
             }
             let (c, _) = self
@@ -133,7 +137,7 @@ impl Drop for Writer {
     }
 }
 
-fn run(mut conn: Connection, rx: Receiver<(u64, Op)>, shared: &Shared) {
+fn run(mut conn: Connection, rx: Receiver<(u64, Op)>, shared: &Shared, runs: &std::path::Path) {
     let mut checkpoints: HashMap<String, Checkpoint> = HashMap::new();
     loop {
         let Ok(first) = rx.recv() else { return };
@@ -165,7 +169,7 @@ fn run(mut conn: Connection, rx: Receiver<(u64, Op)>, shared: &Shared) {
         let last = batch.last().map_or(0, |(seq, _)| *seq);
         let stop = batch.iter().any(|(_, op)| matches!(op, Op::Stop));
         let ops: Vec<Op> = batch.into_iter().map(|(_, op)| op).collect();
-        let marks = commit(&mut conn, ops, &mut checkpoints);
+        let marks = commit(&mut conn, ops, &mut checkpoints, runs);
         // The lines of rows now committed are settled; the next batch
         // stores how far that moved each host's checkpoint.
         for m in marks {
@@ -189,6 +193,7 @@ fn commit(
     conn: &mut Connection,
     ops: Vec<Op>,
     checkpoints: &mut HashMap<String, Checkpoint>,
+    runs: &std::path::Path,
 ) -> Vec<Mark> {
     // A Run put twice in one batch is written once, as it was last.
     let mut last_put: HashMap<&str, usize> = HashMap::new();
@@ -200,16 +205,39 @@ fn commit(
     let skip: Vec<bool> = ops
         .iter()
         .enumerate()
-        .map(|(i, op)| matches!(op, Op::Put(row, _) if last_put.get(row.name.as_str()) != Some(&i)))
+        .map(|(i, op)| match op {
+            Op::Put(row, _) if last_put.get(row.name.as_str()) != Some(&i) => true,
+            // A finished Run removed since its end was sent (a delete, a
+            // gc) is not written back.
+            Op::Put(row, _) if row.end_us.is_some() => {
+                std::fs::symlink_metadata(runs.join(&row.name)).is_err()
+            }
+            _ => false,
+        })
         .collect();
     drop(last_put);
+    let marks = |ops: Vec<Op>| -> Vec<Mark> {
+        ops.into_iter()
+            .filter_map(|op| match op {
+                Op::Put(_, mark) => mark,
+                _ => None,
+            })
+            .collect()
+    };
+    if !ops
+        .iter()
+        .any(|op| matches!(op, Op::Put(..) | Op::Forget(_)))
+        && checkpoints.is_empty()
+    {
+        return marks(ops);
+    }
     if ops
         .iter()
         .any(|op| matches!(op, Op::Put(row, _) if row.end_us.is_some()))
     {
         crate::faults::crash_point("index-commit");
     }
-    let result = (|| -> rusqlite::Result<()> {
+    let attempt = |conn: &mut Connection| -> rusqlite::Result<()> {
         let tx = conn.transaction()?;
         write_checkpoints(&tx, checkpoints)?;
         for (op, skip) in ops.iter().zip(&skip) {
@@ -222,17 +250,24 @@ fn commit(
             }
         }
         tx.commit()
-    })();
+    };
+    let result = attempt(conn).or_else(|e| {
+        tracing::warn!("writing the index of Runs: {e}; trying again");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        attempt(conn)
+    });
     match result {
-        Ok(()) => checkpoints.clear(),
-        Err(e) => tracing::error!("writing the index of Runs: {e}"),
+        Ok(()) => {
+            checkpoints.clear();
+            marks(ops)
+        }
+        Err(e) => {
+            // Its journal lines stay unsettled: the checkpoint stays before
+            // them, and the next recovery of this host re-indexes them.
+            tracing::error!("writing the index of Runs: {e}; `rh-wasm reindex` rebuilds it");
+            Vec::new()
+        }
     }
-    ops.into_iter()
-        .filter_map(|op| match op {
-            Op::Put(_, mark) => mark,
-            _ => None,
-        })
-        .collect()
 }
 
 fn write_checkpoints(

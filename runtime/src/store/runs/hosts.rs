@@ -306,8 +306,10 @@ impl RunStore {
             for run in open {
                 if self.interrupt(run, id)? {
                     recovered += 1;
-                    touched.push(run.to_string());
                 }
+                // Ended or not, its row is made to match: a host that died
+                // between a Run's end and its journal line left it open.
+                touched.push(run.to_string());
             }
             // Rows the dead host may not have committed: made to match
             // their folders before its journal goes.

@@ -310,6 +310,7 @@ impl RunStore {
         let list: String = runs.iter().map(|(n, _)| format!("{n}\n")).collect();
         write_file(&intent, list.as_bytes(), self.durable)?;
         let mut trash = Vec::new();
+        let mut gone = Vec::new();
         for (i, (name, start)) in runs.iter().enumerate() {
             if i == runs.len() / 2 {
                 crate::faults::crash_point("gc-removing");
@@ -318,12 +319,25 @@ impl RunStore {
                 continue;
             }
             let dir = self.dir(name);
+            // Checked before it moves (a stale row may name a Run a rerun
+            // has replaced, still running) and again after (in case one
+            // did in between).
+            match load_config(&dir) {
+                Ok(c) if c.status.is_terminal() && start_us(&c) == *start => {}
+                Ok(_) => continue,
+                Err(_) => {
+                    // Gone already: its row goes too.
+                    gone.push((name.clone(), *start));
+                    continue;
+                }
+            }
             let n = self.counter.fetch_add(1, Ordering::Relaxed);
             let t = self
                 .runs
                 .join(format!(".trash-{name}-{}-{n}", std::process::id()));
             if fs::rename(&dir, &t).is_err() {
-                continue; // gone already
+                gone.push((name.clone(), *start));
+                continue;
             }
             match load_config(&t) {
                 Ok(c) if c.status.is_terminal() && start_us(&c) == *start => {
@@ -336,8 +350,8 @@ impl RunStore {
                 }
             }
         }
-        self.index
-            .forget(trash.iter().map(|(n, s, _)| (n.clone(), *s)).collect());
+        gone.extend(trash.iter().map(|(n, s, _)| (n.clone(), *s)));
+        self.index.forget(gone);
         // Deleted on the background pool (niced: calls keep their cores),
         // in parallel: on ext4 the unlinks are most of a removal's cost.
         use rayon::prelude::*;
