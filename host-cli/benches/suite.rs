@@ -19,6 +19,10 @@
 //!   then first call, and RSS idle and with 64 Runs in flight;
 //! - a stalled daemon (`--only stall`): health checks and calls while two
 //!   large components compile and four clients read a 1 GiB Run file;
+//! - Python functions (`--only python`): `rh-wasm build` of
+//!   `examples/python/summer.py`, its deploy, its calls over HTTP beside
+//!   the Rust `summer`'s, the first call after a restart, and the daemon's
+//!   memory with 16 Python Runs in flight;
 //! - history (`--only history [--history-runs N]`, only when asked: it
 //!   writes N Run records, 1,000,000 by default, about 5.5 GB on tmpfs):
 //!   search, lineage, calls and daemon start on a root holding N Runs,
@@ -33,6 +37,8 @@
 
 #[path = "suite/history.rs"]
 mod history;
+#[path = "suite/python.rs"]
+mod python;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -1188,6 +1194,11 @@ fn main() {
             o.calls,
             &mut rows,
         );
+    }
+
+    if o.runs("python") {
+        eprintln!("python ...");
+        python::python_figures(&tk, work.path(), &guests, o.calls, &mut rows);
     }
 
     if o.runs("stall") {
