@@ -110,6 +110,15 @@ fn a_python_exception_ends_the_run_failed_with_its_summary_and_traceback() {
              return [x, x]\n",
     )
     .unwrap();
+    // Files in the folder named like the build's own modules stand in for
+    // nothing.
+    std::fs::write(dir.join("rh_main.py"), "raise SystemExit('a decoy')\n").unwrap();
+    std::fs::create_dir(dir.join("rh_guest")).unwrap();
+    std::fs::write(
+        dir.join("rh_guest/__init__.py"),
+        "raise SystemExit('a decoy')\n",
+    )
+    .unwrap();
     let out = rh_ok(dir, &["build", "multi.py"]);
     assert!(out.contains("boom(x)") && out.contains("twice(x)"), "{out}");
     rh_ok(dir, &["deploy", "multi.wasm"]);

@@ -173,12 +173,15 @@ pub async fn build(file: &Path, out: Option<PathBuf>, json: bool) -> Result<Exit
     let made = Command::new(&tool)
         .arg("-d")
         .arg(w.join("wit"))
-        .args(["-w", "guest", "componentize", "rh_main", "-p"])
-        .arg(dir)
+        .args(["-w", "guest", "componentize", "rh_main"])
+        // Ours first: a file in the user's folder named like them
+        // (`rh_main.py`, `rh_guest/`) must not stand in for them.
+        .arg("-p")
+        .arg(w.join("main"))
         .arg("-p")
         .arg(w.join("sdk"))
         .arg("-p")
-        .arg(w.join("main"))
+        .arg(dir)
         .arg("-o")
         .arg(&out)
         .output()
