@@ -179,6 +179,12 @@ pub enum Command {
     Cluster(ClusterCommand),
     /// Run the host daemon.
     Serve(Box<ServeArgs>),
+    /// Run Python statements in order in the cluster's sandboxed
+    /// interpreter, as one Run (`rh-wasm python install` puts it there).
+    RunPython(RunPythonArgs),
+    /// The cluster's Python interpreter.
+    #[command(subcommand)]
+    Python(PythonCommand),
     /// Start a function project (Rust or Python) that builds and deploys
     /// without edits; prints the two commands that do it.
     New {
@@ -333,6 +339,35 @@ pub struct SearchArgs {
     /// Where the page starts: the cursor a previous page printed.
     #[arg(long)]
     pub cursor: Option<String>,
+}
+
+/// `run-python`: the statements, from the command line, a file or stdin.
+#[derive(Debug, Args)]
+pub struct RunPythonArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Run the statements after one that raised, too.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// A script, run as one statement (`-` for stdin).
+    #[arg(long, value_name = "FILE", conflicts_with = "statements")]
+    pub file: Option<PathBuf>,
+    /// The statements, each one argument (`-` alone: read them from stdin,
+    /// as one script).
+    #[arg(last = true, value_name = "STATEMENT")]
+    pub statements: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PythonCommand {
+    /// Build the sandboxed interpreter and deploy it on a cluster as
+    /// `python` (componentize-py installed under ~/.cache/rh-wasm/py when
+    /// missing).
+    Install {
+        /// The cluster: `local`, or a name from `rh-wasm cluster add`.
+        #[arg(long, default_value = "local")]
+        cluster: String,
+    },
 }
 
 /// `gc`: which finished Runs go.

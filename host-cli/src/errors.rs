@@ -47,7 +47,8 @@ pub fn error_kind(e: &anyhow::Error) -> String {
 pub fn code_for_kind(kind: &str) -> u8 {
     match kind {
         "out_of_fuel" | "memory_limit" | "timeout" | "cancelled" | "output_limit"
-        | "disk_limit" | "output_write" | "trap" | "failed" | "interrupted" | "exit_code" => 1,
+        | "disk_limit" | "output_write" | "trap" | "failed" | "interrupted" | "exit_code"
+        | "python_exception" => 1,
         "bad_input" | "unknown_function" | "bad_component" | "invalid_name" | "not_found"
         | "run_exists" | "run_mismatch" | "not_finished" | "invalid" | "unauthorized"
         | "too_large" | "bad_request" | "forbidden" | "unknown_user" | "no_users" => 2,

@@ -15,6 +15,25 @@ pub(crate) async fn deploy(
     name: &str,
 ) -> Result<Deployment> {
     use crate::access::{Access, ObjectKind, require_if};
+    if name == crate::python::NAME {
+        // What it exports is known once it is compiled: a component that
+        // is not the interpreter leaves nothing stored behind.
+        let digest = crate::digest_of(bytes);
+        let had = parts.functions.info(&digest).is_ok();
+        let loaded = parts
+            .functions
+            .store(&parts.engine, &parts.artifacts, bytes)
+            .await?;
+        if !crate::python::is_interpreter(&loaded.info) {
+            if !had {
+                parts.functions.remove_component(&digest);
+            }
+            return Err(crate::Error::Invalid(format!(
+                "`{name}` is reserved for the Python interpreter (`rh-wasm python install`); \
+                 deploy this component under another name"
+            )));
+        }
+    }
     let guard = parts.guard(caller);
     let allow = |d: &Deployment| {
         require_if(

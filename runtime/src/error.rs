@@ -95,6 +95,14 @@ pub enum Error {
         /// Which command, and its code.
         message: String,
     },
+    /// A Python statement of a `run_python` Run raised an exception.
+    #[error("run `{run}`: {message}")]
+    PythonException {
+        /// The Run.
+        run: String,
+        /// The statement and the exception's one-line summary.
+        message: String,
+    },
     /// The host that ran the Run died before it ended.
     #[error("run `{run}` was interrupted: {message}")]
     Interrupted {
@@ -244,6 +252,7 @@ impl Error {
             Error::Failed { .. } => "failed",
             Error::ExitCode { .. } => "exit_code",
             Error::Interrupted { .. } => "interrupted",
+            Error::PythonException { .. } => "python_exception",
             Error::BadInput { .. } => "bad_input",
             Error::UnknownFunction { .. } => "unknown_function",
             Error::BadComponent { .. } => "bad_component",
@@ -276,7 +285,8 @@ impl Error {
             | Error::Trap { run, .. }
             | Error::Failed { run, .. }
             | Error::ExitCode { run, .. }
-            | Error::Interrupted { run, .. } => Some(run),
+            | Error::Interrupted { run, .. }
+            | Error::PythonException { run, .. } => Some(run),
             _ => None,
         }
     }
@@ -324,6 +334,7 @@ impl Error {
             "trap" => Error::Trap { run, message },
             "interrupted" => Error::Interrupted { run, message },
             "exit_code" => Error::ExitCode { run, message },
+            "python_exception" => Error::PythonException { run, message },
             "bad_input" => Error::BadInput { message },
             "unknown_function" => Error::UnknownFunction {
                 name: message,

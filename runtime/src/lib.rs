@@ -105,6 +105,7 @@ mod names;
 mod options;
 mod parts;
 mod plan;
+pub mod python;
 mod record;
 mod run;
 mod runtime;

@@ -64,6 +64,9 @@ pub(crate) struct Plan {
     /// The result cache's key of a function call, hashed once.
     key: Option<String>,
     pub work: Work,
+    /// Python statements run by the interpreter (`run_python`): recorded
+    /// as a command Run, one command per statement.
+    pub python: bool,
 }
 
 impl Plan {
@@ -101,6 +104,7 @@ impl Plan {
             cache_ttl: req.cache_ttl.or(parts.opts.cache_ttl),
             key: Some(key),
             work: Work::Function(target),
+            python: false,
         })
     }
 
@@ -156,7 +160,45 @@ impl Plan {
                 cmds,
                 keep_going: req.keep_going,
             }),
+            python: false,
         })
+    }
+
+    /// Plan a Run of Python statements: a call of the interpreter deployed
+    /// as [`crate::python::NAME`], recorded as a command Run, never cached.
+    pub async fn python(
+        parts: &Arc<Parts>,
+        caller: &Caller,
+        statements: Vec<String>,
+        keep_going: bool,
+        mut req: CallRequest,
+    ) -> Result<Plan> {
+        crate::python::check_statements(&statements)?;
+        req.function = format!("{}/run", crate::python::NAME);
+        req.args = serde_json::json!([statements, keep_going]);
+        req.cache = Some(false);
+        let mut plan = match Plan::call(parts, caller, req).await {
+            Err(Error::UnknownFunction { .. } | Error::NotFound { .. }) => {
+                return Err(crate::python::not_installed());
+            }
+            other => other?,
+        };
+        plan.key = None;
+        plan.cache = false;
+        plan.python = true;
+        plan.stem = "python".into();
+        let digest = plan.config.function.as_ref().map(|f| f.digest.clone());
+        plan.config.run_type = crate::config::RunType::Command;
+        plan.config.cmds = statements
+            .into_iter()
+            .map(|s| crate::config::CmdRecord {
+                cmd: crate::python::NAME.into(),
+                args: vec![s],
+                exit_code: None,
+                digest: digest.clone(),
+            })
+            .collect();
+        Ok(plan)
     }
 
     /// The same plan, never answered from the result cache.

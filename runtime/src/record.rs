@@ -38,6 +38,11 @@ pub(crate) async fn finish(
                 run: config.name.clone(),
                 message: format!("the function returned bytes that are not JSON: {e}"),
             })?;
+        if plan.python {
+            // A command Run: each statement's exit code; no result.
+            crate::python::statements_ended(&mut config, &value)?;
+            return Ok((bytes, value));
+        }
         parts.runs.write_result(&dir, &bytes)?;
         Ok((bytes, value))
     });
@@ -84,6 +89,7 @@ fn end(config: &mut RunConfig, result: std::result::Result<(), &Error>) {
     };
     let message = match e {
         Error::Failed { message, .. }
+        | Error::PythonException { message, .. }
         | Error::ExitCode { message, .. }
         | Error::Trap { message, .. }
         | Error::OutputWrite { message, .. }

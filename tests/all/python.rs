@@ -243,3 +243,264 @@ fn bad_python_files_are_refused_before_anything_is_built() {
         .collect();
     assert!(wasm.is_empty(), "{wasm:?}");
 }
+
+#[test]
+fn run_python_runs_statements_in_one_interpreter_as_one_command_run() {
+    let d = tmp();
+    let dir = d.path();
+    // Before the interpreter is there: how to install it, in one line.
+    let err = rh_err(dir, &["run-python", "--", "print(1)"], 2);
+    assert!(err.contains("rh-wasm python install"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let out = rh_ok(dir, &["python", "install"]);
+    assert!(
+        out.contains("installed the Python interpreter on `local` as `python`"),
+        "{out}"
+    );
+
+    // The seed's example: statements share their globals, each recorded.
+    let statements = [
+        "import pickle",
+        "import logging",
+        "data = pickle.dumps({'a': 1})",
+        "print('loaded', pickle.loads(data))",
+        "import sys; print('to stderr', file=sys.stderr)",
+    ];
+    let out = rh_ok(
+        dir,
+        &[
+            &[
+                "run-python",
+                "--run-name",
+                "my_cli_run",
+                "--tag",
+                "k=v",
+                "--",
+            ][..],
+            &statements,
+        ]
+        .concat(),
+    );
+    assert_eq!(out, "loaded {'a': 1}\n");
+    let c = config(dir, "my_cli_run");
+    assert_eq!(c["run_type"], "command", "{c}");
+    assert_eq!(c["status"], "completed", "{c}");
+    assert_eq!(c["tags"], json!({"k": "v"}));
+    let cmds = c["cmds"].as_array().unwrap();
+    assert_eq!(cmds.len(), statements.len());
+    for (cmd, s) in cmds.iter().zip(statements) {
+        assert_eq!(cmd["cmd"], "python");
+        assert_eq!(cmd["args"], json!([s]));
+        assert_eq!(cmd["exit_code"], 0);
+    }
+    let run = dir.join("rh/runs/my_cli_run");
+    assert_eq!(
+        std::fs::read_to_string(run.join("stdout")).unwrap(),
+        "loaded {'a': 1}\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(run.join("stderr")).unwrap(),
+        "to stderr\n"
+    );
+    assert!(!run.join("result.json").exists());
+
+    // An exception: the Run ends python_exception, later statements are
+    // skipped, output before it is kept, the traceback is in stderr.
+    let o = rh(
+        dir,
+        &[
+            "run-python",
+            "--run-name",
+            "bad",
+            "--",
+            "print('before')",
+            "1 / 0",
+            "print('after')",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let c = config(dir, "bad");
+    assert_eq!(c["status"], "error");
+    assert_eq!(c["error"]["kind"], "python_exception");
+    assert_eq!(
+        c["error"]["message"],
+        "statement 2: ZeroDivisionError: division by zero"
+    );
+    let codes: Vec<Value> = c["cmds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["exit_code"].clone())
+        .collect();
+    assert_eq!(codes, [json!(0), json!(1), Value::Null]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("rh/runs/bad/stdout")).unwrap(),
+        "before\n"
+    );
+    let stderr = std::fs::read_to_string(dir.join("rh/runs/bad/stderr")).unwrap();
+    assert!(
+        stderr.contains("Traceback") && stderr.contains("ZeroDivisionError"),
+        "{stderr}"
+    );
+    // --keep-going runs the rest.
+    let o = rh(
+        dir,
+        &[
+            "run-python",
+            "--keep-going",
+            "--run-name",
+            "kg",
+            "--",
+            "1 / 0",
+            "print('after')",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let c = config(dir, "kg");
+    let codes: Vec<Value> = c["cmds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["exit_code"].clone())
+        .collect();
+    assert_eq!(codes, [json!(1), json!(0)]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("rh/runs/kg/stdout")).unwrap(),
+        "after\n"
+    );
+    // A statement that does not parse names itself.
+    rh(
+        dir,
+        &["run-python", "--run-name", "syn", "--", "x = 1", "def (:"],
+    );
+    let c = config(dir, "syn");
+    assert_eq!(c["error"]["kind"], "python_exception");
+    assert!(
+        c["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("statement 2: SyntaxError"),
+        "{c}"
+    );
+    // A spinning statement ends by its timeout like any Run.
+    let o = rh(
+        dir,
+        &[
+            "run-python",
+            "--timeout",
+            "1s",
+            "--run-name",
+            "spin",
+            "--",
+            "while True: pass",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(config(dir, "spin")["error"]["kind"], "timeout");
+    // `rh.artifacts`: saved and loaded, traced as for any Run.
+    rh_ok(
+        dir,
+        &[
+            "run-python",
+            "--run-name",
+            "saver",
+            "--",
+            "import rh",
+            "rh.artifacts.save('notes', 'hi')",
+        ],
+    );
+    let out = rh_ok(
+        dir,
+        &[
+            "run-python",
+            "--run-name",
+            "loader",
+            "--",
+            "import rh",
+            "print(rh.artifacts.load('notes').decode())",
+        ],
+    );
+    assert_eq!(out, "hi\n");
+    assert_eq!(
+        config(dir, "saver")["downstream_artifacts"][0]["name"],
+        "notes"
+    );
+    assert_eq!(
+        config(dir, "loader")["upstream_artifacts"][0]["name"],
+        "notes"
+    );
+    // A script from a file is one statement.
+    std::fs::write(
+        dir.join("s.py"),
+        "total = 0\nfor i in range(4):\n    total += i\nprint(total)\n",
+    )
+    .unwrap();
+    assert_eq!(rh_ok(dir, &["run-python", "--file", "s.py"]), "6\n");
+
+    // Bad requests store nothing.
+    let before = snapshot(&dir.join("rh"));
+    for (args, needle) in [
+        (&["run-python"][..], "no statements"),
+        (&["run-python", "--file", "nope.py"][..], "nope.py"),
+        (
+            &["run-python", "--", "print(1)", "   "][..],
+            "statement 2 is empty",
+        ),
+    ] {
+        let err = rh_err(dir, args, 2);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    // `python` is the interpreter's name only.
+    let err = rh_err(
+        dir,
+        &[
+            "deploy",
+            built("summer").to_str().unwrap(),
+            "--name",
+            "python",
+        ],
+        2,
+    );
+    assert!(err.contains("reserved for the Python interpreter"), "{err}");
+    assert!(
+        before == snapshot(&dir.join("rh")),
+        "a refused request changed the store"
+    );
+}
+
+#[test]
+fn run_python_on_a_daemon_streams_its_output() {
+    let d = Daemon::start();
+    let out = d.rh_ok(&["python", "install", "--cluster", "cpu"]);
+    assert!(out.contains("on `cpu`"), "{out}");
+    let out = d.rh_ok(&[
+        "run-python",
+        "--cluster",
+        "cpu",
+        "--run-name",
+        "r",
+        "--",
+        "x = 20",
+        "print(x + 1)",
+    ]);
+    assert_eq!(out, "21\n");
+    let c = d.config("r");
+    assert_eq!(c["run_type"], "command", "{c}");
+    assert_eq!(d.stdout("r"), "21\n");
+    let v = d.json(
+        "POST",
+        "/v1/python",
+        &json!({"statements": ["print('over http')"], "run_name": "h"}),
+    );
+    assert_eq!(v["run_name"], "h", "{v}");
+    let v = d.json("GET", "/v1/runs/h/wait", &Value::Null);
+    assert_eq!(v["status"], "completed", "{v}");
+    assert_eq!(d.stdout("h"), "over http\n");
+    let (status, _) = d.http(
+        "POST",
+        "/v1/python",
+        Some(&d.token()),
+        br#"{"statements": []}"#,
+    );
+    assert_eq!(status, 400);
+}

@@ -135,6 +135,28 @@ impl Cluster for Local {
         Ok(RunAnswer::of(&run, as_is))
     }
 
+    async fn run_python(
+        &self,
+        statements: Vec<String>,
+        keep_going: bool,
+        req: CallRequest,
+        out: OutputObserver,
+    ) -> Result<RunAnswer> {
+        let (rt, me) = (&self.rt, &self.me);
+        let req = req.observer(out);
+        match rt.run_python(me, statements, keep_going, req).await {
+            Ok(run) => Ok(called(&run)),
+            Err(e) => match e.run().and_then(|n| rt.run(me, n).ok()) {
+                Some(run) => {
+                    let mut answer = called(&run);
+                    answer.error = Some(ErrorInfo::of(&e));
+                    Ok(answer)
+                }
+                None => Err(e.into()),
+            },
+        }
+    }
+
     async fn search(&self, q: &RunQuery) -> Result<RunPage> {
         Ok(self.rt.search(&Caller::host(), q)?)
     }

@@ -79,6 +79,16 @@ pub trait Cluster: Send + Sync {
     /// A command Run, waited for as [`Cluster::call`] waits.
     async fn exec(&self, req: ExecRequest, out: OutputObserver) -> Result<RunAnswer>;
 
+    /// Python statements run by the cluster's interpreter as one command
+    /// Run (settings from `req`), waited for as [`Cluster::exec`] waits.
+    async fn run_python(
+        &self,
+        statements: Vec<String>,
+        keep_going: bool,
+        req: CallRequest,
+        out: OutputObserver,
+    ) -> Result<RunAnswer>;
+
     // Runs.
 
     /// One page of a search of Runs, newest first.

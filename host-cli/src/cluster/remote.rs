@@ -93,6 +93,17 @@ impl Cluster for Remote {
         self.client.stream("/v1/exec", &body, &out).await
     }
 
+    async fn run_python(
+        &self,
+        statements: Vec<String>,
+        keep_going: bool,
+        req: CallRequest,
+        out: OutputObserver,
+    ) -> Result<RunAnswer> {
+        let body = wire::PythonBody::new(statements, keep_going, &req, &self.me, true);
+        self.client.stream("/v1/python", &body, &out).await
+    }
+
     async fn search(&self, q: &RunQuery) -> Result<RunPage> {
         self.client
             .get(&format!("/v1/runs?{}", wire::to_params(q)))

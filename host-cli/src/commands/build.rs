@@ -59,6 +59,56 @@ fn venv() -> Result<PathBuf> {
     Ok(cache.join("rh-wasm").join("py").join("venv"))
 }
 
+/// Make the component of Python module `module` (found in `dir`), with
+/// the SDK and a main module that imports it, at `out`; the last line of
+/// what went wrong (a traceback's) when it cannot.
+pub fn componentize(module: &str, dir: &Path, out: &Path) -> Result<()> {
+    let work = tempfile::tempdir().context("making a folder to build in")?;
+    let w = work.path();
+    let write = |rel: &str, text: &str| -> Result<()> {
+        let p = w.join(rel);
+        std::fs::create_dir_all(p.parent().expect("a parent"))?;
+        std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))
+    };
+    write("wit/rh-wasm.wit", WIT)?;
+    write("sdk/rh_guest/__init__.py", SDK)?;
+    write("sdk/rh_guest/component.py", SDK_COMPONENT)?;
+    write(
+        "main/rh_main.py",
+        &format!(
+            "import {module}  # noqa: F401\nfrom rh_guest.component import Function  # noqa: F401\n"
+        ),
+    )?;
+    let tool = componentize_py()?;
+    let made = Command::new(&tool)
+        .arg("-d")
+        .arg(w.join("wit"))
+        .args(["-w", "guest", "componentize", "rh_main"])
+        // Ours first: a file in the user's folder named like them
+        // (`rh_main.py`, `rh_guest/`) must not stand in for them.
+        .arg("-p")
+        .arg(w.join("main"))
+        .arg("-p")
+        .arg(w.join("sdk"))
+        .arg("-p")
+        .arg(dir)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .with_context(|| format!("running {}", tool.display()))?;
+    if !made.status.success() {
+        // A traceback's last line says what was wrong with the file.
+        let err = String::from_utf8_lossy(&made.stderr);
+        let last = err
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or("componentize-py failed");
+        bail!("{last}");
+    }
+    Ok(())
+}
+
 /// componentize-py: `RH_COMPONENTIZE_PY`, the PATH, or our own install
 /// (made now if missing).
 pub fn componentize_py() -> Result<PathBuf> {
@@ -155,47 +205,13 @@ pub async fn build(file: &Path, out: Option<PathBuf>, json: bool) -> Result<Exit
     if let Some(e) = checked.error {
         bail!(UsageError(e));
     }
-    write("wit/rh-wasm.wit", WIT)?;
-    write("sdk/rh_guest/__init__.py", SDK)?;
-    write("sdk/rh_guest/component.py", SDK_COMPONENT)?;
-    write(
-        "main/rh_main.py",
-        &format!(
-            "import {module}  # noqa: F401\nfrom rh_guest.component import Function  # noqa: F401\n"
-        ),
-    )?;
     let out = out.unwrap_or_else(|| PathBuf::from(format!("{module}.wasm")));
     let dir = file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let tool = componentize_py()?;
-    let made = Command::new(&tool)
-        .arg("-d")
-        .arg(w.join("wit"))
-        .args(["-w", "guest", "componentize", "rh_main"])
-        // Ours first: a file in the user's folder named like them
-        // (`rh_main.py`, `rh_guest/`) must not stand in for them.
-        .arg("-p")
-        .arg(w.join("main"))
-        .arg("-p")
-        .arg(w.join("sdk"))
-        .arg("-p")
-        .arg(dir)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .with_context(|| format!("running {}", tool.display()))?;
-    if !made.status.success() {
-        // A traceback's last line says what was wrong with the file.
-        let err = String::from_utf8_lossy(&made.stderr);
-        let last = err
-            .trim()
-            .lines()
-            .last()
-            .unwrap_or("componentize-py failed");
-        bail!(UsageError(format!("building {}: {last}", file.display())));
-    }
+    componentize(&module, dir, &out)
+        .map_err(|e| UsageError(format!("building {}: {e:#}", file.display())))?;
     let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     if json {
         crate::output::print_json(&serde_json::json!({

@@ -17,12 +17,13 @@ mod history;
 mod logs;
 mod new;
 mod pull;
+mod python;
 mod runs;
 mod scope;
 mod serve;
 mod share;
 
-use crate::cli::{CacheCommand, Cli, Command, RunRef};
+use crate::cli::{CacheCommand, Cli, Command, PythonCommand, RunRef};
 use crate::errors::UsageError;
 use crate::wire::CallMode;
 use anyhow::Result;
@@ -108,6 +109,10 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Completions { shell } => completions::completions(shell),
         Command::Build { file, output } => build::build(&file, output, json).await,
         Command::New { name, lang } => new::new(&name, &lang),
+        Command::RunPython(a) => python::run_python(a, json).await,
+        Command::Python(PythonCommand::Install { cluster }) => {
+            python::install(&cluster, json).await
+        }
         // The other half of `run` on `local`: see `cluster::worker`.
         Command::Worker => crate::cluster::worker::serve().await,
     }

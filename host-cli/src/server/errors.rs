@@ -68,6 +68,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         | Error::DiskLimit { .. }
         | Error::Trap { .. }
         | Error::Failed { .. }
+        | Error::PythonException { .. }
         | Error::ExitCode { .. }
         | Error::Interrupted { .. } => StatusCode::OK,
         _ => StatusCode::INTERNAL_SERVER_ERROR,

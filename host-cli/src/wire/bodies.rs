@@ -238,6 +238,69 @@ impl ExecBody {
     }
 }
 
+/// The body of `POST /v1/python`: Python statements for the interpreter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PythonBody {
+    pub statements: Vec<String>,
+    #[serde(default)]
+    pub keep_going: bool,
+    #[serde(default)]
+    pub run_name: Option<String>,
+    #[serde(default)]
+    pub rerun: bool,
+    #[serde(default)]
+    pub fuel: Option<u64>,
+    #[serde(default)]
+    pub memory: Option<u64>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub stream: bool,
+    #[serde(default)]
+    pub creator: Option<String>,
+    #[serde(default)]
+    pub parent_run: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl PythonBody {
+    /// The body for `statements`, with the Run's settings from `req`.
+    pub fn new(
+        statements: Vec<String>,
+        keep_going: bool,
+        req: &rh_runtime::CallRequest,
+        caller: &Caller,
+        stream: bool,
+    ) -> PythonBody {
+        PythonBody {
+            statements,
+            keep_going,
+            run_name: req.run_name.clone(),
+            rerun: req.rerun,
+            fuel: req.fuel,
+            memory: req.memory,
+            timeout_ms: req.timeout.map(|t| t.as_millis() as u64),
+            stream,
+            creator: caller.creator().map(str::to_string),
+            parent_run: caller.scope().map(str::to_string),
+            tags: req.tags.clone(),
+        }
+    }
+
+    /// The Run's settings (its function and arguments are the runtime's).
+    pub fn to_request(&self) -> rh_runtime::CallRequest {
+        let r = rh_runtime::CallRequest::new(rh_runtime::python::NAME, empty_args());
+        with_settings!(self, r)
+    }
+
+    /// Who the Run acts for; see [`CallBody::caller`].
+    pub fn caller(&self, who: &Caller) -> Caller {
+        acting(who, self.creator.as_deref(), self.parent_run.as_deref())
+    }
+}
+
 /// A request's caller: a checked user as they are, else the client's own
 /// name for itself; inside `parent` when given.
 fn acting(who: &Caller, creator: Option<&str>, parent: Option<&str>) -> Caller {

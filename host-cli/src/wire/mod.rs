@@ -29,7 +29,7 @@ pub use answers::{
     Deleted, DeploymentInfo, ErrorBody, ErrorInfo, Health, Lineage, RunAnswer, RunFiles, Started,
     StreamEnd, Unshared,
 };
-pub use bodies::{CallBody, CallMode, EndScopeBody, ExecBody, ScopeBody, ShareBody};
+pub use bodies::{CallBody, CallMode, EndScopeBody, ExecBody, PythonBody, ScopeBody, ShareBody};
 pub use frames::{
     BoxBody, FRAME_END, FRAME_STDERR, FRAME_STDOUT, FrameReader, channel, frame, full,
 };

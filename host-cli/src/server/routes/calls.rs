@@ -59,6 +59,21 @@ pub async fn exec(cx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, ApiError
     Ok(Json(started(&handle)).into_response())
 }
 
+/// Python statements for the interpreter deployed as `python`: one command
+/// Run, streamed as `exec` is, or answered once it is running.
+pub async fn python(cx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let b: wire::PythonBody = cx.json_body(req, "python").await?;
+    let who = b.caller(&cx.who);
+    let handle = cx
+        .rt
+        .start_python(&who, b.statements.clone(), b.keep_going, b.to_request())
+        .await?;
+    if b.stream {
+        return Ok(stream_call(cx.rt.clone(), who, handle));
+    }
+    Ok(Json(started(&handle)).into_response())
+}
+
 /// A Run just started (or found).
 fn started(handle: &RunHandle) -> Started {
     Started {

@@ -152,6 +152,7 @@ async fn route(state: &State, user: Option<User>, req: Request<Incoming>) -> Res
         (Method::POST, ["v1", "components"]) => functions::add(&cx, req).await.into_response(),
         (Method::POST, ["v1", "calls"]) => calls::call(&cx, req).await.into_response(),
         (Method::POST, ["v1", "exec"]) => calls::exec(&cx, req).await.into_response(),
+        (Method::POST, ["v1", "python"]) => calls::python(&cx, req).await.into_response(),
         (Method::GET, ["v1", "artifacts"]) => artifacts::list(&cx).await.into_response(),
         (Method::GET, ["v1", "artifacts", name]) => artifacts::get(&cx, name).into_response(),
         (Method::GET, ["v1", "artifacts", name, "data"]) => {

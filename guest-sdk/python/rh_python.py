@@ -1,0 +1,73 @@
+"""rh-wasm's Python interpreter, deployed as `python` by `rh-wasm python
+install`: `rh-wasm run-python -- STATEMENT..` runs the statements in order
+in one namespace, like the lines of one script, each recorded with its exit
+code in the Run's `cmds`."""
+
+import importlib
+import sys
+import traceback
+import types
+
+import rh_guest
+from rh_guest import function
+
+# `import rh` in a statement: `rh.artifacts.load(name) -> bytes` and
+# `rh.artifacts.save(name, data)`, recorded as the Run's upstream and
+# downstream artifacts.
+rh = types.ModuleType("rh", "rh-wasm from inside a run-python Run.")
+rh.artifacts = rh_guest.artifacts
+rh.ArtifactError = rh_guest.ArtifactError
+sys.modules["rh"] = rh
+
+# A component holds the modules imported while it is built: the standard
+# library's, imported here, so that statements can import them.
+for _name in """
+    abc argparse array ast base64 binascii bisect calendar cmath codecs collections
+    colorsys configparser contextlib copy csv dataclasses datetime decimal difflib
+    dis enum errno fnmatch fractions functools gettext glob graphlib gzip hashlib
+    heapq hmac html html.parser http io ipaddress itertools json keyword linecache
+    locale logging logging.handlers lzma math mimetypes numbers operator os
+    os.path pathlib pickle pkgutil platform pprint queue quopri random re reprlib
+    sched secrets shlex shutil statistics string stringprep struct sys tarfile
+    tempfile textwrap threading time timeit token tokenize tomllib traceback types
+    typing unicodedata urllib urllib.parse uuid warnings weakref zipfile zlib
+    zoneinfo
+""".split():
+    try:
+        importlib.import_module(_name)
+    except Exception:  # noqa: BLE001 - not in this build: left out
+        pass
+
+
+def _summary(e):
+    if isinstance(e, SyntaxError):
+        return f"SyntaxError: {e.msg}"
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+@function
+def run(statements: list, keep_going: bool) -> list:
+    """Runs Python statements in order in one namespace."""
+    scope = {"__name__": "__main__", "__builtins__": __builtins__}
+    answers = []
+    failed = False
+    for i, statement in enumerate(statements):
+        if failed and not keep_going:
+            answers.append(None)
+            continue
+        try:
+            exec(compile(statement, f"<statement {i + 1}>", "exec"), scope)
+            answers.append({"exit_code": 0})
+        except SystemExit as e:
+            code = 0 if e.code in (None, 0) else 1
+            answers.append({"exit_code": code, "error": f"SystemExit: {e.code}"})
+            failed = failed or code != 0
+        except BaseException as e:  # noqa: BLE001 - the statement's, recorded
+            traceback.print_exc(file=sys.stderr)
+            answers.append({"exit_code": 1, "error": _summary(e)})
+            failed = True
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+    return answers
