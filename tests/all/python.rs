@@ -429,6 +429,24 @@ fn run_python_runs_statements_in_one_interpreter_as_one_command_run() {
         config(dir, "loader")["upstream_artifacts"][0]["name"],
         "notes"
     );
+    // The Run's scratch folder is the working directory, kept in the Run
+    // folder; nothing else of the host is there.
+    let out = rh_ok(
+        dir,
+        &[
+            "run-python",
+            "--run-name",
+            "files",
+            "--",
+            "open('notes.txt', 'w').write('kept')",
+            "import os; print(sorted(os.listdir('.')))",
+        ],
+    );
+    assert_eq!(out, "['notes.txt']\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("rh/runs/files/scratch/notes.txt")).unwrap(),
+        "kept"
+    );
     // A script from a file is one statement.
     std::fs::write(
         dir.join("s.py"),

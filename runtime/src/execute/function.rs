@@ -76,6 +76,9 @@ pub(crate) struct Job<'a> {
     pub observer: Option<OutputObserver>,
     pub budget: std::sync::Arc<OutputBudget>,
     pub artifacts: ArtifactCtx,
+    /// A folder the guest sees as `/` (its working directory): a Python
+    /// Run's `scratch/`; none for a function call.
+    pub scratch: Option<std::path::PathBuf>,
 }
 
 /// Call function `fn_name` of `loaded` in a fresh Store.
@@ -102,10 +105,19 @@ pub(crate) async fn call_function(
         ),
         Sink::new(job.stderr, OutputKind::Stderr, budget, job.observer),
     );
-    let mut store = StoreBuilder::new(eng, job.limits.memory)
+    let mut builder = StoreBuilder::new(eng, job.limits.memory)
         .outputs(stdout, stderr)
-        .fuel(fuel)
-        .build(job.artifacts);
+        .fuel(fuel);
+    if let Some(dir) = &job.scratch {
+        builder = match std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io("create folder", dir, e))
+            .and_then(|()| builder.preopen(dir))
+        {
+            Ok(b) => b,
+            Err(e) => return Outcome::failed(e),
+        };
+    }
+    let mut store = builder.build(job.artifacts);
     let call = async {
         let guest = pre.instantiate_async(&mut store).await?;
         guest

@@ -95,6 +95,7 @@ async fn execute(parts: &Parts, plan: &Plan, c: &mut Claimed) -> Outcome {
         observer: plan.observer.clone(),
         budget: c.live.budget.clone(),
         artifacts,
+        scratch: plan.python.then(|| c.dir.join("scratch")),
     };
     match &plan.work {
         Work::Function(target) => {
