@@ -521,4 +521,25 @@ fn run_python_on_a_daemon_streams_its_output() {
         br#"{"statements": []}"#,
     );
     assert_eq!(status, 400);
+    // A spinning statement is cancelled promptly, its output so far kept.
+    let v = d.json(
+        "POST",
+        "/v1/python",
+        &json!({"statements": ["print('spinning', flush=True)", "while True: pass"], "run_name": "spin"}),
+    );
+    assert_eq!(v["status"], "running", "{v}");
+    wait_until(30, "the spinning Run printed", || {
+        d.stdout("spin") == "spinning\n"
+    });
+    let t = std::time::Instant::now();
+    let v = d.json("POST", "/v1/runs/spin/cancel", &Value::Null);
+    assert_eq!(v["status"], "cancelled", "{v}");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        t.elapsed()
+    );
+    let c = d.config("spin");
+    assert_eq!(c["status"], "cancelled", "{c}");
+    assert_eq!(c["cmds"][0]["cmd"], "python", "{c}");
 }

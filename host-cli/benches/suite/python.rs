@@ -61,7 +61,7 @@ pub fn python_figures(
     let root = dir.join("root");
     let (d, _) = Daemon::start(&root);
     let n = (calls / 4).max(50);
-    let (rust, py, deploy, statements) = tk.block_on(async {
+    let (rust, py, (deploy, interp_deploy), statements) = tk.block_on(async {
         let addr = d.addr.clone();
         let mut s = connect(&addr).await;
         let up =
@@ -75,7 +75,9 @@ pub fn python_figures(
         let (path, body) = up("nap", std::fs::read(&nap).unwrap());
         request(&mut s, &addr, "POST", &path, body).await;
         let (path, body) = up("python", std::fs::read(&interp).unwrap());
+        let t = Instant::now();
         request(&mut s, &addr, "POST", &path, body).await;
+        let interp_deploy = t.elapsed();
         let (mut rust, mut py) = (Vec::new(), Vec::new());
         for i in 0..n + 10 {
             let t = Instant::now();
@@ -132,7 +134,18 @@ pub fn python_figures(
                 statements.push(l);
             }
         }
-        (rust, py, deploy, statements)
+        (rust, py, (deploy, interp_deploy), statements)
+    });
+    let interp_size = std::fs::metadata(&interp).map(|m| m.len()).unwrap_or(0);
+    rows.push(Row {
+        figure: format!(
+            "python: deploy of the interpreter ({:.1} MiB)",
+            interp_size as f64 / 1048576.0
+        ),
+        value: Some((interp_deploy.as_secs_f64(), "s")),
+        samples: 1,
+        target: "reported".into(),
+        ..Row::default()
     });
     rows.push(Row {
         figure: "python: deploy of summer.py's component (validate + compile + store)".into(),
