@@ -31,7 +31,8 @@ for _name in """
     sched secrets shlex shutil statistics string stringprep struct sys tarfile
     tempfile textwrap threading time timeit token tokenize tomllib traceback types
     typing unicodedata urllib urllib.parse uuid warnings weakref zipfile zlib
-    zoneinfo
+    zoneinfo asyncio concurrent.futures contextvars email email.message email.utils
+    getopt optparse plistlib unittest xml.dom.minidom xml.etree.ElementTree
 """.split():
     try:
         importlib.import_module(_name)
@@ -49,6 +50,12 @@ def _summary(e):
 @function
 def run(statements: list, keep_going: bool) -> list:
     """Runs Python statements in order in one namespace."""
+    # Each line reaches the Run's files as it is printed (`logs --follow`).
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True)
+        except (AttributeError, ValueError):
+            pass
     scope = {"__name__": "__main__", "__builtins__": __builtins__}
     answers = []
     failed = False

@@ -262,6 +262,7 @@ fn run_python_runs_statements_in_one_interpreter_as_one_command_run() {
     let statements = [
         "import pickle",
         "import logging",
+        "import asyncio, csv, datetime, decimal, json, re, statistics, unittest, xml.etree.ElementTree",
         "data = pickle.dumps({'a': 1})",
         "print('loaded', pickle.loads(data))",
         "import sys; print('to stderr', file=sys.stderr)",
@@ -521,11 +522,12 @@ fn run_python_on_a_daemon_streams_its_output() {
         br#"{"statements": []}"#,
     );
     assert_eq!(status, 400);
-    // A spinning statement is cancelled promptly, its output so far kept.
+    // A spinning statement is cancelled promptly; what it printed before
+    // reached the Run's stdout as it was printed (line by line).
     let v = d.json(
         "POST",
         "/v1/python",
-        &json!({"statements": ["print('spinning', flush=True)", "while True: pass"], "run_name": "spin"}),
+        &json!({"statements": ["x = 1", "print('spinning')\nwhile True: pass"], "run_name": "spin"}),
     );
     assert_eq!(v["status"], "running", "{v}");
     wait_until(30, "the spinning Run printed", || {
