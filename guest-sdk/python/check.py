@@ -4,6 +4,8 @@ parameters), or why it cannot be built. Prints one JSON object."""
 
 import ast
 import json
+import keyword
+import os
 import sys
 
 
@@ -17,6 +19,9 @@ def decorated(fn):
 
 
 def main(path):
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if keyword.iskeyword(stem):
+        return {"error": f"{path}: `{stem}` is a Python keyword; name the file otherwise"}
     try:
         with open(path, encoding="utf-8") as f:
             tree = ast.parse(f.read(), filename=path)

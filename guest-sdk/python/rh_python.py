@@ -41,10 +41,13 @@ for _name in """
 
 
 def _summary(e):
-    if isinstance(e, SyntaxError):
-        return f"SyntaxError: {e.msg}"
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+    try:
+        if isinstance(e, SyntaxError):
+            return f"SyntaxError: {e.msg}"
+        text = str(e).strip().splitlines()
+        return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+    except BaseException:  # noqa: BLE001 - a hostile __str__
+        return type(e).__name__
 
 
 @function
@@ -59,19 +62,29 @@ def run(statements: list, keep_going: bool) -> list:
     scope = {"__name__": "__main__", "__builtins__": __builtins__}
     answers = []
     failed = False
+    # `sys.exit()` ends the script, as it would a file run by python.
+    exited = False
     for i, statement in enumerate(statements):
-        if failed and not keep_going:
+        if exited or (failed and not keep_going):
             answers.append(None)
             continue
         try:
             exec(compile(statement, f"<statement {i + 1}>", "exec"), scope)
             answers.append({"exit_code": 0})
         except SystemExit as e:
-            code = 0 if e.code in (None, 0) else 1
+            exited = True
+            if e.code is None:
+                code = 0
+            elif isinstance(e.code, int):
+                code = e.code
+            else:
+                code = 1
             answers.append({"exit_code": code, "error": f"SystemExit: {e.code}"})
-            failed = failed or code != 0
         except BaseException as e:  # noqa: BLE001 - the statement's, recorded
-            traceback.print_exc(file=sys.stderr)
+            try:
+                traceback.print_exc(file=sys.stderr)
+            except BaseException:  # noqa: BLE001 - a hostile exception
+                pass
             answers.append({"exit_code": 1, "error": _summary(e)})
             failed = True
         finally:

@@ -16,6 +16,9 @@ pub(crate) async fn deploy(
 ) -> Result<Deployment> {
     use crate::access::{Access, ObjectKind, require_if};
     if name == crate::python::NAME {
+        // Every run-python runs it with its caller's rights: only the
+        // embedding program or an administrator installs it.
+        parts.require_admin(caller, "installing the Python interpreter")?;
         // What it exports is known once it is compiled: a component that
         // is not the interpreter leaves nothing stored behind.
         let digest = crate::digest_of(bytes);

@@ -178,7 +178,9 @@ impl Plan {
         req.args = serde_json::json!([statements, keep_going]);
         req.cache = Some(false);
         let mut plan = match Plan::call(parts, caller, req).await {
-            Err(Error::UnknownFunction { .. } | Error::NotFound { .. }) => {
+            Err(Error::UnknownFunction { name, .. } | Error::NotFound { name, .. })
+                if name == crate::python::NAME || name.starts_with("python/") =>
+            {
                 return Err(crate::python::not_installed());
             }
             other => other?,
@@ -186,6 +188,14 @@ impl Plan {
         plan.key = None;
         plan.cache = false;
         plan.python = true;
+        // Its scratch folder is writable: it gets a command Run's limit.
+        plan.limits.scratch = Some(
+            parts
+                .opts
+                .limits
+                .scratch
+                .unwrap_or(crate::Limits::DEFAULT_SCRATCH),
+        );
         plan.stem = "python".into();
         let digest = plan.config.function.as_ref().map(|f| f.digest.clone());
         plan.config.run_type = crate::config::RunType::Command;

@@ -224,6 +224,11 @@ fn bad_python_files_are_refused_before_anything_is_built() {
             "@function f takes **kw",
         ),
         ("broken.py", "def f(:\n", "broken.py:1"),
+        (
+            "class.py",
+            "from rh_guest import function\n@function\ndef f(x):\n    return x\n",
+            "is a Python keyword",
+        ),
     ];
     for (file, text, needle) in cases {
         std::fs::write(dir.join(file), text).unwrap();
@@ -448,6 +453,43 @@ fn run_python_runs_statements_in_one_interpreter_as_one_command_run() {
         std::fs::read_to_string(dir.join("rh/runs/files/scratch/notes.txt")).unwrap(),
         "kept"
     );
+    // sys.exit ends the script: 0 completes, any other code is the error.
+    let out = rh_ok(
+        dir,
+        &[
+            "run-python",
+            "--run-name",
+            "ex0",
+            "--",
+            "print('a')",
+            "import sys; sys.exit()",
+            "print('b')",
+        ],
+    );
+    assert_eq!(out, "a\n");
+    let codes: Vec<Value> = config(dir, "ex0")["cmds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["exit_code"].clone())
+        .collect();
+    assert_eq!(codes, [json!(0), json!(0), Value::Null]);
+    rh(
+        dir,
+        &[
+            "run-python",
+            "--run-name",
+            "ex3",
+            "--keep-going",
+            "--",
+            "raise SystemExit(3)",
+            "print('b')",
+        ],
+    );
+    let c = config(dir, "ex3");
+    assert_eq!(c["error"]["message"], "statement 1: SystemExit: 3", "{c}");
+    assert_eq!(c["cmds"][0]["exit_code"], 3);
+    assert!(c["cmds"][1]["exit_code"].is_null());
     // A script from a file is one statement.
     std::fs::write(
         dir.join("s.py"),
@@ -489,7 +531,7 @@ fn run_python_runs_statements_in_one_interpreter_as_one_command_run() {
 
 #[test]
 fn run_python_on_a_daemon_streams_its_output() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(&["--scratch-limit", "1MiB"]);
     let out = d.rh_ok(&["python", "install", "--cluster", "cpu"]);
     assert!(out.contains("on `cpu`"), "{out}");
     let out = d.rh_ok(&[
@@ -522,6 +564,18 @@ fn run_python_on_a_daemon_streams_its_output() {
         br#"{"statements": []}"#,
     );
     assert_eq!(status, 400);
+    // Its scratch folder is held to the daemon's scratch limit.
+    d.rh(&[
+        "run-python",
+        "--cluster",
+        "cpu",
+        "--run-name",
+        "fill",
+        "--",
+        "open('big', 'wb').write(b'x' * (4 << 20))",
+    ]);
+    let c = d.config("fill");
+    assert_eq!(c["error"]["kind"], "disk_limit", "{c}");
     // A spinning statement is cancelled promptly; what it printed before
     // reached the Run's stdout as it was printed (line by line).
     let v = d.json(

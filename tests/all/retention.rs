@@ -509,6 +509,15 @@ fn users_search_and_gc_only_what_they_may_see_and_write() {
         let (status, v) = d.http_as("bob", "POST", path, &body);
         assert_eq!(status, 403, "{path}: {v}");
     }
+    // Only an administrator installs the interpreter every run-python uses.
+    let bytes = std::fs::read(guest("testkit")).unwrap();
+    let (status, _) = d.http(
+        "POST",
+        "/v1/functions?name=python",
+        Some(&d.user_token("bob")),
+        &bytes,
+    );
+    assert_eq!(status, 403);
     let (_, v) = d.http_as("alice", "GET", "/v1/runs?limit=1000", &Value::Null);
     assert_eq!(names(&v).len(), 6);
     let (status, v) = d.http_as("root", "POST", "/v1/gc", &json!({"keep_last": 0}));

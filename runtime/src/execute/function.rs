@@ -118,6 +118,18 @@ pub(crate) async fn call_function(
         };
     }
     let mut store = builder.build(job.artifacts);
+    // A writable scratch folder is watched against the Run's limit.
+    let watch = job
+        .scratch
+        .as_ref()
+        .zip(job.limits.scratch)
+        .map(|(dir, limit)| crate::disk::ScratchWatch::start(dir, limit));
+    let over = async {
+        match &watch {
+            Some(w) => w.exceeded().await,
+            None => std::future::pending().await,
+        }
+    };
     let call = async {
         let guest = pre.instantiate_async(&mut store).await?;
         guest
@@ -131,6 +143,20 @@ pub(crate) async fn call_function(
             Err(_) => Err(Error::Timeout { run: job.run.to_string(), timeout: job.limits.timeout() }),
         },
         () = cancel.cancelled() => Err(Error::Cancelled { run: job.run.to_string() }),
+        () = over => Err(Error::DiskLimit {
+            run: job.run.to_string(),
+            limit: job.limits.scratch.unwrap_or_default(),
+        }),
+    };
+    let ended = match (ended, &watch) {
+        (Ok(r), Some(w)) if w.over_now().await => {
+            drop(r);
+            Err(Error::DiskLimit {
+                run: job.run.to_string(),
+                limit: job.limits.scratch.unwrap_or_default(),
+            })
+        }
+        (other, _) => other,
     };
     let result = match ended {
         Ok(Ok(Ok(bytes))) => Ok(bytes),
