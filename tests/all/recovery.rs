@@ -29,11 +29,15 @@ fn killed_worker_run_becomes_interrupted_on_reopen() {
     // free: a thread-group leader shows as a zombie while its other threads
     // may still be exiting with the lock's file open, so look again until
     // the kernel has let go.
+    // The worker may die before its index row is committed (rows are
+    // written in 10 ms batches): recovery puts it there, so the Run is
+    // listed once recovered.
     wait_until(20, "recovery", || {
-        let out = rh_ok(d.path(), &["runs"]);
-        assert!(out.contains("victim"), "{out}");
+        rh_ok(d.path(), &["runs"]);
         config(d.path(), "victim")["status"] != "running"
     });
+    let out = rh_ok(d.path(), &["runs"]);
+    assert!(out.contains("victim"), "{out}");
     let c = config(d.path(), "victim");
     assert_eq!(c["status"], "error");
     assert_eq!(c["error"]["kind"], "interrupted");
