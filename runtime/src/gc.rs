@@ -228,32 +228,26 @@ pub(crate) fn gc(parts: &Parts, caller: &Caller, req: &GcRequest) -> Result<GcRe
 /// no Run refers to.
 fn artifacts(parts: &Parts, dry_run: bool, report: &mut GcReport) -> Result<()> {
     let index = parts.runs.index();
-    let referenced = |a: &ArtifactRef| index.refers_to(a);
     for art in parts.artifacts.list()? {
+        // A version stays when a kept Run refers to it (or when that
+        // cannot be told).
         let keep = |v: &crate::ArtifactVersion| {
-            referenced(&ArtifactRef {
-                name: art.name.clone(),
-                digest: v.digest.clone(),
-            })
-            .unwrap_or(true)
-        };
-        if dry_run {
-            let current = art.versions.last().map(|v| v.digest.clone());
-            report.artifact_versions_removed += art
-                .versions
-                .iter()
-                .filter(|v| Some(&v.digest) != current.as_ref())
-                .filter(|v| {
-                    !referenced(&ArtifactRef {
-                        name: art.name.clone(),
-                        digest: v.digest.clone(),
-                    })
-                    .unwrap_or(true)
+            index
+                .refers_to(&ArtifactRef {
+                    name: art.name.clone(),
+                    digest: v.digest.clone(),
                 })
-                .count() as u64;
-            continue;
-        }
-        report.artifact_versions_removed += parts.artifacts.prune(&art.name, &keep)?.len() as u64;
+                .unwrap_or(true)
+        };
+        report.artifact_versions_removed += if dry_run {
+            let current = art.versions.last().map(|v| &v.digest);
+            art.versions
+                .iter()
+                .filter(|v| Some(&v.digest) != current && !keep(v))
+                .count() as u64
+        } else {
+            parts.artifacts.prune(&art.name, &keep)?.len() as u64
+        };
     }
     let mut used: HashSet<String> = index.edge_digests()?;
     for art in parts.artifacts.list()? {

@@ -8,7 +8,7 @@ use crate::artifacts::Artifact;
 use crate::call::CallRequest;
 use crate::caller::User;
 use crate::claim::{Found, find_or_claim, new_run};
-use crate::config::{ArtifactRef, RunConfig, RunStatus};
+use crate::config::{ArtifactRef, RunStatus};
 use crate::exec::ExecRequest;
 use crate::execute::host::OutputKind;
 use crate::functions::{ComponentInfo, Deployment};
@@ -17,10 +17,12 @@ use crate::options::RuntimeOptions;
 use crate::parts::Parts;
 use crate::plan::Plan;
 use crate::run::{Run, RunFile};
-use crate::store::index::{RunPage, RunQuery};
 use crate::{Caller, Error, Limits, Result, execute};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+mod history;
+mod python;
 
 /// The runtime of one cluster: deploy components, call functions, and find
 /// the Runs they made. Every verb takes the [`Caller`] it acts for.
@@ -185,130 +187,6 @@ impl Runtime {
     pub fn run(&self, caller: &Caller, name: &str) -> Result<Run> {
         self.readable(caller, name)?;
         self.parts.run(name)
-    }
-
-    /// Every Run's record the caller may see, oldest first: every page of
-    /// [`Runtime::search`] with no filter. For a long history, search.
-    pub fn runs(&self, caller: &Caller) -> Result<Vec<RunConfig>> {
-        let mut q = RunQuery::default().limit(crate::MAX_PAGE);
-        let mut all = Vec::new();
-        loop {
-            let page = self.search(caller, &q)?;
-            all.extend(page.runs);
-            match page.next_cursor {
-                Some(c) => q.cursor = Some(c),
-                None => break,
-            }
-        }
-        all.reverse();
-        Ok(all)
-    }
-
-    /// One page of the Runs the caller may see that match `q`, newest
-    /// first, answered from the index of Runs; each record is read from
-    /// its folder.
-    pub fn search(&self, caller: &Caller, q: &RunQuery) -> Result<RunPage> {
-        let visible = self.parts.run_visibility(caller)?;
-        let (known, next_cursor) = self.parts.runs.index().page(q, &visible)?;
-        // The folder is the truth: a Run whose folder is gone, or whose
-        // name another Run has taken since the row was written, is left out.
-        let sees = self.parts.visibility(caller)?;
-        let runs = known
-            .iter()
-            .filter_map(|k| self.parts.runs.load(&k.name).ok().map(|c| (k, c)))
-            .filter(|(k, c)| {
-                crate::runs::start_us(c) == k.start_us
-                    && sees(ObjectKind::Run, &c.name, c.creator.as_deref())
-            })
-            .map(|(_, c)| c)
-            .collect();
-        Ok(RunPage { runs, next_cursor })
-    }
-
-    /// Remove the finished Runs `req` does not keep (and, when asked, the
-    /// artifact versions and components nothing kept refers to); what was
-    /// removed. A user removes only Runs they may write. Blocking: from
-    /// async code, call it on a blocking thread.
-    pub fn gc(&self, caller: &Caller, req: &crate::GcRequest) -> Result<crate::GcReport> {
-        if req.artifacts || req.components {
-            self.parts
-                .require_admin(caller, "removing artifact versions and components")?;
-        }
-        crate::gc::gc(&self.parts, caller, req)
-    }
-
-    /// Index the Run folder `name` that was put in this runtime's runs
-    /// folder from outside (a pulled Run), or drop its row if it has no
-    /// folder.
-    pub fn index_run(&self, name: &str) -> Result<()> {
-        crate::validate_run_name(name)?;
-        let runs = &self.parts.runs;
-        runs.index()
-            .reconcile(&[name.to_string()], &|n| runs.load(n))
-    }
-
-    /// Run Python statements in order in one interpreter (deployed as
-    /// `python`, see [`crate::python`]), as one command Run whose `cmds`
-    /// are the statements; `req` gives the Run's name, limits, tags and
-    /// output observer (its function and arguments are set here). A
-    /// statement that raises ends the Run `error` / `python_exception`,
-    /// and the statements after it are skipped unless `keep_going`.
-    pub async fn run_python(
-        &self,
-        caller: &Caller,
-        statements: Vec<String>,
-        keep_going: bool,
-        req: CallRequest,
-    ) -> Result<Run> {
-        let plan = Plan::python(&self.parts, caller, statements, keep_going, req).await?;
-        let claimed = new_run(&self.parts, &plan, "; rerun to replace it").await?;
-        execute::run_to_end(&self.parts, plan, claimed).await
-    }
-
-    /// [`Runtime::run_python`], returning at once with a handle on its Run.
-    pub async fn start_python(
-        &self,
-        caller: &Caller,
-        statements: Vec<String>,
-        keep_going: bool,
-        req: CallRequest,
-    ) -> Result<RunHandle> {
-        let plan = Plan::python(&self.parts, caller, statements, keep_going, req).await?;
-        let claimed = new_run(&self.parts, &plan, "; rerun to replace it").await?;
-        let handle = self.handle_of(&claimed.config.name);
-        execute::start(&self.parts, plan, claimed)?;
-        Ok(handle)
-    }
-
-    /// Rebuild the index of Runs from the Run folders: how many Runs it
-    /// holds. Not for a user who is not an administrator.
-    pub fn reindex(&self, caller: &Caller) -> Result<usize> {
-        self.parts
-            .require_admin(caller, "rebuilding the index of Runs")?;
-        let p = &self.parts;
-        p.runs.index().reindex(&p.opts.root, p.runs.runs_dir())
-    }
-
-    /// Forget result-cache entries (of deployed name `function`, or all);
-    /// the Runs stay. A user needs write access to the function; clearing
-    /// every function's entries is for administrators. How many entries
-    /// were forgotten.
-    pub fn clear_cache(&self, caller: &Caller, function: Option<&str>) -> Result<usize> {
-        match function {
-            Some(f) => self.parts.require(
-                caller,
-                ObjectKind::Function,
-                f,
-                Access::Write,
-                "clearing its cached results",
-            )?,
-            None => self
-                .parts
-                .require_admin(caller, "clearing every function's cached results")?,
-        }
-        let now = crate::store::index::search::to_micros(std::time::SystemTime::now());
-        self.parts.cache.clear(function, now)?;
-        self.parts.runs.index().clear_cache(function, now)
     }
 
     /// A handle on an existing Run the caller may read.

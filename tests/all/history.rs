@@ -13,15 +13,6 @@ fn search(dir: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap()
 }
 
-fn names(page: &Value) -> Vec<String> {
-    page["runs"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no runs in {page}"))
-        .iter()
-        .map(|r| r["name"].as_str().unwrap().to_string())
-        .collect()
-}
-
 fn call_tagged(
     dir: &Path,
     f: &str,
@@ -74,34 +65,37 @@ fn search_filters_combine_newest_first_and_pages_hold_every_run_once() {
     );
 
     // Newest first, everything.
-    let all = names(&search(dir, &[]));
+    let all = page_names(&search(dir, &[]));
     assert_eq!(all[..3], ["inner", "outer", "f0"], "{all:?}");
     assert_eq!(all.len(), 9, "{all:?}");
     // Filters, combined with AND.
-    assert_eq!(names(&search(dir, &["--status", "error"])), ["f0"]);
-    assert_eq!(names(&search(dir, &["--function", "testkit/fail"])), ["f0"]);
-    assert_eq!(names(&search(dir, &["--function", "testkit"])), ["f0"]);
+    assert_eq!(page_names(&search(dir, &["--status", "error"])), ["f0"]);
     assert_eq!(
-        names(&search(dir, &["--tag", "team=a", "--status", "completed"])),
+        page_names(&search(dir, &["--function", "testkit/fail"])),
+        ["f0"]
+    );
+    assert_eq!(page_names(&search(dir, &["--function", "testkit"])), ["f0"]);
+    assert_eq!(
+        page_names(&search(dir, &["--tag", "team=a", "--status", "completed"])),
         ["s4", "s2", "s0"]
     );
     assert_eq!(
-        names(&search(dir, &["--tag", "team=b", "--tag", "exp=7"])),
+        page_names(&search(dir, &["--tag", "team=b", "--tag", "exp=7"])),
         ["s5", "s3", "s1"]
     );
-    assert!(names(&search(dir, &["--tag", "team=b", "--tag", "exp=8"])).is_empty());
-    assert_eq!(names(&search(dir, &["--parent", "outer"])), ["inner"]);
+    assert!(page_names(&search(dir, &["--tag", "team=b", "--tag", "exp=8"])).is_empty());
+    assert_eq!(page_names(&search(dir, &["--parent", "outer"])), ["inner"]);
     let me = std::env::var("USER").unwrap_or_default();
     if !me.is_empty() {
         assert_eq!(
-            names(&search(dir, &["--creator", &me, "--function", "summer"])).len(),
+            page_names(&search(dir, &["--creator", &me, "--function", "summer"])).len(),
             7
         );
     }
-    assert!(names(&search(dir, &["--creator", "nobody-at-all"])).is_empty());
-    assert_eq!(names(&search(dir, &["--since", "1h"])).len(), 9);
-    assert!(names(&search(dir, &["--until", "1h"])).is_empty());
-    assert!(names(&search(dir, &["--since", "2999-01-01T00:00:00Z"])).is_empty());
+    assert!(page_names(&search(dir, &["--creator", "nobody-at-all"])).is_empty());
+    assert_eq!(page_names(&search(dir, &["--since", "1h"])).len(), 9);
+    assert!(page_names(&search(dir, &["--until", "1h"])).is_empty());
+    assert!(page_names(&search(dir, &["--since", "2999-01-01T00:00:00Z"])).is_empty());
 
     // Pages of 4: every Run once, in order, the last page without a cursor.
     let mut seen = Vec::new();
@@ -112,7 +106,7 @@ fn search_filters_combine_newest_first_and_pages_hold_every_run_once() {
             args.extend_from_slice(&["--cursor", c]);
         }
         let page = search(dir, &args);
-        seen.extend(names(&page));
+        seen.extend(page_names(&page));
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_string()),
             None => break,
@@ -205,7 +199,7 @@ fn a_daemon_pages_every_run_exactly_once_while_runs_are_added() {
     loop {
         let path = format!("/v1/runs?limit=7{cursor}");
         let v = d.json("GET", &path, &Value::Null);
-        let page = names(&v);
+        let page = page_names(&v);
         assert!(page.len() <= 7);
         seen.extend(page);
         match v["next_cursor"].as_str() {
@@ -226,7 +220,7 @@ fn a_daemon_pages_every_run_exactly_once_while_runs_are_added() {
     assert_eq!(old.into_iter().cloned().collect::<Vec<_>>(), expect);
     // A tag query over HTTP (tag=k%3Dv), through the CLI too.
     let v = d.json("GET", "/v1/runs?tag=batch%3Dold&limit=1000", &Value::Null);
-    assert_eq!(names(&v).len(), 60);
+    assert_eq!(page_names(&v).len(), 60);
     let out = d.rh_ok(&[
         "runs",
         "cpu",
@@ -238,7 +232,7 @@ fn a_daemon_pages_every_run_exactly_once_while_runs_are_added() {
     ]);
     let page: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
-        names(&page),
+        page_names(&page),
         ["old-059", "old-058", "old-057", "old-056", "old-055"]
     );
     assert!(page["next_cursor"].is_string());
@@ -285,9 +279,9 @@ fn a_crash_between_a_runs_folder_and_its_row_is_repaired_when_the_cluster_opens(
     assert_eq!(config(dir, "lost")["status"], "completed");
     // The next command that opens the cluster repairs the row.
     let page = search(dir, &["--status", "completed"]);
-    assert_eq!(names(&page), ["lost", "before"]);
-    assert_eq!(names(&search(dir, &["--tag", "k=v"])), ["lost"]);
-    assert!(names(&search(dir, &["--status", "running"])).is_empty());
+    assert_eq!(page_names(&page), ["lost", "before"]);
+    assert_eq!(page_names(&search(dir, &["--tag", "k=v"])), ["lost"]);
+    assert!(page_names(&search(dir, &["--status", "running"])).is_empty());
 }
 
 #[test]
@@ -356,7 +350,7 @@ fn a_missing_or_corrupt_index_is_rebuilt_from_the_folders_and_reindex_rebuilds_i
         String::from_utf8_lossy(&out.stderr)
     );
     let page: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(names(&page), ["r2", "r1", "r0"]);
+    assert_eq!(page_names(&page), ["r2", "r1", "r0"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("rebuilt it from the Run folders"));
     assert_eq!(index_rows(&index), rows_before);
 
@@ -377,7 +371,7 @@ fn a_missing_or_corrupt_index_is_rebuilt_from_the_folders_and_reindex_rebuilds_i
         .unwrap()
         .replace("\"r0\"", "\"copied\"");
     std::fs::write(dst.join("config.json"), cfg).unwrap();
-    assert!(!names(&search(dir, &["--limit", "1000"])).contains(&"copied".to_string()));
+    assert!(!page_names(&search(dir, &["--limit", "1000"])).contains(&"copied".to_string()));
     assert!(rh_ok(dir, &["reindex"]).contains("holds 6 Runs"));
-    assert!(names(&search(dir, &["--limit", "1000"])).contains(&"copied".to_string()));
+    assert!(page_names(&search(dir, &["--limit", "1000"])).contains(&"copied".to_string()));
 }

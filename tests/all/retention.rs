@@ -7,18 +7,9 @@ use crate::util::*;
 use serde_json::{Value, json};
 use std::path::Path;
 
-fn names(page: &Value) -> Vec<String> {
-    page["runs"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no runs in {page}"))
-        .iter()
-        .map(|r| r["name"].as_str().unwrap().to_string())
-        .collect()
-}
-
 fn listed(dir: &Path) -> Vec<String> {
     let out = rh_ok(dir, &["runs", "--json", "--limit", "1000"]);
-    names(&serde_json::from_str(&out).unwrap())
+    page_names(&serde_json::from_str(&out).unwrap())
 }
 
 fn gc(dir: &Path, args: &[&str]) -> Value {
@@ -310,7 +301,7 @@ fn serve_retain_removes_old_runs_periodically() {
     }
     wait_until(10, "retention removed the Runs", || {
         let v = d.json("GET", "/v1/runs", &Value::Null);
-        names(&v).is_empty()
+        page_names(&v).is_empty()
     });
     assert!(!d.root.join("logs/r0").exists());
     // It goes on: a later Run goes once it is old enough, not before.
@@ -324,7 +315,7 @@ fn serve_retain_removes_old_runs_periodically() {
         "--run-name",
         "late",
     ]);
-    assert!(names(&d.json("GET", "/v1/runs", &Value::Null)).contains(&"late".to_string()));
+    assert!(page_names(&d.json("GET", "/v1/runs", &Value::Null)).contains(&"late".to_string()));
     wait_until(10, "retention removed the later Run", || {
         !d.root.join("logs/late").exists()
     });
@@ -465,7 +456,7 @@ fn users_search_and_gc_only_what_they_may_see_and_write() {
     // Full pages of what bob may see: his own and the one shared with him.
     let (status, v) = d.http_as("bob", "GET", "/v1/runs?limit=3", &Value::Null);
     assert_eq!(status, 200, "{v}");
-    assert_eq!(names(&v), ["bob-5", "bob-4", "bob-3"]);
+    assert_eq!(page_names(&v), ["bob-5", "bob-4", "bob-3"]);
     let c = v["next_cursor"].as_str().unwrap().to_string();
     let (_, v) = d.http_as(
         "bob",
@@ -473,7 +464,7 @@ fn users_search_and_gc_only_what_they_may_see_and_write() {
         &format!("/v1/runs?limit=3&cursor={c}"),
         &Value::Null,
     );
-    assert_eq!(names(&v), ["bob-2", "bob-1", "bob-0"]);
+    assert_eq!(page_names(&v), ["bob-2", "bob-1", "bob-0"]);
     let c = v["next_cursor"].as_str().unwrap().to_string();
     let (_, v) = d.http_as(
         "bob",
@@ -481,12 +472,12 @@ fn users_search_and_gc_only_what_they_may_see_and_write() {
         &format!("/v1/runs?limit=3&cursor={c}"),
         &Value::Null,
     );
-    assert_eq!(names(&v), ["alice-0"]);
+    assert_eq!(page_names(&v), ["alice-0"]);
     assert!(v["next_cursor"].is_null());
     let (_, v) = d.http_as("bob", "GET", "/v1/runs?creator=alice", &Value::Null);
-    assert_eq!(names(&v), ["alice-0"]);
+    assert_eq!(page_names(&v), ["alice-0"]);
     let (_, v) = d.http_as("root", "GET", "/v1/runs?limit=1000", &Value::Null);
-    assert_eq!(names(&v).len(), 12);
+    assert_eq!(page_names(&v).len(), 12);
 
     // bob's gc removes only his own Runs (alice-0 is shared for reading).
     let (status, v) = d.http_as("bob", "POST", "/v1/gc", &json!({"keep_last": 0}));
@@ -519,7 +510,7 @@ fn users_search_and_gc_only_what_they_may_see_and_write() {
     );
     assert_eq!(status, 403);
     let (_, v) = d.http_as("alice", "GET", "/v1/runs?limit=1000", &Value::Null);
-    assert_eq!(names(&v).len(), 6);
+    assert_eq!(page_names(&v).len(), 6);
     let (status, v) = d.http_as("root", "POST", "/v1/gc", &json!({"keep_last": 0}));
     assert_eq!((status, v["runs_removed"].as_u64()), (200, Some(6)), "{v}");
     // The grant on a removed Run went with it: a later Run of that name is

@@ -52,6 +52,31 @@ impl Local {
 }
 
 /// The answer about a Run a call on `local` made: the Run's folder with it.
+impl Local {
+    /// The answer about a Run that was waited for (with its result when it
+    /// completed, if asked): a Run that ran and failed answers with its
+    /// record and its error; anything else is an error.
+    fn answer(&self, outcome: rh_runtime::Result<Run>, with_result: bool) -> Result<RunAnswer> {
+        match outcome {
+            Ok(run) => {
+                let mut answer = called(&run);
+                if with_result {
+                    answer.result = Some(run.result()?);
+                }
+                Ok(answer)
+            }
+            Err(e) => match e.run().and_then(|n| self.rt.run(&self.me, n).ok()) {
+                Some(run) => {
+                    let mut answer = called(&run);
+                    answer.error = Some(ErrorInfo::of(&e));
+                    Ok(answer)
+                }
+                None => Err(e.into()),
+            },
+        }
+    }
+}
+
 fn called(run: &Run) -> RunAnswer {
     let c = run.config();
     let mut answer = RunAnswer::new(c.name.clone(), c.status);
@@ -106,23 +131,7 @@ impl Cluster for Local {
                 Err(e) => Err(e),
             },
         };
-        match outcome {
-            Ok(run) => {
-                let mut answer = called(&run);
-                answer.result = Some(run.result()?);
-                Ok(answer)
-            }
-            // A Run that ran and failed answers with its record and the
-            // call's error; anything else is an error.
-            Err(e) => match e.run().and_then(|n| rt.run(me, n).ok()) {
-                Some(run) => {
-                    let mut answer = called(&run);
-                    answer.error = Some(ErrorInfo::of(&e));
-                    Ok(answer)
-                }
-                None => Err(e.into()),
-            },
-        }
+        self.answer(outcome, true)
     }
 
     async fn start(&self, req: CallRequest, mode: CallMode) -> Result<Started> {
@@ -142,19 +151,12 @@ impl Cluster for Local {
         req: CallRequest,
         out: OutputObserver,
     ) -> Result<RunAnswer> {
-        let (rt, me) = (&self.rt, &self.me);
         let req = req.observer(out);
-        match rt.run_python(me, statements, keep_going, req).await {
-            Ok(run) => Ok(called(&run)),
-            Err(e) => match e.run().and_then(|n| rt.run(me, n).ok()) {
-                Some(run) => {
-                    let mut answer = called(&run);
-                    answer.error = Some(ErrorInfo::of(&e));
-                    Ok(answer)
-                }
-                None => Err(e.into()),
-            },
-        }
+        let outcome = self
+            .rt
+            .run_python(&self.me, statements, keep_going, req)
+            .await;
+        self.answer(outcome, false)
     }
 
     async fn search(&self, q: &RunQuery) -> Result<RunPage> {

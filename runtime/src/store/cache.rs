@@ -20,6 +20,8 @@ use std::path::PathBuf;
 
 pub(crate) struct Cache {
     dir: PathBuf,
+    /// `cleared.json` as last read, with its file's stamp.
+    cleared: std::sync::Mutex<Option<(crate::store::files::Stamp, std::sync::Arc<Cleared>)>>,
 }
 
 /// The cache key of a function call.
@@ -33,7 +35,10 @@ impl Cache {
     pub fn open(root: &std::path::Path) -> Result<Cache> {
         let dir = root.join("cache");
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("create folder", &dir, e))?;
-        Ok(Cache { dir })
+        Ok(Cache {
+            dir,
+            cleared: std::sync::Mutex::new(None),
+        })
     }
 
     /// Hold the key's lock until the returned file is dropped.
@@ -50,7 +55,7 @@ impl Cache {
     pub fn clear(&self, function: Option<&str>, now_us: i64) -> Result<()> {
         let path = self.dir.join(CLEARED);
         let _lock = crate::store::files::lock(&self.dir.join(format!("{CLEARED}.lock")))?;
-        let mut cleared = self.cleared_file();
+        let mut cleared = Cleared::clone(&self.cleared_file());
         match function {
             Some(f) => {
                 cleared.functions.insert(f.to_string(), now_us);
@@ -72,11 +77,27 @@ impl Cache {
         c.functions.get(function).copied().unwrap_or(0).max(c.all)
     }
 
-    fn cleared_file(&self) -> Cleared {
-        std::fs::read(self.dir.join(CLEARED))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+    /// `cleared.json`, read again only when the file changed (a lookup
+    /// of each cached call asks).
+    fn cleared_file(&self) -> std::sync::Arc<Cleared> {
+        let path = self.dir.join(CLEARED);
+        let Some(stamp) = crate::store::files::stamp(&path) else {
+            return Default::default();
+        };
+        let mut memo = self.cleared.lock().expect("cleared poisoned");
+        if let Some((s, c)) = memo.as_ref()
+            && *s == stamp
+        {
+            return c.clone();
+        }
+        let c: std::sync::Arc<Cleared> = std::sync::Arc::new(
+            std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default(),
+        );
+        *memo = Some((stamp, c.clone()));
+        c
     }
 }
 
@@ -84,7 +105,7 @@ impl Cache {
 const CLEARED: &str = "cleared.json";
 
 /// What `cache clear` forgot: entries of Runs that ended by these times.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Cleared {
     /// For every function (µs since the epoch).
     all: i64,

@@ -36,6 +36,16 @@ pub fn rh_err(dir: &Path, args: &[&str], code: i32) -> String {
     failed(rh(dir, args), code, &format!("rh-wasm {args:?}"))
 }
 
+/// The Run names of a page of search (`{"runs": [..], "next_cursor"}`).
+pub fn page_names(page: &serde_json::Value) -> Vec<String> {
+    page["runs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no runs in {page}"))
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Deploy a guest on `local` in `dir` under its own name.
 pub fn deploy(dir: &Path, name: &str) -> String {
     rh_ok(dir, &["deploy", &wasm(name)])

@@ -261,7 +261,7 @@ impl Index {
     pub fn put(&self, config: &RunConfig, mark: Option<Mark>) {
         let unmarked = mark.is_none();
         self.writer
-            .send(writer::Op::Put(Box::new(Row::of(config)), mark));
+            .send(writer::Op::Put(Box::new(config.clone()), mark));
         if unmarked {
             self.writer.sync();
         }

@@ -82,7 +82,7 @@ impl Row {
                 RunType::Command => "command",
                 RunType::Context => "context",
             },
-            start_us: c.start_time.as_deref().and_then(micros).unwrap_or(0),
+            start_us: crate::runs::start_us(c),
             end_us: c.end_time.as_deref().and_then(micros),
             fn_full,
             // The component(s) it ran: a command Run's, comma-separated.

@@ -9,14 +9,16 @@
 //! into each host's journal every line is indexed.
 
 use super::{Checkpoint, Mark, Row};
+use crate::config::RunConfig;
 use rusqlite::{Connection, Transaction, params};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
 
 pub(super) enum Op {
-    /// Index a Run's record, with its journal line if it has one.
-    Put(Box<Row>, Option<Mark>),
+    /// Index a Run's record, with its journal line if it has one. Its row
+    /// is derived here, on the writer's thread, not on the call's.
+    Put(Box<RunConfig>, Option<Mark>),
     /// Forget Runs (name, start) that are gone.
     Forget(Vec<(String, i64)>),
     /// Someone waits: commit now.
@@ -198,21 +200,22 @@ fn commit(
     // A Run put twice in one batch is written once, as it was last.
     let mut last_put: HashMap<&str, usize> = HashMap::new();
     for (i, op) in ops.iter().enumerate() {
-        if let Op::Put(row, _) = op {
-            last_put.insert(row.name.as_str(), i);
+        if let Op::Put(config, _) = op {
+            last_put.insert(config.name.as_str(), i);
         }
     }
-    let skip: Vec<bool> = ops
+    // The rows to write: a Run's last put of the batch, unless it ended and
+    // was removed since (a delete, a gc), which is not written back.
+    let rows: Vec<Option<Row>> = ops
         .iter()
         .enumerate()
         .map(|(i, op)| match op {
-            Op::Put(row, _) if last_put.get(row.name.as_str()) != Some(&i) => true,
-            // A finished Run removed since its end was sent (a delete, a
-            // gc) is not written back.
-            Op::Put(row, _) if row.end_us.is_some() => {
-                std::fs::symlink_metadata(runs.join(&row.name)).is_err()
+            Op::Put(config, _) if last_put.get(config.name.as_str()) == Some(&i) => {
+                let ended_and_gone = config.end_time.is_some()
+                    && std::fs::symlink_metadata(runs.join(&config.name)).is_err();
+                (!ended_and_gone).then(|| Row::of(config))
             }
-            _ => false,
+            _ => None,
         })
         .collect();
     drop(last_put);
@@ -233,19 +236,19 @@ fn commit(
     }
     if ops
         .iter()
-        .any(|op| matches!(op, Op::Put(row, _) if row.end_us.is_some()))
+        .any(|op| matches!(op, Op::Put(config, _) if config.end_time.is_some()))
     {
         crate::faults::crash_point("index-commit");
     }
     let attempt = |conn: &mut Connection| -> rusqlite::Result<()> {
         let tx = conn.transaction()?;
         write_checkpoints(&tx, checkpoints)?;
-        for (op, skip) in ops.iter().zip(&skip) {
-            match op {
-                Op::Put(row, _) if !skip => {
+        for (op, row) in ops.iter().zip(&rows) {
+            match (op, row) {
+                (Op::Put(..), Some(row)) => {
                     put(&tx, row)?;
                 }
-                Op::Forget(names) => forget(&tx, names)?,
+                (Op::Forget(names), _) => forget(&tx, names)?,
                 _ => {}
             }
         }
