@@ -289,6 +289,10 @@ pub struct RunArgs {
     /// `tags`.
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,
+    /// On a cluster of several hosts: run it again on another host, at
+    /// most N times, when the host executing it dies.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
 }
 
 impl RunArgs {
@@ -323,6 +327,9 @@ pub enum ClusterCommand {
     List,
     /// Forget a cluster.
     Remove { name: String },
+    /// The live hosts of a cluster of several hosts (`serve --nats`), with
+    /// their slots in use, the queue's depth and their last heartbeat.
+    Hosts { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -435,6 +442,25 @@ pub struct ServeArgs {
     /// machine's memory.
     #[arg(long)]
     pub memory_total: Option<String>,
+    /// Be one host of cluster --name, sharing its work and history with
+    /// the other hosts through this NATS server (nats://HOST:PORT, with
+    /// JetStream); needs --shared-store.
+    #[arg(long, value_name = "URL", requires = "shared_store")]
+    pub nats: Option<String>,
+    /// The NATS credentials file (.creds) for --nats.
+    #[arg(long, value_name = "FILE", requires = "nats")]
+    pub nats_creds: Option<PathBuf>,
+    /// Runs this host takes from the cluster's queue at once (default: 64).
+    #[arg(long, requires = "nats")]
+    pub slots: Option<usize>,
+    /// This host's name in the cluster (default: kept in ROOT/cluster-host,
+    /// made once from the machine's name).
+    #[arg(long, requires = "nats")]
+    pub host_name: Option<String>,
+    /// Where the other hosts and clients reach this host's API (default:
+    /// http://ADDR).
+    #[arg(long, requires = "nats")]
+    pub advertise: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -127,6 +127,7 @@ pub async fn serve_for_fuzzing(
             max_connections: server::default_max_connections(),
         },
         retain: None,
+        nats: None,
     })
     .await
 }

@@ -85,6 +85,11 @@ impl Users {
         self.by_hash.get(&token_hash(token))
     }
 
+    /// The user of this name.
+    pub fn by_name(&self, name: &str) -> Option<&User> {
+        self.by_hash.values().find(|u| u.name == name)
+    }
+
     /// Whether a user of this name exists.
     pub fn has(&self, name: &str) -> bool {
         self.by_hash.values().any(|u| u.name == name)

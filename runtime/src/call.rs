@@ -56,6 +56,10 @@ pub struct CallRequest {
     /// Take no cached answer that ended longer ago than this (the
     /// runtime's default when `None`).
     pub cache_ttl: Option<Duration>,
+    /// On a cluster of several hosts: how many times to run the call again
+    /// on another host when the host executing it dies (0: it ends
+    /// `error` / `interrupted`). A single host ignores it.
+    pub retries: u32,
 }
 
 impl fmt::Debug for CallRequest {
@@ -85,7 +89,15 @@ impl CallRequest {
             tags: Default::default(),
             refresh_cache: false,
             cache_ttl: None,
+            retries: 0,
         }
+    }
+
+    /// Run it again on another host, at most `n` times, when its host dies
+    /// (see [`CallRequest::retries`]).
+    pub fn retries(mut self, n: u32) -> Self {
+        self.retries = n;
+        self
     }
 
     /// Use (or not) the result cache.

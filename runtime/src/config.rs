@@ -10,11 +10,16 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The files of a Run folder, named once for every reader and writer.
-pub(crate) const CONFIG: &str = "config.json";
-pub(crate) const INPUTS: &str = "inputs.json";
-pub(crate) const RESULT: &str = "result.json";
-pub(crate) const STDOUT: &str = "stdout";
-pub(crate) const STDERR: &str = "stderr";
+/// The Run's record.
+pub const CONFIG: &str = "config.json";
+/// Its inputs.
+pub const INPUTS: &str = "inputs.json";
+/// Its result.
+pub const RESULT: &str = "result.json";
+/// The guest's stdout.
+pub const STDOUT: &str = "stdout";
+/// The guest's stderr.
+pub const STDERR: &str = "stderr";
 
 /// Where a Run is in its life. A terminal status never changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -182,6 +187,10 @@ pub struct RunConfig {
     /// The host process that ran it (used to recover Runs of dead hosts).
     #[serde(default)]
     pub host: Option<String>,
+    /// How many times a cluster of several hosts started it (present when
+    /// it was run again after its host died: see `--retries`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
 }
 
 impl RunConfig {
@@ -208,6 +217,7 @@ impl RunConfig {
             tags: Default::default(),
             cache_hit: None,
             host: None,
+            attempts: None,
         }
     }
 }

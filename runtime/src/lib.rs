@@ -131,13 +131,15 @@ pub use limits::{Limits, format_duration, format_size, parse_duration, parse_siz
 pub use lineage::LineageNode;
 pub use manifest::{Manifest, ManifestFile};
 pub use names::{
-    MAX_NAME_LEN, MAX_TAG_VALUE, MAX_TAGS, auto_run_name, validate_name, validate_run_name,
-    validate_tag,
+    MAX_NAME_LEN, MAX_TAG_VALUE, MAX_TAGS, auto_run_name, now_rfc3339, validate_name,
+    validate_run_name, validate_tag,
 };
+/// The files of a Run folder.
+pub use config::{INPUTS, RESULT, STDERR, STDOUT};
 pub use options::RuntimeOptions;
 pub use remote::{RemoteStore, Transfer, parse_s3_url};
 pub use run::{Run, RunFile, is_plain_relative};
-pub use runtime::Runtime;
+pub use runtime::{Mirrored, Prepared, Runtime};
 pub use runtime::Scope;
 pub use signing::TeamKey;
 pub use store::grants::{Access, ObjectKind, Share};

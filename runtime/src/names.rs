@@ -137,7 +137,8 @@ pub(crate) fn name_at(fn_name: &str, micros: i64) -> String {
 }
 
 /// Now, as RFC 3339 in UTC with microseconds.
-pub(crate) fn now_rfc3339() -> String {
+/// Now, as Run records write times (RFC 3339, UTC, microseconds).
+pub fn now_rfc3339() -> String {
     crate::format_when(std::time::SystemTime::now())
 }
 

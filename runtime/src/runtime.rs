@@ -21,8 +21,11 @@ use crate::{Caller, Error, Limits, Result, execute};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod cluster;
 mod history;
 mod python;
+
+pub use cluster::{Mirrored, Prepared};
 
 /// The runtime of one cluster: deploy components, call functions, and find
 /// the Runs they made. Every verb takes the [`Caller`] it acts for.

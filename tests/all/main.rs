@@ -17,6 +17,7 @@ mod escape;
 mod exec;
 mod faults;
 mod history;
+mod hosts;
 mod leaks;
 mod limits;
 mod lineage;

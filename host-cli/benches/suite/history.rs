@@ -81,6 +81,7 @@ fn filled(i: usize, n: usize) -> RunConfig {
         tags,
         cache_hit: None,
         host: None,
+        attempts: None,
     }
 }
 

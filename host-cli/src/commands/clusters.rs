@@ -71,6 +71,45 @@ pub fn cluster(c: ClusterCommand, json: bool) -> Result<ExitCode> {
                 }
             }
         }
+        ClusterCommand::Hosts { .. } => unreachable!("answered by `hosts`"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cluster hosts NAME`: ask any host of the cluster.
+pub async fn hosts(name: &str, json: bool) -> Result<ExitCode> {
+    let cfg = config::load()?;
+    let Some(e) = cfg.clusters.get(name) else {
+        return Err(UsageError(format!(
+            "no cluster named `{name}` (add one with `rh-wasm cluster add {name} URL`)"
+        ))
+        .into());
+    };
+    let token = match &e.token_file {
+        Some(f) => Some(config::read_token(f)?),
+        None => None,
+    };
+    let client = crate::client::Client::new(name, &e.url, token)?;
+    let hosts: Vec<crate::server::hosts::HostInfo> = client.get("/v1/hosts").await?;
+    if json {
+        print_json(&hosts);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    println!("HOST  URL  SLOTS IN USE  QUEUED  LAST HEARTBEAT");
+    for h in &hosts {
+        println!(
+            "{}  {}  {}/{}  {}  {} ms ago",
+            h.name,
+            h.url,
+            h.slots_in_use,
+            h.slots,
+            h.queue_depth,
+            now.saturating_sub(h.heartbeat_ms)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -104,6 +104,9 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
             token_file,
             admin,
         }) => share::add_user(&file, &name, &token_file, admin, json),
+        Command::Cluster(crate::cli::ClusterCommand::Hosts { name }) => {
+            clusters::hosts(&name, json).await
+        }
         Command::Cluster(c) => clusters::cluster(c, json),
         Command::Serve(a) => serve::serve(*a).await,
         Command::Completions { shell } => completions::completions(shell),

@@ -57,7 +57,22 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
         }
         None => None,
     };
+    let nats = match &a.nats {
+        Some(url) => Some(server::hosts::NatsOptions {
+            url: url.clone(),
+            creds: a.nats_creds.clone(),
+            slots: match a.slots {
+                Some(0) => return Err(UsageError("--slots must be at least 1".into()).into()),
+                Some(n) => n,
+                None => 64,
+            },
+            host: server::hosts::host_name(&root, a.host_name.as_deref())?,
+            advertise: a.advertise.clone(),
+        }),
+        None => None,
+    };
     server::serve(ServeOptions {
+        nats,
         addr: a.addr,
         root,
         token,

@@ -17,6 +17,7 @@
 
 mod conn;
 mod errors;
+pub mod hosts;
 mod json;
 mod routes;
 
@@ -64,6 +65,8 @@ pub struct ServeOptions {
     /// Retention applied periodically (`--retain`, `--retain-last`), and
     /// how often.
     pub retain: Option<(rh_runtime::GcRequest, Duration)>,
+    /// Join a cluster of several hosts through NATS.
+    pub nats: Option<hosts::NatsOptions>,
 }
 
 /// Apply a retention policy now and then every `every`, off the async
@@ -94,6 +97,8 @@ pub struct State {
     pub max_request: u64,
     /// How long a request body may stall: see `routes::body`.
     pub body_grace: Duration,
+    /// This host's part in a cluster of several (`--nats`).
+    pub cluster: Option<Arc<hosts::Cluster>>,
 }
 
 /// Who may send requests.
@@ -166,13 +171,28 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     std::io::stdout().flush()?;
     tracing::info!(%addr, root = %opts.root.display(), "listening");
 
+    let cluster = match &opts.nats {
+        Some(n) => {
+            let store = opts.shared_store.as_ref().context(
+                "a cluster of several hosts needs --shared-store s3://... (components, large bodies)",
+            )?;
+            let mut n = n.clone();
+            n.advertise.get_or_insert_with(|| format!("http://{addr}"));
+            Some(hosts::Cluster::join(&n, &opts.name, store, rt.clone()).await?)
+        }
+        None => None,
+    };
     let state = Arc::new(State {
         rt: rt.clone(),
         auth,
         max_component: opts.max_component,
         max_request: opts.max_request,
         body_grace: opts.connections.header_timeout,
+        cluster: cluster.clone(),
     });
+    if let Some(c) = &cluster {
+        c.start(&state).await?;
+    }
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal(term));
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
@@ -222,6 +242,9 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     }
     drop(acceptor);
     tracing::info!("shutting down: no new connections");
+    if let Some(c) = &cluster {
+        c.leave().await;
+    }
     let active = rt.active_runs();
     if !active.is_empty() {
         tracing::info!(runs = active.len(), grace = ?opts.grace, "waiting for running Runs");

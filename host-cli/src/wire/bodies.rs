@@ -97,6 +97,10 @@ pub struct CallBody {
     /// Labels recorded in the Run's `tags`.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// On a cluster of several hosts, how many times to run it again
+    /// elsewhere when its host dies.
+    #[serde(default)]
+    pub retries: u32,
 }
 
 impl CallBody {
@@ -123,6 +127,7 @@ impl CallBody {
             cache_ttl_ms: req.cache_ttl.map(|t| t.as_millis() as u64),
             parent_run: caller.scope().map(str::to_string),
             tags: req.tags.clone(),
+            retries: req.retries,
         }
     }
 
@@ -133,7 +138,7 @@ impl CallBody {
         if let Some(c) = self.cache {
             r = r.cache(c);
         }
-        r = r.refresh_cache(self.refresh_cache);
+        r = r.refresh_cache(self.refresh_cache).retries(self.retries);
         if let Some(t) = self.cache_ttl_ms {
             r = r.cache_ttl(std::time::Duration::from_millis(t));
         }
@@ -175,6 +180,9 @@ pub struct ExecBody {
     pub parent_run: Option<String>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// See [`CallBody::retries`].
+    #[serde(default)]
+    pub retries: u32,
 }
 
 /// One command: as recorded, the component (name or digest), its args.
@@ -210,6 +218,7 @@ impl ExecBody {
             creator: caller.creator().map(str::to_string),
             parent_run: caller.scope().map(str::to_string),
             tags: req.tags.clone(),
+            retries: 0,
         }
     }
 
@@ -263,6 +272,9 @@ pub struct PythonBody {
     pub parent_run: Option<String>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// See [`CallBody::retries`].
+    #[serde(default)]
+    pub retries: u32,
 }
 
 impl PythonBody {
@@ -286,6 +298,7 @@ impl PythonBody {
             creator: caller.creator().map(str::to_string),
             parent_run: caller.scope().map(str::to_string),
             tags: req.tags.clone(),
+            retries: req.retries,
         }
     }
 

@@ -376,6 +376,57 @@ impl RemoteStore {
         Ok(m)
     }
 
+    /// Store `bytes` under their digest (`blobs/<hex>`), once: a blob
+    /// already there is not sent again. Returns the digest
+    /// (`sha256:<hex>`).
+    pub async fn put_blob(&self, bytes: &[u8]) -> Result<String> {
+        let hex = hex::encode(Sha256::digest(bytes));
+        let key = self.key(&format!("blobs/{hex}"));
+        if self.store.head(&key).await.is_err() {
+            self.store
+                .put(&key, PutPayload::from(bytes.to_vec()))
+                .await
+                .map_err(|e| remote_err("storing a blob", e))?;
+        }
+        Ok(format!("sha256:{hex}"))
+    }
+
+    /// The blob of `digest` (`sha256:<hex>`), at most `max` bytes, checked
+    /// against its digest: whoever else writes the bucket cannot change
+    /// what is read.
+    pub async fn get_blob(&self, digest: &str, max: u64) -> Result<Vec<u8>> {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::Invalid(format!("`{digest}` is not a sha256 digest")));
+        }
+        let key = self.key(&format!("blobs/{hex}"));
+        let got = self.store.get(&key).await.map_err(|e| match e {
+            object_store::Error::NotFound { .. } => Error::NotFound {
+                what: "blob",
+                name: digest.to_string(),
+            },
+            e => remote_err("reading a blob", e),
+        })?;
+        if got.meta.size > max {
+            return Err(Error::Remote(format!("blob {digest} is over {max} bytes")));
+        }
+        let mut bytes = Vec::with_capacity(got.meta.size as usize);
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| remote_err("reading a blob", e))?;
+            if (bytes.len() + chunk.len()) as u64 > max {
+                return Err(Error::Remote(format!("blob {digest} is over {max} bytes")));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if hex::encode(Sha256::digest(&bytes)) != hex {
+            return Err(Error::Remote(format!(
+                "blob {digest} does not match its digest"
+            )));
+        }
+        Ok(bytes)
+    }
+
     /// Copy the pushed Run `run` to the folder `dest` (which must not
     /// exist), every file checked against the manifest.
     pub async fn pull(&self, run: &str, dest: &Path, progress: Progress<'_>) -> Result<Transfer> {

@@ -123,6 +123,27 @@ impl Daemon {
         (status, v)
     }
 
+    /// Start again on the same root with `extra` options for `serve`,
+    /// reached as cluster `cpu` at its new address.
+    pub fn restart_with(&mut self, extra: &[&str]) {
+        let (child, addr) = spawn(
+            self.dir.path(),
+            &self.root,
+            &[&["--token-file", "token"], extra].concat(),
+        );
+        self.child = child;
+        self.addr = addr;
+        self.rh_ok(&["cluster", "remove", "cpu"]);
+        self.rh_ok(&[
+            "cluster",
+            "add",
+            "cpu",
+            &format!("http://{}", self.addr),
+            "--token-file",
+            "token",
+        ]);
+    }
+
     /// Start again on the same root (after a kill or a stop).
     pub fn restart(&mut self) {
         let (child, addr) = spawn(self.dir.path(), &self.root, &["--token-file", "token"]);

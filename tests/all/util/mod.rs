@@ -4,9 +4,11 @@
 //! daemon on a real port ([`Daemon`]) and an S3 server ([`S3`]).
 
 mod daemon;
+mod nats;
 mod s3;
 
 pub use daemon::Daemon;
+pub use nats::Hosts;
 pub use rh_test_support::*;
 pub use s3::{S3, TEAM_KEY, cli, published, run, shared_daemon};
 

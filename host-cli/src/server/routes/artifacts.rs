@@ -2,11 +2,10 @@
 //! (recorded in a scope when `?scope=` names one), list them, and the
 //! lineage of an artifact or a Run.
 
-use super::{Ctx, Json, Resp, blocking, respond};
+use super::{ReqBody, Ctx, Json, Resp, blocking, respond};
 use crate::server::errors::ApiError;
 use crate::wire::{Lineage, full};
-use hyper::body::Incoming;
-use hyper::{Request, StatusCode};
+use hyper::StatusCode;
 use rh_runtime::{Artifact, ArtifactRef};
 
 /// Every artifact the caller may see: a read of every name, off the async
@@ -37,7 +36,7 @@ pub async fn data(cx: &Ctx<'_>, name: &str) -> Result<Resp, ApiError> {
 pub async fn save(
     cx: &Ctx<'_>,
     name: &str,
-    req: Request<Incoming>,
+    req: ReqBody,
 ) -> Result<Json<ArtifactRef>, ApiError> {
     let bytes = cx.upload(req).await?;
     let (rt, who) = (cx.rt.clone(), cx.who.clone().in_scope_opt(scope(cx)));

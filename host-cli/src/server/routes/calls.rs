@@ -3,20 +3,18 @@
 //! a stream of frames carrying its output as it is written, then the
 //! answer (`wire::frames`).
 
-use super::{Ctx, Json, Reply, Resp, answer, json_bytes, respond};
+use super::{ReqBody, Ctx, Json, Reply, Resp, answer, json_bytes, respond};
 use crate::server::errors::ApiError;
 use crate::wire::{
     self, BoxBody, CallBody, CallMode, ErrorBody, ErrorInfo, ExecBody, FRAME_END, FRAME_STDERR,
     FRAME_STDOUT, Started, StreamEnd, frame,
 };
 use bytes::Bytes;
-use hyper::Request;
 use hyper::StatusCode;
-use hyper::body::Incoming;
 use rh_runtime::{CallRequest, Caller, OutputKind, RunHandle, Runtime};
 use std::sync::Arc;
 
-pub async fn call(cx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, ApiError> {
+pub async fn call(cx: &Ctx<'_>, req: ReqBody) -> Result<Resp, ApiError> {
     let mut b: CallBody = cx.json_body(req, "call").await?;
     // The arguments move into the request: a copy would double the largest
     // part of the body.
@@ -49,7 +47,7 @@ pub async fn call(cx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, ApiError
     Ok(stream_call(rt.clone(), who, handle))
 }
 
-pub async fn exec(cx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, ApiError> {
+pub async fn exec(cx: &Ctx<'_>, req: ReqBody) -> Result<Resp, ApiError> {
     let b: ExecBody = cx.json_body(req, "exec").await?;
     let who = b.caller(&cx.who);
     let handle = cx.rt.start_exec(&who, b.to_request()).await?;
@@ -61,7 +59,7 @@ pub async fn exec(cx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, ApiError
 
 /// Python statements for the interpreter deployed as `python`: one command
 /// Run, streamed as `exec` is, or answered once it is running.
-pub async fn python(cx: &Ctx<'_>, req: Request<Incoming>) -> Result<Resp, ApiError> {
+pub async fn python(cx: &Ctx<'_>, req: ReqBody) -> Result<Resp, ApiError> {
     let b: wire::PythonBody = cx.json_body(req, "python").await?;
     let who = b.caller(&cx.who);
     let handle = cx

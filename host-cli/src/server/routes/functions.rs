@@ -1,12 +1,10 @@
 //! `/v1/functions` and `/v1/components`: deploy a component under a name,
 //! list the deployed names, and store a command component by digest.
 
-use super::{Ctx, Json};
+use super::{ReqBody, Ctx, Json};
 use crate::server::errors::ApiError;
 use crate::wire::DeploymentInfo;
-use hyper::Request;
 use hyper::StatusCode;
-use hyper::body::Incoming;
 use rh_runtime::ComponentInfo;
 
 /// Every deployed name the caller may see: a read of every name, off the
@@ -20,7 +18,7 @@ pub async fn list(cx: &Ctx<'_>) -> Result<Json<Vec<DeploymentInfo>>, ApiError> {
 /// `POST /v1/functions?name=NAME`, the component's bytes as the body.
 pub async fn deploy(
     cx: &Ctx<'_>,
-    req: Request<Incoming>,
+    req: ReqBody,
 ) -> Result<Json<DeploymentInfo>, ApiError> {
     let Some(name) = cx.param("name").filter(|n| !n.is_empty()) else {
         return Err(ApiError::new(
@@ -35,7 +33,7 @@ pub async fn deploy(
 }
 
 /// `POST /v1/components`: a component stored by digest, without a name.
-pub async fn add(cx: &Ctx<'_>, req: Request<Incoming>) -> Result<Json<ComponentInfo>, ApiError> {
+pub async fn add(cx: &Ctx<'_>, req: ReqBody) -> Result<Json<ComponentInfo>, ApiError> {
     let bytes = cx.upload(req).await?;
     Ok(Json(cx.rt.add_component(&cx.who, &bytes).await?))
 }

@@ -15,6 +15,7 @@
 
 mod artifacts;
 mod calls;
+mod cluster;
 mod functions;
 mod runs;
 mod scopes;
@@ -114,7 +115,7 @@ impl Ctx<'_> {
     }
 
     /// A component or artifact upload, at most `--max-component` bytes.
-    pub async fn upload(&self, req: Request<Incoming>) -> Result<Bytes, ApiError> {
+    pub async fn upload(&self, req: ReqBody) -> Result<Bytes, ApiError> {
         body(req, self.state.max_component, self.state.body_grace).await
     }
 
@@ -122,7 +123,7 @@ impl Ctx<'_> {
     /// values than that allows (see [`super::json`]).
     pub async fn json_body<T: serde::de::DeserializeOwned>(
         &self,
-        req: Request<Incoming>,
+        req: ReqBody,
         what: &str,
     ) -> Result<T, ApiError> {
         let max = self.state.max_request;
@@ -131,18 +132,87 @@ impl Ctx<'_> {
     }
 }
 
+/// A request's body: the one arriving (read when a handler asks for it,
+/// bounded and timed), or one already read (a request replicated to every
+/// host of a cluster).
+pub enum ReqBody {
+    Live(Incoming, Option<u64>),
+    Given(Bytes),
+}
+
 async fn route(state: &State, user: Option<User>, req: Request<Incoming>) -> Resp {
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
+    let (parts, incoming) = req.into_parts();
+    let len = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    route_with(
+        state,
+        user,
+        parts.method,
+        &path,
+        &query,
+        ReqBody::Live(incoming, len),
+        false,
+    )
+    .await
+}
+
+/// Answer a request given by its parts. On a host of a cluster of
+/// several, `local` answers it here alone (a request every host applies,
+/// being applied).
+pub async fn route_with(
+    state: &State,
+    user: Option<User>,
+    m: Method,
+    path: &str,
+    query: &str,
+    req: ReqBody,
+    local: bool,
+) -> Resp {
     let cx = Ctx {
         state,
         rt: &state.rt,
         who: Caller::of(user),
-        query: &query,
+        query,
     };
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let m = req.method().clone();
+    if let Some(c) = state.cluster.as_ref().filter(|_| !local) {
+        if cluster::replicated(&m, &segs) {
+            return cluster::replicate(&cx, c, m, path, req)
+                .await
+                .into_response();
+        }
+        match (&m, segs.as_slice()) {
+            (&Method::POST, ["v1", "calls"]) => {
+                return cluster::call(&cx, c, req).await.into_response();
+            }
+            (&Method::POST, ["v1", "exec"]) => {
+                return cluster::exec(&cx, c, req).await.into_response();
+            }
+            (&Method::POST, ["v1", "python"]) => {
+                return cluster::python(&cx, c, req).await.into_response();
+            }
+            (&Method::POST, ["v1", "runs", name, "cancel"]) => {
+                return cluster::cancel(&cx, c, name).await.into_response();
+            }
+            (&Method::GET, ["v1", "runs", name, "logs"]) => {
+                return cluster::logs(&cx, c, name).into_response();
+            }
+            (&Method::GET, ["v1", "hosts"]) => return cluster::hosts(c).await.into_response(),
+            _ => {}
+        }
+    }
     match (m, segs.as_slice()) {
+        (Method::GET, ["v1", "hosts"]) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "not_a_cluster",
+            "this daemon is one host alone: hosts are listed by a cluster of several (serve --nats)",
+        )
+        .into_response(),
         (Method::GET, ["v1", "health"]) => health(&cx).into_response(),
         (Method::GET, ["v1", "functions"]) => functions::list(&cx).await.into_response(),
         (Method::POST, ["v1", "functions"]) => functions::deploy(&cx, req).await.into_response(),
@@ -303,18 +373,17 @@ const MIN_BODY_RATE: u64 = 16 << 10;
 
 /// A request body, at most `max` bytes (`413` past it), coming at least at
 /// [`MIN_BODY_RATE`] bytes a second after `grace` (`408` otherwise).
-async fn body(req: Request<Incoming>, max: u64, grace: Duration) -> Result<Bytes, ApiError> {
-    if let Some(len) = req
-        .headers()
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && len > max
-    {
+async fn body(req: ReqBody, max: u64, grace: Duration) -> Result<Bytes, ApiError> {
+    let (incoming, len) = match req {
+        ReqBody::Given(b) if b.len() as u64 > max => return Err(too_large(max)),
+        ReqBody::Given(b) => return Ok(b),
+        ReqBody::Live(incoming, len) => (incoming, len),
+    };
+    if len.is_some_and(|len| len > max) {
         return Err(too_large(max));
     }
     let started = tokio::time::Instant::now();
-    let mut incoming = Limited::new(req.into_body(), max as usize);
+    let mut incoming = Limited::new(incoming, max as usize);
     let mut got = bytes::BytesMut::new();
     loop {
         let due =

@@ -2,13 +2,11 @@
 //! streamed in chunks from the descriptor the runtime opened and checked,
 //! off the async workers.
 
-use super::{Ctx, Json, Resp, answer, blocking, respond};
+use super::{ReqBody, Ctx, Json, Resp, answer, blocking, respond};
 use crate::server::errors::ApiError;
 use crate::wire::{self, RunAnswer, RunFiles};
 use bytes::Bytes;
-use hyper::Request;
 use hyper::StatusCode;
-use hyper::body::Incoming;
 use rh_runtime::{GcReport, GcRequest, OutputKind, RunConfig, RunPage};
 
 /// A page of the Runs the caller may see, matching the query's filters:
@@ -21,7 +19,7 @@ pub async fn list(cx: &Ctx<'_>) -> Result<Json<RunPage>, ApiError> {
 }
 
 /// Retention on request: remove what the body's policy does not keep.
-pub async fn gc(cx: &Ctx<'_>, req: Request<Incoming>) -> Result<Json<GcReport>, ApiError> {
+pub async fn gc(cx: &Ctx<'_>, req: ReqBody) -> Result<Json<GcReport>, ApiError> {
     let body: GcRequest = cx.json_body(req, "a gc request").await?;
     let (rt, who) = (cx.rt.clone(), cx.who.clone());
     Ok(Json(blocking(move || rt.gc(&who, &body)).await?))
@@ -30,7 +28,7 @@ pub async fn gc(cx: &Ctx<'_>, req: Request<Incoming>) -> Result<Json<GcReport>, 
 /// Forget result-cache entries; the Runs stay.
 pub async fn clear_cache(
     cx: &Ctx<'_>,
-    req: Request<Incoming>,
+    req: ReqBody,
 ) -> Result<Json<wire::CacheCleared>, ApiError> {
     let body: wire::CacheClearBody = cx.json_body(req, "a cache clear request").await?;
     let (rt, who) = (cx.rt.clone(), cx.who.clone());

@@ -1,13 +1,11 @@
 //! `/v1/scopes`: open a scope (a context Run) and end it.
 
-use super::{Ctx, Json, answer, body};
+use super::{ReqBody, Ctx, Json, answer, body};
 use crate::server::errors::ApiError;
 use crate::wire::{EndScopeBody, RunAnswer, ScopeBody, Started};
-use hyper::Request;
-use hyper::body::Incoming;
 
 /// `POST /v1/scopes`: `{"name", "parent_run"?}`.
-pub async fn open(cx: &Ctx<'_>, req: Request<Incoming>) -> Result<Json<Started>, ApiError> {
+pub async fn open(cx: &Ctx<'_>, req: ReqBody) -> Result<Json<Started>, ApiError> {
     let b: ScopeBody = scope_body(cx, req).await?;
     let Some(name) = b.name else {
         return Err(ApiError::bad_input("a scope needs a name"));
@@ -25,7 +23,7 @@ pub async fn open(cx: &Ctx<'_>, req: Request<Incoming>) -> Result<Json<Started>,
 pub async fn end(
     cx: &Ctx<'_>,
     name: &str,
-    req: Request<Incoming>,
+    req: ReqBody,
 ) -> Result<Json<RunAnswer>, ApiError> {
     let b: EndScopeBody = scope_body(cx, req).await?;
     Ok(Json(answer(&cx.rt.end_scope(
@@ -40,7 +38,7 @@ pub async fn end(
 /// changes (serde would take a struct from an array as well).
 async fn scope_body<T: serde::de::DeserializeOwned + Default>(
     cx: &Ctx<'_>,
-    req: Request<Incoming>,
+    req: ReqBody,
 ) -> Result<T, ApiError> {
     let max = cx.state.max_request;
     let bytes = body(req, max, cx.state.body_grace).await?;

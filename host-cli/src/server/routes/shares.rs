@@ -2,12 +2,11 @@
 //! grants. Who may share is the runtime's rule; the daemon only knows which
 //! users exist (its users file).
 
-use super::{Ctx, Json, Reply, Resp};
+use super::{ReqBody, Ctx, Json, Reply, Resp};
 use crate::server::Auth;
 use crate::server::errors::ApiError;
 use crate::wire::{ShareBody, Unshared};
-use hyper::body::Incoming;
-use hyper::{Request, StatusCode};
+use hyper::StatusCode;
 use rh_runtime::{Access, ObjectKind, Share};
 
 pub fn list(cx: &Ctx) -> Result<Json<Vec<Share>>, ApiError> {
@@ -15,7 +14,7 @@ pub fn list(cx: &Ctx) -> Result<Json<Vec<Share>>, ApiError> {
 }
 
 /// Grant (or, with `grant` false, take back) a user's access to an object.
-pub async fn share(cx: &Ctx<'_>, req: Request<Incoming>, grant: bool) -> Result<Resp, ApiError> {
+pub async fn share(cx: &Ctx<'_>, req: ReqBody, grant: bool) -> Result<Resp, ApiError> {
     let Auth::Users(_, users) = &cx.state.auth else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

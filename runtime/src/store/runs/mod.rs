@@ -539,6 +539,7 @@ fn create(path: &Path) -> Result<File> {
 pub(crate) mod ahead;
 pub(crate) mod folder;
 mod hosts;
+pub(crate) mod mirror;
 
 use hosts::Host;
 

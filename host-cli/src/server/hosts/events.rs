@@ -1,0 +1,523 @@
+//! The events stream: Runs' records as they change, and the requests every
+//! host applies; and the two core subjects a host answers: cancels of the
+//! Runs it executes, and followers of their output.
+//!
+//! A Run event's headers say what it carries (`Rh-Kind: run`, `Rh-Origin`,
+//! `Rh-Files: name:len,...`, `Rh-Blobs: name=digest,...`); its payload is
+//! the record's JSON then the files' bytes. Files too large for a message
+//! go to the shared store by digest and are checked against it when read.
+//! A request event carries a request's method, path, query and user in its
+//! headers and its body as the payload (or by digest in the store).
+
+use super::{Cluster, key_of};
+use crate::server::routes::{ReqBody, route_with};
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::PullConsumer;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::BodyExt;
+use rh_runtime::{Caller, OutputKind, RunConfig};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Files of a Run event larger than this (together) go by the store.
+const INLINE_MAX: usize = 512 << 10;
+/// The most a copied Run's file may be.
+const FILE_MAX: u64 = 1 << 30;
+/// The most a replicated request's body may be.
+const BODY_MAX: u64 = 1 << 30;
+
+/// A replicated request as this host applied it.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Bytes,
+}
+
+fn header(h: Option<&HeaderMap>, name: &str) -> Option<String> {
+    h.and_then(|h| h.get(name)).map(|v| v.as_str().to_string())
+}
+
+impl Cluster {
+    /// Publish a Run's record and files to every host: retried until the
+    /// stream has it (a NATS server restarting loses nothing accepted).
+    pub(crate) async fn publish_run(&self, config: &RunConfig, files: Vec<(&'static str, Vec<u8>)>) {
+        let Ok(record) = serde_json::to_vec(config) else {
+            return;
+        };
+        let total: usize = files.iter().map(|(_, b)| b.len()).sum();
+        let mut payload = record.clone();
+        let mut inline = Vec::new();
+        let mut blobs = Vec::new();
+        for (name, bytes) in files {
+            if total > INLINE_MAX && bytes.len() > 4096 {
+                match self.store.put_blob(&bytes).await {
+                    Ok(d) => blobs.push(format!("{name}={d}")),
+                    Err(e) => tracing::warn!("storing {name} of {}: {e}", config.name),
+                }
+            } else {
+                inline.push(format!("{name}:{}", bytes.len()));
+                payload.extend_from_slice(&bytes);
+            }
+        }
+        let mut h = HeaderMap::new();
+        h.insert("Rh-Kind", "run");
+        h.insert("Rh-Origin", self.host.as_str());
+        h.insert("Rh-Record", record.len().to_string().as_str());
+        h.insert("Rh-Files", inline.join(",").as_str());
+        h.insert("Rh-Blobs", blobs.join(",").as_str());
+        self.publish_event(h, Bytes::from(payload)).await;
+    }
+
+    /// Publish an event, retrying (with a rest) until JetStream has it.
+    pub(crate) async fn publish_event(&self, h: HeaderMap, payload: Bytes) {
+        let subject = self.subject("events");
+        let mut rest = Duration::from_millis(50);
+        loop {
+            let sent = match self
+                .js
+                .publish_with_headers(subject.clone(), h.clone(), payload.clone())
+                .await
+            {
+                Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match sent {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!("publishing an event: {e}; trying again in {rest:?}");
+                    tokio::time::sleep(rest).await;
+                    rest = (rest * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// Publish a request every host applies; answers with this host's own
+    /// application of it.
+    pub async fn replicate(
+        &self,
+        user: Option<&str>,
+        method: &hyper::Method,
+        path: &str,
+        query: &str,
+        body: Bytes,
+    ) -> anyhow::Result<Applied> {
+        let id = super::random_id();
+        let mut h = HeaderMap::new();
+        h.insert("Rh-Kind", "request");
+        h.insert("Rh-Origin", self.host.as_str());
+        h.insert("Rh-Id", id.as_str());
+        h.insert("Rh-Method", method.as_str());
+        h.insert("Rh-Path", path);
+        h.insert("Rh-Query", query);
+        if let Some(u) = user {
+            h.insert("Rh-User", u);
+        }
+        let payload = if body.len() > INLINE_MAX {
+            let digest = self.store.put_blob(&body).await?;
+            h.insert("Rh-Blob", digest.as_str());
+            Bytes::new()
+        } else {
+            body
+        };
+        let rx = self.expect_applied(&id);
+        let ack = self
+            .js
+            .publish_with_headers(self.subject("events"), h, payload)
+            .await?;
+        ack.await?;
+        Ok(tokio::time::timeout(Duration::from_secs(600), rx).await??)
+    }
+}
+
+/// Apply the events stream, in order, for as long as the daemon runs.
+pub(super) async fn apply_events(c: Arc<Cluster>, consumer: PullConsumer) {
+    loop {
+        let mut msgs = match consumer.messages().await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("reading events: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        while let Some(m) = msgs.next().await {
+            let m = match m {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!("reading events: {e}");
+                    break;
+                }
+            };
+            match header(m.headers.as_ref(), "Rh-Kind").as_deref() {
+                Some("run") => apply_run(&c, &m).await,
+                Some("request") => apply_request(&c, &m).await,
+                other => tracing::warn!("an event of unknown kind {other:?} skipped"),
+            }
+            if let Err(e) = m.ack().await {
+                tracing::debug!("acking an event: {e}");
+            }
+        }
+    }
+}
+
+async fn apply_run(c: &Arc<Cluster>, m: &async_nats::jetstream::Message) {
+    let h = m.headers.as_ref();
+    let origin = header(h, "Rh-Origin").unwrap_or_default();
+    let record_len: usize = header(h, "Rh-Record")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let payload = &m.payload;
+    let Some(config) = payload
+        .get(..record_len)
+        .and_then(|r| serde_json::from_slice::<RunConfig>(r).ok())
+    else {
+        tracing::warn!("a Run event without a record skipped");
+        return;
+    };
+    if origin == c.host {
+        if config.status.is_terminal() {
+            c.wake(&config.name);
+        }
+        return;
+    }
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut at = record_len;
+    for part in header(h, "Rh-Files").unwrap_or_default().split(',') {
+        let Some((name, len)) = part.split_once(':') else {
+            continue;
+        };
+        let Ok(len) = len.parse::<usize>() else {
+            return;
+        };
+        let Some(bytes) = payload.get(at..at + len) else {
+            tracing::warn!("a Run event shorter than it says skipped");
+            return;
+        };
+        at += len;
+        files.push((name.to_string(), bytes.to_vec()));
+    }
+    for part in header(h, "Rh-Blobs").unwrap_or_default().split(',') {
+        let Some((name, digest)) = part.split_once('=') else {
+            continue;
+        };
+        match c.store.get_blob(digest, FILE_MAX).await {
+            Ok(bytes) => files.push((name.to_string(), bytes)),
+            Err(e) => tracing::warn!("fetching {name} of {}: {e}", config.name),
+        }
+    }
+    let rt = c.rt.clone();
+    let name = config.name.clone();
+    let terminal = config.status.is_terminal();
+    let done = rh_runtime::background::run(move || {
+        let refs: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(n, b)| (n.as_str(), b.as_slice()))
+            .collect();
+        rt.mirror(&config, &refs)
+    })
+    .await;
+    if let Err(e) = done {
+        tracing::warn!("keeping a copy of Run {name}: {e}");
+    }
+    if terminal {
+        c.wake(&name);
+    }
+}
+
+async fn apply_request(c: &Arc<Cluster>, m: &async_nats::jetstream::Message) {
+    let h = m.headers.as_ref();
+    let id = header(h, "Rh-Id").unwrap_or_default();
+    let origin = header(h, "Rh-Origin").unwrap_or_default();
+    let Some(state) = c.state() else {
+        return;
+    };
+    let method = header(h, "Rh-Method")
+        .and_then(|m| m.parse::<hyper::Method>().ok())
+        .unwrap_or(hyper::Method::GET);
+    let path = header(h, "Rh-Path").unwrap_or_default();
+    let query = header(h, "Rh-Query").unwrap_or_default();
+    let body = match header(h, "Rh-Blob") {
+        Some(d) if !d.is_empty() => match c.store.get_blob(&d, BODY_MAX).await {
+            Ok(b) => Bytes::from(b),
+            Err(e) => {
+                let applied = failed(500, &format!("reading the request's body: {e}"));
+                if origin == c.host {
+                    c.deliver_applied(&id, applied);
+                }
+                return;
+            }
+        },
+        _ => m.payload.clone(),
+    };
+    let user = match header(h, "Rh-User") {
+        Some(name) => match state.user_named(&name) {
+            Some(u) => Some(u),
+            None => {
+                tracing::warn!("a request of user `{name}`, unknown here, skipped");
+                if origin == c.host {
+                    c.deliver_applied(&id, failed(403, "unknown user"));
+                }
+                return;
+            }
+        },
+        None => None,
+    };
+    let resp = route_with(&state, user, method, &path, &query, ReqBody::Given(body), true).await;
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    if origin == c.host {
+        c.deliver_applied(
+            &id,
+            Applied {
+                status,
+                content_type,
+                body,
+            },
+        );
+    } else if status >= 400 {
+        tracing::warn!(
+            %path, status, "a request from host {origin} failed here: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+}
+
+fn failed(status: u16, message: &str) -> Applied {
+    Applied {
+        status,
+        content_type: "application/json".into(),
+        body: Bytes::from(
+            serde_json::json!({"error": {"kind": "cluster", "message": message}}).to_string(),
+        ),
+    }
+}
+
+/// Cancel the Runs this host executes when any host asks.
+pub(super) async fn answer_cancels(
+    c: Arc<Cluster>,
+) -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let mut sub = c.client.subscribe(c.subject("cancel")).await?;
+    Ok(async move {
+        while let Some(m) = sub.next().await {
+            let Ok(name) = std::str::from_utf8(&m.payload).map(str::to_string) else {
+                continue;
+            };
+            if !c.rt.is_executing(&name) {
+                continue;
+            }
+            let rt = c.rt.clone();
+            tokio::spawn(async move {
+                let _ = rt.cancel(&Caller::host(), &name).await;
+            });
+            if let Some(reply) = m.reply {
+                let _ = c.client.publish(reply, Bytes::from_static(b"ok")).await;
+            }
+        }
+    })
+}
+
+/// The output of the Runs this host executes, for followers elsewhere:
+/// one session per follower, each request answered with what was written
+/// since the last (waiting up to a second for more), `Rh-End` at the end.
+#[derive(Default)]
+pub(super) struct Follows {
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+struct Session {
+    follower: Arc<tokio::sync::Mutex<rh_runtime::LogFollower>>,
+    used: std::time::Instant,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FollowAsk {
+    session: String,
+    run: String,
+    stderr: bool,
+}
+
+pub(super) async fn answer_follows(
+    c: Arc<Cluster>,
+) -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let mut sub = c
+        .client
+        .subscribe(c.subject(&format!("follow.{}", c.host)))
+        .await?;
+    Ok(async move {
+        while let Some(m) = sub.next().await {
+            let Some(reply) = m.reply.clone() else {
+                continue;
+            };
+            let Ok(ask) = serde_json::from_slice::<FollowAsk>(&m.payload) else {
+                continue;
+            };
+            let c = c.clone();
+            tokio::spawn(async move {
+                let (bytes, end) = next_output(&c, &ask).await;
+                let mut h = HeaderMap::new();
+                if end {
+                    h.insert("Rh-End", "1");
+                }
+                let _ = c.client.publish_with_headers(reply, h, bytes).await;
+            });
+        }
+    })
+}
+
+async fn next_output(c: &Cluster, ask: &FollowAsk) -> (Bytes, bool) {
+    let follower = {
+        let mut s = c.follows.sessions.lock().expect("follows poisoned");
+        s.retain(|_, v| v.used.elapsed() < Duration::from_secs(120));
+        match s.get_mut(&ask.session) {
+            Some(v) => {
+                v.used = std::time::Instant::now();
+                v.follower.clone()
+            }
+            None => {
+                let kind = if ask.stderr {
+                    OutputKind::Stderr
+                } else {
+                    OutputKind::Stdout
+                };
+                match c.rt.follow(&Caller::host(), &ask.run, kind) {
+                    Ok(f) => {
+                        let f = Arc::new(tokio::sync::Mutex::new(f));
+                        s.insert(
+                            ask.session.clone(),
+                            Session {
+                                follower: f.clone(),
+                                used: std::time::Instant::now(),
+                            },
+                        );
+                        f
+                    }
+                    Err(_) => return (Bytes::new(), true),
+                }
+            }
+        }
+    };
+    let mut f = follower.lock().await;
+    match tokio::time::timeout(Duration::from_secs(1), f.next()).await {
+        Err(_) => (Bytes::new(), false),
+        Ok(Ok(Some(chunk))) => (Bytes::from(chunk), false),
+        Ok(Ok(None)) | Ok(Err(_)) => {
+            c.follows
+                .sessions
+                .lock()
+                .expect("follows poisoned")
+                .remove(&ask.session);
+            (Bytes::new(), true)
+        }
+    }
+}
+
+impl Cluster {
+    /// Follow the output of Run `run` executing on host `host`, sending
+    /// each chunk to `tx` until the Run ends (`Ok`), or the host stops
+    /// answering (`Err`).
+    pub async fn follow_remote(
+        &self,
+        host: &str,
+        run: &str,
+        stderr: bool,
+        tx: &tokio::sync::mpsc::Sender<Bytes>,
+        follow: bool,
+    ) -> anyhow::Result<()> {
+        let ask = serde_json::to_vec(&FollowAsk {
+            session: super::random_id(),
+            run: run.to_string(),
+            stderr,
+        })?;
+        let subject = self.subject(&format!("follow.{host}"));
+        loop {
+            let m = tokio::time::timeout(
+                Duration::from_secs(5),
+                self.client.request(subject.clone(), Bytes::from(ask.clone())),
+            )
+            .await??;
+            if !m.payload.is_empty() && tx.send(m.payload.clone()).await.is_err() {
+                return Ok(());
+            }
+            if header(m.headers.as_ref(), "Rh-End").is_some() || !follow {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Cancel Run `name` if it still waits in the queue: it ends
+    /// `cancelled` on every host, and no host will take it. Whether it did.
+    pub async fn cancel_queued(&self, name: &str) -> anyhow::Result<bool> {
+        let key = key_of(name);
+        let Some(e) = self.active.entry(key.clone()).await? else {
+            return Ok(false);
+        };
+        if e.operation != async_nats::jetstream::kv::Operation::Put {
+            return Ok(false);
+        }
+        let a: super::work::ActiveEntry = serde_json::from_slice(&e.value)?;
+        if !a.host.is_empty()
+            || self
+                .active
+                .delete_expect_revision(&key, Some(e.revision))
+                .await
+                .is_err()
+        {
+            return Ok(false);
+        }
+        let mut config = self
+            .rt
+            .run(&Caller::host(), name)
+            .map(|r| r.config().clone())
+            .unwrap_or(a.work.queued);
+        config.status = rh_runtime::RunStatus::Cancelled;
+        config.end_time = Some(rh_runtime::now_rfc3339());
+        config.error = Some(rh_runtime::RunError {
+            kind: "cancelled".into(),
+            message: "cancelled while it waited in the queue".into(),
+        });
+        let (rt, cfg) = (self.rt.clone(), config.clone());
+        rh_runtime::background::run(move || rt.mirror(&cfg, &[])).await?;
+        self.publish_run(&config, vec![]).await;
+        self.wake(name);
+        Ok(true)
+    }
+
+    /// Ask whichever host executes Run `name` to cancel it. Whether one
+    /// answered.
+    pub async fn cancel_remote(&self, name: &str) -> bool {
+        let ask = self
+            .client
+            .request(self.subject("cancel"), Bytes::from(name.to_string()));
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), ask).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// The host executing Run `name` now ("" while queued), from the
+    /// bucket of active Runs; `None` once it is not active.
+    pub async fn executing_host(&self, name: &str) -> Option<String> {
+        let e = self.active.entry(key_of(name)).await.ok()??;
+        if e.operation != async_nats::jetstream::kv::Operation::Put {
+            return None;
+        }
+        serde_json::from_slice::<super::work::ActiveEntry>(&e.value)
+            .ok()
+            .map(|a| a.host)
+    }
+}

@@ -1,0 +1,395 @@
+//! The cluster's queue: a Run accepted by any host (named, checked, its
+//! name claimed cluster-wide, `not_started` on every host) waits in the
+//! work stream until a host with a free slot takes it.
+//!
+//! Taking is a compare-and-set on the Run's entry in the bucket of active
+//! Runs (from no host to this one), made before the message is acked: a
+//! message delivered twice (an ack that came late, a redelivery) finds the
+//! entry taken and is dropped, so each Run executes once.
+
+use super::{Cluster, key_of};
+use crate::server::State;
+use crate::wire::{CallBody, ExecBody, PythonBody};
+use anyhow::Result;
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::PullConsumer;
+use async_nats::jetstream::kv::Operation;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use rh_runtime::{Caller, Run, RunConfig, RunError, RunStatus};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a queued Run executes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkKind {
+    Call,
+    Exec,
+    Python,
+}
+
+/// A queued Run: the request's body as it came (its name set), who asked,
+/// the record it was queued with, its attempt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Work {
+    pub run: String,
+    pub kind: WorkKind,
+    pub body: serde_json::Value,
+    pub user: Option<String>,
+    pub attempt: u32,
+    pub retries: u32,
+    pub queued: RunConfig,
+}
+
+/// A Run's entry in the bucket of active Runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ActiveEntry {
+    /// The host executing it; empty while it waits.
+    pub host: String,
+    pub work: Work,
+}
+
+impl Cluster {
+    /// Claim a Run name cluster-wide: `Ok(None)` when it was free and is
+    /// now this host's; `Ok(Some(revision))` when it is taken (the
+    /// revision to replace it with [`Cluster::reclaim`]).
+    pub async fn claim_name(&self, name: &str) -> Result<Option<u64>> {
+        let key = key_of(name);
+        match self
+            .names
+            .create(&key, Bytes::from(self.host.clone()))
+            .await
+        {
+            Ok(_) => Ok(None),
+            Err(e) => match self.names.entry(&key).await? {
+                Some(entry) if entry.operation == Operation::Put => Ok(Some(entry.revision)),
+                Some(entry) => {
+                    // Deleted: take it over by revision.
+                    self.names
+                        .update(&key, Bytes::from(self.host.clone()), entry.revision)
+                        .await
+                        .map_err(|_| anyhow::anyhow!("run name `{name}`: {e}"))?;
+                    Ok(None)
+                }
+                None => Err(anyhow::anyhow!("claiming the run name `{name}`: {e}")),
+            },
+        }
+    }
+
+    /// Take a claimed name for a new Run of it (a rerun), unless someone
+    /// else took it since `revision`.
+    pub async fn reclaim(&self, name: &str, revision: u64) -> bool {
+        self.names
+            .update(key_of(name), Bytes::from(self.host.clone()), revision)
+            .await
+            .is_ok()
+    }
+
+    /// Queue a Run whose name this host has claimed: its entry, its copy
+    /// here (`not_started`), its record to every host, its work.
+    pub async fn enqueue(&self, work: Work, inputs: Vec<u8>) -> Result<()> {
+        let key = key_of(&work.run);
+        let entry = ActiveEntry {
+            host: String::new(),
+            work: work.clone(),
+        };
+        self.active
+            .put(&key, Bytes::from(serde_json::to_vec(&entry)?))
+            .await?;
+        let (rt, config, ins) = (self.rt.clone(), work.queued.clone(), inputs.clone());
+        rh_runtime::background::run(move || rt.mirror(&config, &[(rh_runtime::INPUTS, &ins)]))
+            .await?;
+        self.publish_run(&work.queued, vec![(rh_runtime::INPUTS, inputs)])
+            .await;
+        self.publish_work(&work).await
+    }
+
+    async fn publish_work(&self, work: &Work) -> Result<()> {
+        let mut h = HeaderMap::new();
+        let id = format!(
+            "{}:{}:{}",
+            work.run,
+            work.queued.start_time.as_deref().unwrap_or(""),
+            work.attempt
+        );
+        h.insert("Nats-Msg-Id", id.as_str());
+        let ack = self
+            .js
+            .publish_with_headers(
+                self.subject("work"),
+                h,
+                Bytes::from(serde_json::to_vec(work)?),
+            )
+            .await?;
+        ack.await?;
+        Ok(())
+    }
+
+    /// Queue a Run again after its host died (`--retries`).
+    pub(crate) async fn requeue(&self, mut work: Work, revision: u64) -> Result<bool> {
+        work.attempt += 1;
+        work.queued.start_time = Some(rh_runtime::now_rfc3339());
+        work.queued.status = RunStatus::NotStarted;
+        work.queued.attempts = Some(work.attempt);
+        let entry = ActiveEntry {
+            host: String::new(),
+            work: work.clone(),
+        };
+        let key = key_of(&work.run);
+        if self
+            .active
+            .update(&key, Bytes::from(serde_json::to_vec(&entry)?), revision)
+            .await
+            .is_err()
+        {
+            return Ok(false);
+        }
+        let (rt, config) = (self.rt.clone(), work.queued.clone());
+        let _ = rh_runtime::background::run(move || rt.mirror(&config, &[])).await;
+        self.publish_run(&work.queued, vec![]).await;
+        self.publish_work(&work).await?;
+        Ok(true)
+    }
+}
+
+/// Take work for as long as the daemon runs: as many messages as this host
+/// has free slots, never more.
+pub(super) async fn take_work(c: Arc<Cluster>, consumer: PullConsumer) {
+    loop {
+        let Ok(first) = c.slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut permits = vec![first];
+        while let Ok(p) = c.slots.clone().try_acquire_owned() {
+            permits.push(p);
+        }
+        let batch = consumer
+            .batch()
+            .max_messages(permits.len())
+            .expires(Duration::from_millis(500))
+            .messages()
+            .await;
+        let mut batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!("taking work: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        while let Some(m) = batch.next().await {
+            let m = match m {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::debug!("taking work: {e}");
+                    break;
+                }
+            };
+            let Some(permit) = permits.pop() else {
+                // More came than asked for: leave it for later.
+                let _ = m
+                    .ack_with(async_nats::jetstream::AckKind::Nak(None))
+                    .await;
+                continue;
+            };
+            let c = c.clone();
+            tokio::spawn(async move {
+                take(&c, m).await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+async fn take(c: &Arc<Cluster>, m: async_nats::jetstream::Message) {
+    let Ok(work) = serde_json::from_slice::<Work>(&m.payload) else {
+        tracing::warn!("a work message that does not parse dropped");
+        let _ = m.ack_with(async_nats::jetstream::AckKind::Term).await;
+        return;
+    };
+    let key = key_of(&work.run);
+    let entry = match c.active.entry(&key).await {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!("looking up Run {}: {e}", work.run);
+            let _ = m
+                .ack_with(async_nats::jetstream::AckKind::Nak(Some(Duration::from_millis(200))))
+                .await;
+            return;
+        }
+    };
+    let taken = match entry {
+        Some(e) if e.operation == Operation::Put => {
+            match serde_json::from_slice::<ActiveEntry>(&e.value) {
+                Ok(a) if a.host.is_empty() && a.work.attempt == work.attempt => {
+                    let mine = ActiveEntry {
+                        host: c.host.clone(),
+                        work: a.work,
+                    };
+                    match serde_json::to_vec(&mine) {
+                        Ok(v) => c.active.update(&key, Bytes::from(v), e.revision).await.ok(),
+                        Err(_) => None,
+                    }
+                }
+                _ => None,
+            }
+        }
+        // Cancelled while queued, or ended: nothing to do.
+        _ => None,
+    };
+    let _ = m.ack().await;
+    let Some(revision) = taken else {
+        return;
+    };
+    execute(c, work, revision).await;
+}
+
+/// Execute a Run taken from the queue and tell every host how it went.
+async fn execute(c: &Arc<Cluster>, work: Work, revision: u64) {
+    let name = work.run.clone();
+    let run = match start(c, &work).await {
+        Ok(run) => run,
+        Err(e) => {
+            fail(c, &work, e.kind(), &e.to_string()).await;
+            let _ = c
+                .active
+                .delete_expect_revision(key_of(&name), Some(revision))
+                .await;
+            return;
+        }
+    };
+    let mut config = run.config().clone();
+    if work.attempt > 1 {
+        config.attempts = Some(work.attempt);
+        let (rt, cfg) = (c.rt.clone(), config.clone());
+        let _ = rh_runtime::background::run(move || rt.mirror(&cfg, &[])).await;
+    }
+    let files = {
+        let dir = run.path().to_path_buf();
+        rh_runtime::background::run(move || {
+            let mut files = Vec::new();
+            for f in [
+                rh_runtime::INPUTS,
+                rh_runtime::RESULT,
+                rh_runtime::STDOUT,
+                rh_runtime::STDERR,
+            ] {
+                if let Ok(b) = std::fs::read(dir.join(f)) {
+                    files.push((f, b));
+                }
+            }
+            Ok(files)
+        })
+        .await
+        .unwrap_or_default()
+    };
+    c.publish_run(&config, files).await;
+    let _ = c
+        .active
+        .delete_expect_revision(key_of(&name), Some(revision))
+        .await;
+    c.wake(&name);
+}
+
+/// Start the Run here and wait for its end; its `running` record goes to
+/// every host as soon as it runs.
+async fn start(c: &Arc<Cluster>, work: &Work) -> rh_runtime::Result<Run> {
+    let state = c
+        .state()
+        .ok_or_else(|| rh_runtime::Error::Invalid("the host is stopping".into()))?;
+    let who = match &work.user {
+        Some(name) => Caller::of(Some(state.user_named(name).ok_or_else(|| {
+            rh_runtime::Error::Forbidden {
+                message: format!("user `{name}` is not known on host {}", c.host),
+            }
+        })?)),
+        None => Caller::of(None),
+    };
+    let rt = c.rt.clone();
+    let (n, r2) = (work.run.clone(), rt.clone());
+    rh_runtime::background::run(move || r2.drop_queued(&n)).await?;
+    let bad = |e: serde_json::Error| rh_runtime::Error::Invalid(format!("queued work: {e}"));
+    let handle = match work.kind {
+        WorkKind::Call => {
+            let mut b: CallBody = serde_json::from_value(work.body.clone()).map_err(bad)?;
+            b.run_name = Some(work.run.clone());
+            b.rerun = true;
+            let who = b.caller(&who);
+            if b.cache.unwrap_or(rt.caches_by_default()) {
+                // Through the result cache: answered at the end.
+                return match rt.call(&who, b.to_request()).await {
+                    Ok(run) => Ok(run),
+                    Err(e) => match e.run() {
+                        Some(n) => rt.run(&Caller::host(), n),
+                        None => Err(e),
+                    },
+                };
+            }
+            rt.start(&who, b.to_request()).await?
+        }
+        WorkKind::Exec => {
+            let mut b: ExecBody = serde_json::from_value(work.body.clone()).map_err(bad)?;
+            b.run_name = Some(work.run.clone());
+            b.rerun = true;
+            let who = b.caller(&who);
+            rt.start_exec(&who, b.to_request()).await?
+        }
+        WorkKind::Python => {
+            let mut b: PythonBody = serde_json::from_value(work.body.clone()).map_err(bad)?;
+            b.run_name = Some(work.run.clone());
+            b.rerun = true;
+            let who = b.caller(&who);
+            rt.start_python(&who, b.statements.clone(), b.keep_going, b.to_request())
+                .await?
+        }
+    };
+    if let Ok(run) = handle.run()
+        && !run.status().is_terminal()
+    {
+        let mut config = run.config().clone();
+        if work.attempt > 1 {
+            config.attempts = Some(work.attempt);
+        }
+        c.publish_run(&config, vec![]).await;
+    }
+    handle.wait().await
+}
+
+/// End a queued Run that could not start: `error`, on every host.
+pub(crate) async fn fail(c: &Cluster, work: &Work, kind: &str, message: &str) {
+    let mut config = work.queued.clone();
+    end_as_error(&mut config, kind, message, &c.host);
+    let (rt, cfg) = (c.rt.clone(), config.clone());
+    let _ = rh_runtime::background::run(move || rt.mirror(&cfg, &[])).await;
+    c.publish_run(&config, vec![]).await;
+    c.wake(&work.run);
+}
+
+/// Mark a record ended in `error` now.
+pub(crate) fn end_as_error(config: &mut RunConfig, kind: &str, message: &str, host: &str) {
+    config.status = RunStatus::Error;
+    config.end_time = Some(rh_runtime::now_rfc3339());
+    config.error = Some(RunError {
+        kind: kind.to_string(),
+        message: message.to_string(),
+    });
+    if config.host.is_none() {
+        config.host = Some(host.to_string());
+    }
+}
+
+impl State {
+    /// The user of this name in the users file, if the daemon has users.
+    pub fn user_named(&self, name: &str) -> Option<rh_runtime::User> {
+        match &self.auth {
+            crate::server::Auth::Users(_, users) => users
+                .read()
+                .expect("users lock poisoned")
+                .by_name(name)
+                .cloned(),
+            _ => None,
+        }
+    }
+}

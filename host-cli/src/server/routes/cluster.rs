@@ -1,0 +1,478 @@
+//! The routes of a host of a cluster of several (`serve --nats`): calls,
+//! `exec` and `run-python` go through the cluster's queue; cancels and
+//! followers reach the host executing the Run; requests that change what
+//! every host holds (deploys, artifacts, shares, deletes, gc) are applied
+//! by every host in one order; everything else is answered from this
+//! host's copy of the cluster's Runs, as on a single daemon.
+
+use super::{Ctx, Json, Reply, ReqBody, Resp, answer, json_bytes, respond};
+use crate::server::errors::ApiError;
+use crate::server::hosts::{Cluster, HostInfo, Work, WorkKind};
+use crate::wire::{
+    self, CallBody, ExecBody, FRAME_END, FRAME_STDERR, FRAME_STDOUT, PythonBody, Started,
+    StreamEnd, frame,
+};
+use bytes::Bytes;
+use hyper::{Method, StatusCode};
+use rh_runtime::{Caller, Error, Prepared, RunConfig, RunStatus};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Whether a request is one every host applies.
+pub fn replicated(m: &Method, segs: &[&str]) -> bool {
+    matches!(
+        (m, segs),
+        (&Method::POST, ["v1", "functions"])
+            | (&Method::DELETE, ["v1", "functions", _])
+            | (&Method::POST, ["v1", "components"])
+            | (&Method::POST, ["v1", "artifacts", _])
+            | (&Method::DELETE, ["v1", "artifacts", _])
+            | (&Method::POST, ["v1", "shares"])
+            | (&Method::POST, ["v1", "shares", "remove"])
+            | (&Method::DELETE, ["v1", "runs", _])
+            | (&Method::POST, ["v1", "cache", "clear"])
+            | (&Method::POST, ["v1", "gc"])
+    )
+}
+
+/// Apply a request on every host; answer with this host's outcome.
+pub async fn replicate(
+    cx: &Ctx<'_>,
+    c: &Arc<Cluster>,
+    m: Method,
+    path: &str,
+    req: ReqBody,
+) -> Result<Resp, ApiError> {
+    let big = path.starts_with("/v1/functions")
+        || path.starts_with("/v1/components")
+        || path.starts_with("/v1/artifacts");
+    let body = if big {
+        cx.upload(req).await?
+    } else {
+        let max = cx.state.max_request;
+        super::body(req, max, cx.state.body_grace).await?
+    };
+    let user = cx.who.user().map(|u| u.name.clone());
+    let applied = c
+        .replicate(user.as_deref(), &m, path, cx.query, body)
+        .await
+        .map_err(unavailable)?;
+    let status = StatusCode::from_u16(applied.status).unwrap_or(StatusCode::OK);
+    Ok(respond(
+        status,
+        &applied.content_type,
+        wire::full(applied.body.to_vec()),
+    ))
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "cluster_unavailable",
+        format!("the cluster's queue did not take the request: {e}"),
+    )
+}
+
+/// `GET /v1/hosts`: the cluster's live hosts.
+pub async fn hosts(c: &Arc<Cluster>) -> Result<Json<Vec<HostInfo>>, ApiError> {
+    Ok(Json(c.live_hosts().await.map_err(unavailable)?))
+}
+
+/// `POST /v1/calls`: queued, then answered as on a single daemon.
+pub async fn call(cx: &Ctx<'_>, c: &Arc<Cluster>, req: ReqBody) -> Result<Resp, ApiError> {
+    let mut b: CallBody = cx.json_body(req, "call").await?;
+    let who = b.caller(&cx.who);
+    let p = cx.rt.prepare(&who, b.to_request()).await?;
+    b.run_name = Some(p.config.name.clone());
+    let (mode, stream, retries) = (b.mode, b.stream, b.retries);
+    let body = serde_json::to_value(&b).map_err(|e| ApiError::bad_input(e.to_string()))?;
+    let work = work_of(cx, WorkKind::Call, body, retries, &p);
+    let name = if mode.reuses() {
+        match get_or_queue(cx, c, &who, work, p, b.rerun).await? {
+            Reused::Existing(config) if !mode.waits() => {
+                return Ok(Json(Started {
+                    run_name: config.name.clone(),
+                    status: config.status.to_string(),
+                })
+                .into_response());
+            }
+            Reused::Existing(config) => config.name,
+            Reused::Queued(name) => name,
+        }
+    } else {
+        queue_new(cx, c, &who, work, p, b.rerun).await?
+    };
+    answer_queued(cx, c, name, mode.waits(), stream).await
+}
+
+/// `POST /v1/exec`: a command Run, queued.
+pub async fn exec(cx: &Ctx<'_>, c: &Arc<Cluster>, req: ReqBody) -> Result<Resp, ApiError> {
+    let mut b: ExecBody = cx.json_body(req, "exec").await?;
+    let who = b.caller(&cx.who);
+    let p = cx.rt.prepare_exec(&who, b.to_request()).await?;
+    b.run_name = Some(p.config.name.clone());
+    let body = serde_json::to_value(&b).map_err(|e| ApiError::bad_input(e.to_string()))?;
+    let work = work_of(cx, WorkKind::Exec, body, b.retries, &p);
+    let name = queue_new(cx, c, &who, work, p, b.rerun).await?;
+    answer_queued(cx, c, name, false, b.stream).await
+}
+
+/// `POST /v1/python`: Python statements, queued.
+pub async fn python(cx: &Ctx<'_>, c: &Arc<Cluster>, req: ReqBody) -> Result<Resp, ApiError> {
+    let mut b: PythonBody = cx.json_body(req, "python").await?;
+    let who = b.caller(&cx.who);
+    let p = cx
+        .rt
+        .prepare_python(&who, b.statements.clone(), b.keep_going, b.to_request())
+        .await?;
+    b.run_name = Some(p.config.name.clone());
+    let body = serde_json::to_value(&b).map_err(|e| ApiError::bad_input(e.to_string()))?;
+    let work = work_of(cx, WorkKind::Python, body, b.retries, &p);
+    let name = queue_new(cx, c, &who, work, p, b.rerun).await?;
+    answer_queued(cx, c, name, false, b.stream).await
+}
+
+fn work_of(cx: &Ctx, kind: WorkKind, body: serde_json::Value, retries: u32, p: &Prepared) -> Work {
+    Work {
+        run: p.config.name.clone(),
+        kind,
+        body,
+        user: cx.who.user().map(|u| u.name.clone()),
+        attempt: 1,
+        retries,
+        queued: p.config.clone(),
+    }
+}
+
+/// Claim the Run's name cluster-wide (replacing a finished Run on a
+/// rerun the caller may make) and queue it. Its name.
+async fn queue_new(
+    cx: &Ctx<'_>,
+    c: &Arc<Cluster>,
+    who: &Caller,
+    mut work: Work,
+    p: Prepared,
+    rerun: bool,
+) -> Result<String, ApiError> {
+    for _ in 0..8 {
+        match c.claim_name(&work.run).await.map_err(unavailable)? {
+            None => {
+                c.enqueue(work.clone(), p.inputs.clone())
+                    .await
+                    .map_err(unavailable)?;
+                return Ok(work.run);
+            }
+            Some(rev) => {
+                let existing = cx.rt.run(&Caller::host(), &work.run).ok();
+                let status = existing.as_ref().map(|r| r.status());
+                let may = rerun && status.is_some_and(RunStatus::is_terminal);
+                if !may {
+                    // Another user's Run says only that the name is taken.
+                    cx.rt.run(who, &work.run).map_err(|_| {
+                        ApiError::from(Error::Forbidden {
+                            message: format!(
+                                "the run name `{}` is taken by another user's Run; choose another",
+                                work.run
+                            ),
+                        })
+                    })?;
+                    return Err(Error::RunExists {
+                        run: work.run.clone(),
+                        status: status.unwrap_or(RunStatus::NotStarted),
+                        hint: if status.is_some_and(|s| !s.is_terminal()) {
+                            "; it is still running, cancel it first".into()
+                        } else {
+                            "; use get-or-call to reuse it, or rerun to replace it".into()
+                        },
+                    }
+                    .into());
+                }
+                cx.rt.check_write(who, &work.run, "running it again")?;
+                if c.reclaim(&work.run, rev).await {
+                    c.enqueue(work.clone(), p.inputs.clone())
+                        .await
+                        .map_err(unavailable)?;
+                    return Ok(work.run);
+                }
+                // Someone else replaced it meanwhile: look again.
+                work.queued.start_time = Some(rh_runtime::now_rfc3339());
+            }
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "run_exists",
+        format!("run `{}` is being replaced by another call", work.run),
+    ))
+}
+
+enum Reused {
+    /// A Run of that name made by the same call.
+    Existing(RunConfig),
+    /// Queued now.
+    Queued(String),
+}
+
+/// `get_or_call` / `get_or_run` across hosts: the Run of that name when
+/// the same call made it (waited on while it runs), else queued once,
+/// however many hosts are asked at the same time.
+async fn get_or_queue(
+    cx: &Ctx<'_>,
+    c: &Arc<Cluster>,
+    who: &Caller,
+    work: Work,
+    p: Prepared,
+    rerun: bool,
+) -> Result<Reused, ApiError> {
+    let name = work.run.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let Some(rev) = c.claim_name(&name).await.map_err(unavailable)? else {
+            c.enqueue(work, p.inputs).await.map_err(unavailable)?;
+            return Ok(Reused::Queued(name));
+        };
+        let existing = match cx.rt.run(&Caller::host(), &name) {
+            Ok(r) => r.config().clone(),
+            Err(Error::NotFound { .. }) if tokio::time::Instant::now() < deadline => {
+                // Claimed on another host a moment ago: its record is on
+                // its way here.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        cx.rt.run(who, &name)?;
+        let mismatch = differs(&p.config, &existing);
+        if let Some(reason) = &mismatch
+            && !rerun
+        {
+            return Err(Error::RunMismatch {
+                run: name,
+                reason: reason.clone(),
+            }
+            .into());
+        }
+        if !existing.status.is_terminal() {
+            if mismatch.is_some() {
+                return Err(Error::RunExists {
+                    run: name,
+                    status: existing.status,
+                    hint: "; it is still running, cancel it first".into(),
+                }
+                .into());
+            }
+            return Ok(Reused::Existing(existing));
+        }
+        let failed = matches!(existing.status, RunStatus::Error | RunStatus::Cancelled);
+        if !rerun && !failed {
+            return Ok(Reused::Existing(existing));
+        }
+        cx.rt.check_write(who, &name, "running it again")?;
+        if c.reclaim(&name, rev).await {
+            c.enqueue(work, p.inputs).await.map_err(unavailable)?;
+            return Ok(Reused::Queued(name));
+        }
+    }
+}
+
+/// Why an existing Run is not the one this call would make.
+fn differs(want: &RunConfig, have: &RunConfig) -> Option<String> {
+    let digest = |c: &RunConfig| c.function.as_ref().map(|f| f.digest.clone());
+    if digest(want) != digest(have) || want.fn_name != have.fn_name {
+        return Some("it was made by another function or version".into());
+    }
+    if want.input_digest != have.input_digest {
+        return Some("it was made from other inputs".into());
+    }
+    None
+}
+
+/// Answer for a queued Run: at once (`run`), once it has ended, or as
+/// frames of its output from whichever host executes it, then its answer.
+async fn answer_queued(
+    cx: &Ctx<'_>,
+    c: &Arc<Cluster>,
+    name: String,
+    waits: bool,
+    stream: bool,
+) -> Result<Resp, ApiError> {
+    if stream {
+        return Ok(stream_run(c.clone(), name));
+    }
+    if !waits {
+        let status = cx
+            .rt
+            .run(&Caller::host(), &name)
+            .map(|r| r.status().to_string())
+            .unwrap_or_else(|_| "not_started".into());
+        return Ok(Json(Started {
+            run_name: name,
+            status,
+        })
+        .into_response());
+    }
+    while !c.wait_ended(&name, Duration::from_secs(3600)).await {}
+    let run = cx.rt.run(&Caller::host(), &name)?;
+    Ok(Json(answer(&run)).into_response())
+}
+
+fn stream_run(c: Arc<Cluster>, name: String) -> Resp {
+    let (tx, body) = wire::channel(64);
+    tokio::spawn(async move {
+        let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<(u8, Bytes)>(64);
+        for (stderr, tag) in [(false, FRAME_STDOUT), (true, FRAME_STDERR)] {
+            let (c, name, out_tx) = (c.clone(), name.clone(), out_tx.clone());
+            tokio::spawn(async move {
+                let (chunks, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+                let follow = tokio::spawn({
+                    let (c, name) = (c.clone(), name.clone());
+                    async move { follow_anywhere(&c, &name, stderr, &chunks, true).await }
+                });
+                while let Some(chunk) = rx.recv().await {
+                    if out_tx.send((tag, chunk)).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = follow.await;
+            });
+        }
+        drop(out_tx);
+        while let Some((tag, chunk)) = out_rx.recv().await {
+            if tx.send(frame(tag, &chunk)).await.is_err() {
+                return;
+            }
+        }
+        while !c.wait_ended(&name, Duration::from_secs(3600)).await {}
+        let end = match c.rt.run(&Caller::host(), &name) {
+            Ok(run) => StreamEnd::Run(answer(&run)),
+            Err(e) => StreamEnd::Failed(ApiError::from(e).body()),
+        };
+        let _ = tx.send(frame(FRAME_END, &json_bytes(&end))).await;
+    });
+    respond(StatusCode::OK, "application/x-rh-frames", body)
+}
+
+/// Send a Run's output to `tx` from wherever it is: the host executing it
+/// (once one has taken it), this host, or this host's copy once it ended.
+/// With `follow`, until it ends; else what there is now.
+pub async fn follow_anywhere(
+    c: &Arc<Cluster>,
+    name: &str,
+    stderr: bool,
+    tx: &tokio::sync::mpsc::Sender<Bytes>,
+    follow: bool,
+) {
+    let kind = if stderr {
+        rh_runtime::OutputKind::Stderr
+    } else {
+        rh_runtime::OutputKind::Stdout
+    };
+    loop {
+        if c.rt.is_executing(name) || ended_here(c, name) {
+            break;
+        }
+        match c.executing_host(name).await {
+            Some(h) if h.is_empty() => {
+                if !follow {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Some(h) if h == c.host => {
+                // Taken here a moment ago: it is about to run.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                if c.rt.is_executing(name) || ended_here(c, name) {
+                    break;
+                }
+            }
+            Some(h) => {
+                if c.follow_remote(&h, name, stderr, tx, follow).await.is_ok() {
+                    return;
+                }
+                // The host stopped answering: what this host knows of the
+                // Run ends it once it is reaped.
+                while follow && !c.wait_ended(name, Duration::from_secs(60)).await {}
+                break;
+            }
+            None => {
+                // Not active: ended (its record is on its way) or never
+                // queued.
+                c.wait_ended(name, Duration::from_secs(2)).await;
+                break;
+            }
+        }
+    }
+    let Ok(mut f) = c.rt.follow(&Caller::host(), name, kind) else {
+        return;
+    };
+    while let Ok(Some(chunk)) = f.next().await {
+        if tx.send(Bytes::from(chunk)).await.is_err() {
+            return;
+        }
+        if !follow && !c.rt.is_executing(name) && !ended_here(c, name) {
+            return;
+        }
+    }
+}
+
+fn ended_here(c: &Cluster, name: &str) -> bool {
+    c.rt
+        .run(&Caller::host(), name)
+        .is_ok_and(|r| r.status().is_terminal())
+}
+
+/// `GET /v1/runs/NAME/logs` of a Run that may run on another host.
+pub fn logs(cx: &Ctx, c: &Arc<Cluster>, name: &str) -> Result<Resp, ApiError> {
+    cx.rt.run(&cx.who, name)?;
+    let stderr = matches!(cx.param("stream"), Some("stderr"));
+    let follow = matches!(cx.param("follow"), Some("1" | "true"));
+    let (tx, body) = wire::channel(16);
+    let (c, name) = (c.clone(), name.to_string());
+    tokio::spawn(async move {
+        follow_anywhere(&c, &name, stderr, &tx, follow).await;
+    });
+    Ok(respond(StatusCode::OK, "application/octet-stream", body))
+}
+
+/// `POST /v1/runs/NAME/cancel` of a Run that may wait in the queue or run
+/// on another host.
+pub async fn cancel(
+    cx: &Ctx<'_>,
+    c: &Arc<Cluster>,
+    name: &str,
+) -> Result<Json<wire::RunAnswer>, ApiError> {
+    let before = cx.rt.run(&cx.who, name)?.status();
+    cx.rt.check_write(&cx.who, name, "cancelling it")?;
+    if cx.rt.is_executing(name) {
+        let run = cx.rt.cancel(&cx.who, name).await?;
+        let mut a = answer(&run);
+        a.was = Some(before);
+        return Ok(Json(a));
+    }
+    for _ in 0..100 {
+        if ended_here(c, name) {
+            break;
+        }
+        if c.cancel_queued(name).await.map_err(unavailable)? {
+            break;
+        }
+        match c.executing_host(name).await {
+            Some(h) if !h.is_empty() => {
+                if c.cancel_remote(name).await {
+                    c.wait_ended(name, Duration::from_secs(30)).await;
+                    break;
+                }
+            }
+            Some(_) => {}
+            None => {
+                c.wait_ended(name, Duration::from_secs(5)).await;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let run = cx.rt.run(&cx.who, name)?;
+    let mut a = answer(&run);
+    a.was = Some(before);
+    Ok(Json(a))
+}
