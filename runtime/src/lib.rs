@@ -119,6 +119,8 @@ pub use artifacts::{Artifact, ArtifactVersion, digest_of};
 pub use call::CallRequest;
 pub use caller::{Caller, User};
 pub use config::{ArtifactRef, CmdRecord, FunctionRef, RunConfig, RunError, RunStatus, RunType};
+/// The files of a Run folder.
+pub use config::{INPUTS, RESULT, STDERR, STDOUT};
 pub use error::{Error, Result};
 pub use exec::{CmdSpec, ExecRequest};
 pub use execute::engine::{EngineOptions, default_memory_total};
@@ -134,13 +136,11 @@ pub use names::{
     MAX_NAME_LEN, MAX_TAG_VALUE, MAX_TAGS, auto_run_name, now_rfc3339, validate_name,
     validate_run_name, validate_tag,
 };
-/// The files of a Run folder.
-pub use config::{INPUTS, RESULT, STDERR, STDOUT};
 pub use options::RuntimeOptions;
 pub use remote::{RemoteStore, Transfer, parse_s3_url};
 pub use run::{Run, RunFile, is_plain_relative};
-pub use runtime::{Mirrored, Prepared, Runtime};
 pub use runtime::Scope;
+pub use runtime::{Mirrored, Prepared, Runtime};
 pub use signing::TeamKey;
 pub use store::grants::{Access, ObjectKind, Share};
 pub use store::index::search::{MAX_PAGE, format_when, parse_when};

@@ -84,7 +84,9 @@ pub fn terminal_observer(json: bool) -> rh_runtime::OutputObserver {
 
 pub fn request(a: &CallArgs) -> Result<CallRequest> {
     let r = &a.run;
-    let mut req = CallRequest::new(a.function.clone(), parse_args(a)?).rerun(r.rerun).retries(r.retries);
+    let mut req = CallRequest::new(a.function.clone(), parse_args(a)?)
+        .rerun(r.rerun)
+        .retries(r.retries);
     if let Some(n) = &r.run_name {
         rh_runtime::validate_run_name(n)?;
         req = req.run_name(n.clone());

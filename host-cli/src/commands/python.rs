@@ -72,9 +72,9 @@ pub async fn run_python(a: RunPythonArgs, json: bool) -> Result<ExitCode> {
         rh_runtime::validate_run_name(n)?;
     }
     let c = cluster::open(&a.run.cluster)?;
-    let mut req =
-        CallRequest::new(rh_runtime::python::NAME, serde_json::Value::Null).rerun(a.run.rerun)
-            .retries(a.run.retries);
+    let mut req = CallRequest::new(rh_runtime::python::NAME, serde_json::Value::Null)
+        .rerun(a.run.rerun)
+        .retries(a.run.retries);
     if let Some(n) = &a.run.run_name {
         req = req.run_name(n.clone());
     }

@@ -22,7 +22,9 @@ fn nats_server() -> PathBuf {
     if let Some(p) = std::env::var_os("RH_NATS_SERVER") {
         return p.into();
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let venv = home.join(".cache/rh-wasm/py/venv/bin/nats-server");
     if venv.exists() {
         return venv;

@@ -43,7 +43,11 @@ fn header(h: Option<&HeaderMap>, name: &str) -> Option<String> {
 impl Cluster {
     /// Publish a Run's record and files to every host: retried until the
     /// stream has it (a NATS server restarting loses nothing accepted).
-    pub(crate) async fn publish_run(&self, config: &RunConfig, files: Vec<(&'static str, Vec<u8>)>) {
+    pub(crate) async fn publish_run(
+        &self,
+        config: &RunConfig,
+        files: Vec<(&'static str, Vec<u8>)>,
+    ) {
         let Ok(record) = serde_json::to_vec(config) else {
             return;
         };
@@ -266,7 +270,16 @@ async fn apply_request(c: &Arc<Cluster>, m: &async_nats::jetstream::Message) {
         },
         None => None,
     };
-    let resp = route_with(&state, user, method, &path, &query, ReqBody::Given(body), true).await;
+    let resp = route_with(
+        &state,
+        user,
+        method,
+        &path,
+        &query,
+        ReqBody::Given(body),
+        true,
+    )
+    .await;
     let status = resp.status().as_u16();
     let content_type = resp
         .headers()
@@ -447,7 +460,8 @@ impl Cluster {
         loop {
             let m = tokio::time::timeout(
                 Duration::from_secs(5),
-                self.client.request(subject.clone(), Bytes::from(ask.clone())),
+                self.client
+                    .request(subject.clone(), Bytes::from(ask.clone())),
             )
             .await??;
             if !m.payload.is_empty() && tx.send(m.payload.clone()).await.is_err() {

@@ -172,11 +172,10 @@ async fn reap(c: &Arc<Cluster>, a: ActiveEntry, revision: u64) {
         return; // another host reaped it, or it ended
     }
     // The record as last heard of, else as it was queued.
-    let mut config = c
-        .rt
-        .run(&Caller::host(), &name)
-        .map(|r| r.config().clone())
-        .unwrap_or_else(|_| a.work.queued.clone());
+    let mut config =
+        c.rt.run(&Caller::host(), &name)
+            .map(|r| r.config().clone())
+            .unwrap_or_else(|_| a.work.queued.clone());
     if config.status.is_terminal() {
         // Ended here (this host came back and found it unfinished): the
         // others learn how.

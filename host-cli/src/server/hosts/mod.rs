@@ -141,7 +141,10 @@ impl Cluster {
             .map_err(|_| anyhow::anyhow!("no NATS server answered at {} in 30s", opts.url))?
             .with_context(|| format!("connecting to NATS at {}", opts.url))?;
         if connected_at.load(Ordering::SeqCst) == 0 {
-            connected_at.store(started.elapsed().as_millis().max(1) as u64, Ordering::SeqCst);
+            connected_at.store(
+                started.elapsed().as_millis().max(1) as u64,
+                Ordering::SeqCst,
+            );
         }
         let js = jetstream::new(client.clone());
         js.get_or_create_stream(stream::Config {

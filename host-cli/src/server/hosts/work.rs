@@ -189,9 +189,7 @@ pub(super) async fn take_work(c: Arc<Cluster>, consumer: PullConsumer) {
             };
             let Some(permit) = permits.pop() else {
                 // More came than asked for: leave it for later.
-                let _ = m
-                    .ack_with(async_nats::jetstream::AckKind::Nak(None))
-                    .await;
+                let _ = m.ack_with(async_nats::jetstream::AckKind::Nak(None)).await;
                 continue;
             };
             let c = c.clone();
@@ -215,7 +213,9 @@ async fn take(c: &Arc<Cluster>, m: async_nats::jetstream::Message) {
         Err(e) => {
             tracing::warn!("looking up Run {}: {e}", work.run);
             let _ = m
-                .ack_with(async_nats::jetstream::AckKind::Nak(Some(Duration::from_millis(200))))
+                .ack_with(async_nats::jetstream::AckKind::Nak(Some(
+                    Duration::from_millis(200),
+                )))
                 .await;
             return;
         }

@@ -2,7 +2,7 @@
 //! (recorded in a scope when `?scope=` names one), list them, and the
 //! lineage of an artifact or a Run.
 
-use super::{ReqBody, Ctx, Json, Resp, blocking, respond};
+use super::{Ctx, Json, ReqBody, Resp, blocking, respond};
 use crate::server::errors::ApiError;
 use crate::wire::{Lineage, full};
 use hyper::StatusCode;
@@ -33,11 +33,7 @@ pub async fn data(cx: &Ctx<'_>, name: &str) -> Result<Resp, ApiError> {
 }
 
 /// A new version, the body's bytes.
-pub async fn save(
-    cx: &Ctx<'_>,
-    name: &str,
-    req: ReqBody,
-) -> Result<Json<ArtifactRef>, ApiError> {
+pub async fn save(cx: &Ctx<'_>, name: &str, req: ReqBody) -> Result<Json<ArtifactRef>, ApiError> {
     let bytes = cx.upload(req).await?;
     let (rt, who) = (cx.rt.clone(), cx.who.clone().in_scope_opt(scope(cx)));
     let name = name.to_string();

@@ -3,7 +3,7 @@
 //! a stream of frames carrying its output as it is written, then the
 //! answer (`wire::frames`).
 
-use super::{ReqBody, Ctx, Json, Reply, Resp, answer, json_bytes, respond};
+use super::{Ctx, Json, Reply, ReqBody, Resp, answer, json_bytes, respond};
 use crate::server::errors::ApiError;
 use crate::wire::{
     self, BoxBody, CallBody, CallMode, ErrorBody, ErrorInfo, ExecBody, FRAME_END, FRAME_STDERR,

@@ -402,6 +402,19 @@ pub async fn follow_anywhere(
             }
         }
     }
+    if !follow {
+        // What there is now, here (read off the async workers).
+        let (rt, owned) = (c.rt.clone(), name.to_string());
+        let now = rh_runtime::background::run(move || {
+            let run = rt.run(&Caller::host(), &owned)?;
+            if stderr { run.stderr() } else { run.stdout() }
+        })
+        .await;
+        if let Ok(bytes) = now {
+            let _ = tx.send(Bytes::from(bytes)).await;
+        }
+        return;
+    }
     let Ok(mut f) = c.rt.follow(&Caller::host(), name, kind) else {
         return;
     };
@@ -409,15 +422,11 @@ pub async fn follow_anywhere(
         if tx.send(Bytes::from(chunk)).await.is_err() {
             return;
         }
-        if !follow && !c.rt.is_executing(name) && !ended_here(c, name) {
-            return;
-        }
     }
 }
 
 fn ended_here(c: &Cluster, name: &str) -> bool {
-    c.rt
-        .run(&Caller::host(), name)
+    c.rt.run(&Caller::host(), name)
         .is_ok_and(|r| r.status().is_terminal())
 }
 

@@ -1,7 +1,7 @@
 //! `/v1/functions` and `/v1/components`: deploy a component under a name,
 //! list the deployed names, and store a command component by digest.
 
-use super::{ReqBody, Ctx, Json};
+use super::{Ctx, Json, ReqBody};
 use crate::server::errors::ApiError;
 use crate::wire::DeploymentInfo;
 use hyper::StatusCode;
@@ -16,10 +16,7 @@ pub async fn list(cx: &Ctx<'_>) -> Result<Json<Vec<DeploymentInfo>>, ApiError> {
 }
 
 /// `POST /v1/functions?name=NAME`, the component's bytes as the body.
-pub async fn deploy(
-    cx: &Ctx<'_>,
-    req: ReqBody,
-) -> Result<Json<DeploymentInfo>, ApiError> {
+pub async fn deploy(cx: &Ctx<'_>, req: ReqBody) -> Result<Json<DeploymentInfo>, ApiError> {
     let Some(name) = cx.param("name").filter(|n| !n.is_empty()) else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -2,7 +2,7 @@
 //! streamed in chunks from the descriptor the runtime opened and checked,
 //! off the async workers.
 
-use super::{ReqBody, Ctx, Json, Resp, answer, blocking, respond};
+use super::{Ctx, Json, ReqBody, Resp, answer, blocking, respond};
 use crate::server::errors::ApiError;
 use crate::wire::{self, RunAnswer, RunFiles};
 use bytes::Bytes;
@@ -26,10 +26,7 @@ pub async fn gc(cx: &Ctx<'_>, req: ReqBody) -> Result<Json<GcReport>, ApiError> 
 }
 
 /// Forget result-cache entries; the Runs stay.
-pub async fn clear_cache(
-    cx: &Ctx<'_>,
-    req: ReqBody,
-) -> Result<Json<wire::CacheCleared>, ApiError> {
+pub async fn clear_cache(cx: &Ctx<'_>, req: ReqBody) -> Result<Json<wire::CacheCleared>, ApiError> {
     let body: wire::CacheClearBody = cx.json_body(req, "a cache clear request").await?;
     let (rt, who) = (cx.rt.clone(), cx.who.clone());
     let n = blocking(move || rt.clear_cache(&who, body.function.as_deref())).await?;

@@ -1,6 +1,6 @@
 //! `/v1/scopes`: open a scope (a context Run) and end it.
 
-use super::{ReqBody, Ctx, Json, answer, body};
+use super::{Ctx, Json, ReqBody, answer, body};
 use crate::server::errors::ApiError;
 use crate::wire::{EndScopeBody, RunAnswer, ScopeBody, Started};
 
@@ -20,11 +20,7 @@ pub async fn open(cx: &Ctx<'_>, req: ReqBody) -> Result<Json<Started>, ApiError>
 }
 
 /// `POST /v1/scopes/{name}/end`: `{}` or `{"error": "<message>"}`.
-pub async fn end(
-    cx: &Ctx<'_>,
-    name: &str,
-    req: ReqBody,
-) -> Result<Json<RunAnswer>, ApiError> {
+pub async fn end(cx: &Ctx<'_>, name: &str, req: ReqBody) -> Result<Json<RunAnswer>, ApiError> {
     let b: EndScopeBody = scope_body(cx, req).await?;
     Ok(Json(answer(&cx.rt.end_scope(
         &cx.who,

@@ -2,7 +2,7 @@
 //! grants. Who may share is the runtime's rule; the daemon only knows which
 //! users exist (its users file).
 
-use super::{ReqBody, Ctx, Json, Reply, Resp};
+use super::{Ctx, Json, Reply, ReqBody, Resp};
 use crate::server::Auth;
 use crate::server::errors::ApiError;
 use crate::wire::{ShareBody, Unshared};

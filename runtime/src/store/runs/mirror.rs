@@ -72,9 +72,11 @@ impl RunStore {
         } else {
             // Built privately, then renamed in: readers see one Run whole.
             let n = self.counter.fetch_add(1, Ordering::Relaxed);
-            let tmp = self
-                .runs
-                .join(format!(".mirror-{}-{}-{n}", config.name, std::process::id()));
+            let tmp = self.runs.join(format!(
+                ".mirror-{}-{}-{n}",
+                config.name,
+                std::process::id()
+            ));
             let built = (|| -> Result<()> {
                 fs::create_dir(&tmp).map_err(|e| Error::io("create folder", &tmp, e))?;
                 for (name, bytes) in files {
@@ -92,9 +94,9 @@ impl RunStore {
                 return Err(e);
             }
             let trash = held.is_some().then(|| {
-                let t = self
-                    .runs
-                    .join(format!(".trash-{}-{}-{n}", config.name, std::process::id()));
+                let t =
+                    self.runs
+                        .join(format!(".trash-{}-{}-{n}", config.name, std::process::id()));
                 fs::rename(&dir, &t).ok().map(|_| t)
             });
             if let Err(e) = fs::rename(&tmp, &dir) {
@@ -105,8 +107,7 @@ impl RunStore {
                 let _ = fs::remove_dir_all(t);
             }
             if let Some(h) = &held {
-                self.index
-                    .forget(vec![(h.name.clone(), start_us(h))]);
+                self.index.forget(vec![(h.name.clone(), start_us(h))]);
             }
         }
         self.index.put(config, None);
