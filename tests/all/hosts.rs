@@ -324,3 +324,118 @@ fn a_nats_restart_loses_nothing_accepted() {
         assert_eq!(a["result"], *want, "{name}");
     }
 }
+
+#[test]
+fn artifacts_deploys_and_cached_calls_hold_cluster_wide() {
+    let h = Hosts::start(4);
+    // Deployed through host 0 and called at once through host 2.
+    h.hosts[0].deploy("testkit");
+    let (status, v) = call(
+        &h.hosts[2],
+        json!({"function": "testkit/add", "args": [40, 2], "run_name": "deployed"}),
+    );
+    assert_eq!((status, v["result"].clone()), (200, json!(42)), "{v}");
+    // Saved by a Run on one host, loaded by Runs on every host.
+    let (status, v) = call(
+        &h.hosts[0],
+        json!({"function": "testkit/save_art", "args": ["model", "weights-1"], "run_name": "train"}),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "completed", "{v}");
+    for (i, d) in h.hosts.iter().enumerate() {
+        let (status, v) = call(
+            d,
+            json!({"function": "testkit/load_art", "args": ["model"], "run_name": format!("use{i}")}),
+        );
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["result"], "weights-1", "{v}");
+        let c = wait_status(d, &format!("use{i}"), &["completed"]);
+        assert_eq!(c["upstream_artifacts"][0]["name"], "model", "{c}");
+    }
+    // Lineage from any host: the artifact, its producer, its consumers.
+    for d in &h.hosts {
+        wait_until(30, "lineage everywhere", || {
+            let (status, l) = d.http_json("GET", "/v1/lineage/model", &Value::Null);
+            let text = l.to_string();
+            status == 200
+                && text.contains("train")
+                && (0..3).all(|i| text.contains(&format!("use{i}")))
+        });
+    }
+    // Identical cached calls sent to different hosts at once execute once.
+    let answers: Vec<Value> = std::thread::scope(|s| {
+        let tasks: Vec<_> = (0..6)
+            .map(|i| {
+                let d = &h.hosts[i % 3];
+                s.spawn(move || {
+                    let (status, v) = call(
+                        d,
+                        json!({"function": "testkit/sleep_ms", "args": [400], "cache": true}),
+                    );
+                    assert_eq!(status, 200, "{v}");
+                    v
+                })
+            })
+            .collect();
+        tasks.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let mut executed = 0;
+    for a in &answers {
+        assert_eq!(a["status"], "completed", "{a}");
+        let name = a["run_name"].as_str().unwrap();
+        let c = wait_status(&h.hosts[0], name, &["completed"]);
+        if c["cache_hit"].is_null() {
+            executed += 1;
+        }
+    }
+    assert_eq!(executed, 1, "{answers:?}");
+}
+
+#[test]
+fn users_and_shares_hold_on_every_host() {
+    let nats_h = Hosts::start_users(2, &[("alice", false), ("bob", false)]);
+    let h = &nats_h;
+    // Alice deploys through host 0, calls through host 1.
+    let deploy = h.hosts[0].rh_as("alice", &["deploy", &wasm("testkit")]);
+    assert!(
+        deploy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deploy.stderr)
+    );
+    wait_until(30, "testkit on host 1", || {
+        let (_, v) = h.hosts[1].http_as("alice", "GET", "/v1/functions", &Value::Null);
+        v.to_string().contains("testkit")
+    });
+    let (status, v) = h.hosts[1].http_as(
+        "alice",
+        "POST",
+        "/v1/calls",
+        &json!({"function": "testkit/add", "args": [1, 2], "run_name": "alices"}),
+    );
+    assert_eq!((status, v["result"].clone()), (200, json!(3)), "{v}");
+    // Bob sees nothing of it on any host, until alice shares it on one.
+    for d in &h.hosts {
+        wait_status_as(d, "alice", "alices");
+        let (status, _) = d.http_as("bob", "GET", "/v1/runs/alices", &Value::Null);
+        assert_eq!(status, 404);
+    }
+    let (status, v) = h.hosts[2].http_as(
+        "alice",
+        "POST",
+        "/v1/shares",
+        &json!({"name": "alices", "user": "bob", "access": "read"}),
+    );
+    assert_eq!(status, 200, "{v}");
+    for d in &h.hosts {
+        wait_until(30, "the share on every host", || {
+            d.http_as("bob", "GET", "/v1/runs/alices", &Value::Null).0 == 200
+        });
+    }
+}
+
+fn wait_status_as(d: &Daemon, user: &str, run: &str) {
+    wait_until(30, &format!("{run} on {}", d.addr), || {
+        let (status, v) = d.http_as(user, "GET", &format!("/v1/runs/{run}"), &Value::Null);
+        status == 200 && v["status"] == "completed"
+    });
+}

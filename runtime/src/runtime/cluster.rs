@@ -87,6 +87,40 @@ impl Runtime {
         self.parts.runs.drop_queued(name)
     }
 
+    /// Keep a copy of an artifact version another host's Run `run` saved
+    /// (made by `creator`): added as that name's newest version unless the
+    /// name already has this version from this Run.
+    pub fn mirror_artifact(
+        &self,
+        name: &str,
+        data: &[u8],
+        run: Option<&str>,
+        creator: Option<&str>,
+    ) -> Result<()> {
+        let digest = crate::artifacts::digest_of(data);
+        if let Ok(a) = self.parts.artifacts.get(name)
+            && a.versions
+                .iter()
+                .any(|v| v.digest == digest && v.run.as_deref() == run)
+        {
+            return Ok(());
+        }
+        self.parts
+            .artifacts
+            .save(name, data, run, creator, &|_| Ok(()))?;
+        Ok(())
+    }
+
+    /// The bytes of an artifact's version (by digest), unchecked: for
+    /// handing a Run's artifacts to the other hosts of its cluster.
+    pub fn artifact_bytes(&self, name: &str, digest: &str) -> Result<Vec<u8>> {
+        Ok(self
+            .parts
+            .artifacts
+            .load(name, Some(digest), &|_| Ok(()))?
+            .0)
+    }
+
     /// Whether this process is executing the Run `name`.
     pub fn is_executing(&self, name: &str) -> bool {
         self.parts.inflight.contains(name)

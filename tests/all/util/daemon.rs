@@ -66,17 +66,28 @@ impl Daemon {
     /// users add` (`(name, admin)`), each with a cluster `cpu-NAME` in the
     /// client's config that uses their token file `NAME.token`.
     pub fn start_users(users: &[(&str, bool)]) -> Daemon {
+        Self::start_users_with(users, None, &[])
+    }
+
+    /// [`Daemon::start_users`] with the users file and token files of
+    /// `from` (users made there before, shared by several daemons), and
+    /// more options for `serve`.
+    pub fn start_users_with(users: &[(&str, bool)], from: Option<&Path>, extra: &[&str]) -> Daemon {
         let dir = tmp();
         let root = dir.path().join("root");
-        for (name, admin) in users {
-            let token = format!("{name}.token");
-            let mut args = vec!["users", "add", "users.toml", name, "--token-file", &token];
-            if *admin {
-                args.push("--admin");
+        match from {
+            Some(src) => {
+                for f in std::fs::read_dir(src).unwrap().flatten() {
+                    std::fs::copy(f.path(), dir.path().join(f.file_name())).unwrap();
+                }
             }
-            super::rh_ok(dir.path(), &args);
+            None => make_users(dir.path(), users),
         }
-        let (child, addr) = spawn(dir.path(), &root, &["--users", "users.toml"]);
+        let (child, addr) = spawn(
+            dir.path(),
+            &root,
+            &[&["--users", "users.toml"], extra].concat(),
+        );
         let d = Daemon {
             child,
             addr,
@@ -292,6 +303,19 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Make `users` (`(name, admin)`) in `dir`: `users.toml` and a token file
+/// `NAME.token` each.
+pub fn make_users(dir: &Path, users: &[(&str, bool)]) {
+    for (name, admin) in users {
+        let token = format!("{name}.token");
+        let mut args = vec!["users", "add", "users.toml", name, "--token-file", &token];
+        if *admin {
+            args.push("--admin");
+        }
+        super::rh_ok(dir, &args);
     }
 }
 

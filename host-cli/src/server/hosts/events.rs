@@ -43,13 +43,14 @@ fn header(h: Option<&HeaderMap>, name: &str) -> Option<String> {
 impl Cluster {
     /// Publish a Run's record and files to every host: retried until the
     /// stream has it (a NATS server restarting loses nothing accepted).
+    /// The event's sequence in the stream.
     pub(crate) async fn publish_run(
         &self,
         config: &RunConfig,
         files: Vec<(&'static str, Vec<u8>)>,
-    ) {
+    ) -> u64 {
         let Ok(record) = serde_json::to_vec(config) else {
-            return;
+            return 0;
         };
         let total: usize = files.iter().map(|(_, b)| b.len()).sum();
         let mut payload = record.clone();
@@ -72,11 +73,12 @@ impl Cluster {
         h.insert("Rh-Record", record.len().to_string().as_str());
         h.insert("Rh-Files", inline.join(",").as_str());
         h.insert("Rh-Blobs", blobs.join(",").as_str());
-        self.publish_event(h, Bytes::from(payload)).await;
+        self.publish_event(h, Bytes::from(payload)).await
     }
 
-    /// Publish an event, retrying (with a rest) until JetStream has it.
-    pub(crate) async fn publish_event(&self, h: HeaderMap, payload: Bytes) {
+    /// Publish an event, retrying (with a rest) until JetStream has it;
+    /// its sequence.
+    pub(crate) async fn publish_event(&self, h: HeaderMap, payload: Bytes) -> u64 {
         let subject = self.subject("events");
         let mut rest = Duration::from_millis(50);
         loop {
@@ -85,11 +87,11 @@ impl Cluster {
                 .publish_with_headers(subject.clone(), h.clone(), payload.clone())
                 .await
             {
-                Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+                Ok(ack) => ack.await.map(|a| a.sequence).map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
             match sent {
-                Ok(()) => return,
+                Ok(seq) => return seq,
                 Err(e) => {
                     tracing::warn!("publishing an event: {e}; trying again in {rest:?}");
                     tokio::time::sleep(rest).await;
@@ -135,6 +137,36 @@ impl Cluster {
         ack.await?;
         Ok(tokio::time::timeout(Duration::from_secs(600), rx).await??)
     }
+
+    /// Wait (at most `max`) until this host has applied the events stream
+    /// up to `seq`. Whether it has.
+    pub async fn wait_applied(&self, seq: u64, max: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + max;
+        while self.applied_seq.load(std::sync::atomic::Ordering::SeqCst) < seq {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        true
+    }
+
+    /// Wait until this host has applied every event published so far (a
+    /// deploy made through another host a moment ago).
+    pub async fn catch_up(&self, max: Duration) -> bool {
+        let last = match self
+            .js
+            .get_stream(format!("RH_{}_EVENTS", self.cluster))
+            .await
+        {
+            Ok(mut s) => match s.info().await {
+                Ok(i) => i.state.last_sequence,
+                Err(_) => return false,
+            },
+            Err(_) => return false,
+        };
+        self.wait_applied(last, max).await
+    }
 }
 
 /// Apply the events stream, in order, for as long as the daemon runs.
@@ -160,6 +192,10 @@ pub(super) async fn apply_events(c: Arc<Cluster>, consumer: PullConsumer) {
                 Some("run") => apply_run(&c, &m).await,
                 Some("request") => apply_request(&c, &m).await,
                 other => tracing::warn!("an event of unknown kind {other:?} skipped"),
+            }
+            if let Ok(info) = m.info() {
+                c.applied_seq
+                    .fetch_max(info.stream_sequence, std::sync::atomic::Ordering::SeqCst);
             }
             if let Err(e) = m.ack().await {
                 tracing::debug!("acking an event: {e}");
@@ -211,6 +247,30 @@ async fn apply_run(c: &Arc<Cluster>, m: &async_nats::jetstream::Message) {
         match c.store.get_blob(digest, FILE_MAX).await {
             Ok(bytes) => files.push((name.to_string(), bytes)),
             Err(e) => tracing::warn!("fetching {name} of {}: {e}", config.name),
+        }
+    }
+    // The versions it saved, before its record says it saved them.
+    if config.status.is_terminal() {
+        for a in &config.downstream_artifacts {
+            match c.store.get_blob(&a.digest, FILE_MAX).await {
+                Ok(bytes) => {
+                    let (rt, a, run, creator) = (
+                        c.rt.clone(),
+                        a.clone(),
+                        config.name.clone(),
+                        config.creator.clone(),
+                    );
+                    let art = a.name.clone();
+                    let kept = rh_runtime::background::run(move || {
+                        rt.mirror_artifact(&a.name, &bytes, Some(&run), creator.as_deref())
+                    })
+                    .await;
+                    if let Err(e) = kept {
+                        tracing::warn!("keeping a copy of artifact {art}: {e}");
+                    }
+                }
+                Err(e) => tracing::warn!("fetching artifact {} of {}: {e}", a.name, config.name),
+            }
         }
     }
     let rt = c.rt.clone();

@@ -76,6 +76,8 @@ pub struct Cluster {
     /// Monotonic millis since this process started when NATS last
     /// connected (0: not connected now).
     pub(crate) connected_at: Arc<AtomicU64>,
+    /// The last sequence of the events stream this host has applied.
+    pub(crate) applied_seq: AtomicU64,
     pub(crate) started: std::time::Instant,
     /// When this host joined (milliseconds since the epoch).
     pub(crate) joined_ms: u64,
@@ -193,6 +195,7 @@ impl Cluster {
             ended: Mutex::new(HashMap::new()),
             applied: Mutex::new(HashMap::new()),
             connected_at: connected_at.clone(),
+            applied_seq: AtomicU64::new(0),
             started,
             joined_ms: now_ms(),
             state: std::sync::OnceLock::new(),

@@ -41,6 +41,10 @@ pub struct Work {
     pub attempt: u32,
     pub retries: u32,
     pub queued: RunConfig,
+    /// The events a host must have applied before it executes this
+    /// (the functions, artifacts and Runs the caller saw when asking).
+    #[serde(default)]
+    pub after: u64,
 }
 
 /// A Run's entry in the bucket of active Runs.
@@ -78,6 +82,42 @@ impl Cluster {
         }
     }
 
+    /// Single flight of identical cached calls across hosts: while another
+    /// host's Run of the same call (`key`) runs, wait for it; then this
+    /// call `run` goes on, and the result cache answers it from that Run.
+    pub async fn cache_flight(&self, key: &str, run: &str) -> Result<()> {
+        let k = format!("cache.{key}");
+        let mine = Bytes::from(run.to_string());
+        let started = tokio::time::Instant::now();
+        loop {
+            if self.names.create(&k, mine.clone()).await.is_ok() {
+                return Ok(());
+            }
+            let Some(e) = self.names.entry(&k).await? else {
+                continue;
+            };
+            let other = String::from_utf8_lossy(&e.value).to_string();
+            let done = e.operation != Operation::Put
+                || match self.rt.run(&Caller::host(), &other) {
+                    Ok(r) => r.status().is_terminal(),
+                    // Claimed elsewhere a moment ago, or long gone.
+                    Err(_) => started.elapsed() > Duration::from_secs(10),
+                };
+            if done {
+                if self
+                    .names
+                    .update(&k, mine.clone(), e.revision)
+                    .await
+                    .is_ok()
+                {
+                    return Ok(());
+                }
+                continue;
+            }
+            self.wait_ended(&other, Duration::from_secs(1)).await;
+        }
+    }
+
     /// Take a claimed name for a new Run of it (a rerun), unless someone
     /// else took it since `revision`.
     pub async fn reclaim(&self, name: &str, revision: u64) -> bool {
@@ -101,7 +141,9 @@ impl Cluster {
         let (rt, config, ins) = (self.rt.clone(), work.queued.clone(), inputs.clone());
         rh_runtime::background::run(move || rt.mirror(&config, &[(rh_runtime::INPUTS, &ins)]))
             .await?;
-        self.publish_run(&work.queued, vec![(rh_runtime::INPUTS, inputs)])
+        let mut work = work;
+        work.after = self
+            .publish_run(&work.queued, vec![(rh_runtime::INPUTS, inputs)])
             .await;
         self.publish_work(&work).await
     }
@@ -148,7 +190,7 @@ impl Cluster {
         }
         let (rt, config) = (self.rt.clone(), work.queued.clone());
         let _ = rh_runtime::background::run(move || rt.mirror(&config, &[])).await;
-        self.publish_run(&work.queued, vec![]).await;
+        work.after = self.publish_run(&work.queued, vec![]).await;
         self.publish_work(&work).await?;
         Ok(true)
     }
@@ -266,6 +308,18 @@ async fn execute(c: &Arc<Cluster>, work: Work, revision: u64) {
         let (rt, cfg) = (c.rt.clone(), config.clone());
         let _ = rh_runtime::background::run(move || rt.mirror(&cfg, &[])).await;
     }
+    // The artifact versions it saved, for the other hosts to fetch.
+    for a in &config.downstream_artifacts {
+        let (rt, a2) = (c.rt.clone(), a.clone());
+        match rh_runtime::background::run(move || rt.artifact_bytes(&a2.name, &a2.digest)).await {
+            Ok(bytes) => {
+                if let Err(e) = c.store.put_blob(&bytes).await {
+                    tracing::warn!("storing artifact {} of {name}: {e}", a.name);
+                }
+            }
+            Err(e) => tracing::warn!("reading artifact {} of {name}: {e}", a.name),
+        }
+    }
     let files = {
         let dir = run.path().to_path_buf();
         rh_runtime::background::run(move || {
@@ -307,6 +361,10 @@ async fn start(c: &Arc<Cluster>, work: &Work) -> rh_runtime::Result<Run> {
         })?)),
         None => Caller::of(None),
     };
+    // What the caller saw is here before the Run starts.
+    if !c.wait_applied(work.after, Duration::from_secs(30)).await {
+        tracing::warn!(run = %work.run, "starting before this host has caught up with the cluster");
+    }
     let rt = c.rt.clone();
     let (n, r2) = (work.run.clone(), rt.clone());
     rh_runtime::background::run(move || r2.drop_queued(&n)).await?;

@@ -82,9 +82,15 @@ pub async fn hosts(c: &Arc<Cluster>) -> Result<Json<Vec<HostInfo>>, ApiError> {
 pub async fn call(cx: &Ctx<'_>, c: &Arc<Cluster>, req: ReqBody) -> Result<Resp, ApiError> {
     let mut b: CallBody = cx.json_body(req, "call").await?;
     let who = b.caller(&cx.who);
-    let p = cx.rt.prepare(&who, b.to_request()).await?;
+    let p = prepared(c, || cx.rt.prepare(&who, b.to_request())).await?;
     b.run_name = Some(p.config.name.clone());
     let (mode, stream, retries) = (b.mode, b.stream, b.retries);
+    let cached = b.cache.unwrap_or(cx.rt.caches_by_default()) && !b.refresh_cache;
+    if mode == wire::CallMode::Call && cached {
+        c.cache_flight(&cache_key(&p.config), &p.config.name)
+            .await
+            .map_err(unavailable)?;
+    }
     let body = serde_json::to_value(&b).map_err(|e| ApiError::bad_input(e.to_string()))?;
     let work = work_of(cx, WorkKind::Call, body, retries, &p);
     let name = if mode.reuses() {
@@ -109,7 +115,7 @@ pub async fn call(cx: &Ctx<'_>, c: &Arc<Cluster>, req: ReqBody) -> Result<Resp, 
 pub async fn exec(cx: &Ctx<'_>, c: &Arc<Cluster>, req: ReqBody) -> Result<Resp, ApiError> {
     let mut b: ExecBody = cx.json_body(req, "exec").await?;
     let who = b.caller(&cx.who);
-    let p = cx.rt.prepare_exec(&who, b.to_request()).await?;
+    let p = prepared(c, || cx.rt.prepare_exec(&who, b.to_request())).await?;
     b.run_name = Some(p.config.name.clone());
     let body = serde_json::to_value(&b).map_err(|e| ApiError::bad_input(e.to_string()))?;
     let work = work_of(cx, WorkKind::Exec, body, b.retries, &p);
@@ -121,10 +127,11 @@ pub async fn exec(cx: &Ctx<'_>, c: &Arc<Cluster>, req: ReqBody) -> Result<Resp, 
 pub async fn python(cx: &Ctx<'_>, c: &Arc<Cluster>, req: ReqBody) -> Result<Resp, ApiError> {
     let mut b: PythonBody = cx.json_body(req, "python").await?;
     let who = b.caller(&cx.who);
-    let p = cx
-        .rt
-        .prepare_python(&who, b.statements.clone(), b.keep_going, b.to_request())
-        .await?;
+    let p = prepared(c, || {
+        cx.rt
+            .prepare_python(&who, b.statements.clone(), b.keep_going, b.to_request())
+    })
+    .await?;
     b.run_name = Some(p.config.name.clone());
     let body = serde_json::to_value(&b).map_err(|e| ApiError::bad_input(e.to_string()))?;
     let work = work_of(cx, WorkKind::Python, body, b.retries, &p);
@@ -141,6 +148,26 @@ fn work_of(cx: &Ctx, kind: WorkKind, body: serde_json::Value, retries: u32, p: &
         attempt: 1,
         retries,
         queued: p.config.clone(),
+        after: 0,
+    }
+}
+
+/// Check a request as this host knows the cluster; when it names what
+/// this host has not heard of yet (a deploy through another host a moment
+/// ago), once more after catching up with the events stream.
+async fn prepared<F, Fut>(c: &Cluster, prepare: F) -> rh_runtime::Result<Prepared>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = rh_runtime::Result<Prepared>>,
+{
+    match prepare().await {
+        Err(e)
+            if matches!(e.kind(), "unknown_function" | "not_found")
+                && c.catch_up(Duration::from_secs(5)).await =>
+        {
+            prepare().await
+        }
+        other => other,
     }
 }
 
@@ -273,6 +300,22 @@ async fn get_or_queue(
             return Ok(Reused::Queued(name));
         }
     }
+}
+
+/// What identifies a call for the result cache: the component, the
+/// function, the inputs.
+fn cache_key(c: &RunConfig) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for part in [
+        c.function.as_ref().map_or("", |f| f.digest.as_str()),
+        c.fn_name.as_deref().unwrap_or(""),
+        c.input_digest.as_deref().unwrap_or(""),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
 }
 
 /// Why an existing Run is not the one this call would make.
