@@ -366,41 +366,20 @@ async fn start(c: &Arc<Cluster>, work: &Work) -> rh_runtime::Result<Run> {
         tracing::warn!(run = %work.run, "starting before this host has caught up with the cluster");
     }
     let rt = c.rt.clone();
-    let (n, r2) = (work.run.clone(), rt.clone());
-    rh_runtime::background::run(move || r2.drop_queued(&n)).await?;
-    let bad = |e: serde_json::Error| rh_runtime::Error::Invalid(format!("queued work: {e}"));
-    let handle = match work.kind {
-        WorkKind::Call => {
-            let mut b: CallBody = serde_json::from_value(work.body.clone()).map_err(bad)?;
-            b.run_name = Some(work.run.clone());
-            b.rerun = true;
-            let who = b.caller(&who);
-            if b.cache.unwrap_or(rt.caches_by_default()) {
-                // Through the result cache: answered at the end.
-                return match rt.call(&who, b.to_request()).await {
-                    Ok(run) => Ok(run),
-                    Err(e) => match e.run() {
-                        Some(n) => rt.run(&Caller::host(), n),
-                        None => Err(e),
-                    },
-                };
-            }
-            rt.start(&who, b.to_request()).await?
-        }
-        WorkKind::Exec => {
-            let mut b: ExecBody = serde_json::from_value(work.body.clone()).map_err(bad)?;
-            b.run_name = Some(work.run.clone());
-            b.rerun = true;
-            let who = b.caller(&who);
-            rt.start_exec(&who, b.to_request()).await?
-        }
-        WorkKind::Python => {
-            let mut b: PythonBody = serde_json::from_value(work.body.clone()).map_err(bad)?;
-            b.run_name = Some(work.run.clone());
-            b.rerun = true;
-            let who = b.caller(&who);
-            rt.start_python(&who, b.statements.clone(), b.keep_going, b.to_request())
-                .await?
+    // The copy of the queued Run goes, then the Run takes its name; a copy
+    // put back in between (its event applied late) is removed again.
+    let mut tries = 0;
+    let handle = loop {
+        let (n, r2) = (work.run.clone(), rt.clone());
+        rh_runtime::background::run(move || r2.drop_queued(&n)).await?;
+        match start_kind(&rt, work, &who).await {
+            Err(rh_runtime::Error::RunExists {
+                status: RunStatus::NotStarted,
+                ..
+            }) if tries < 20 => tries += 1,
+            Err(e) => return Err(e),
+            Ok(Started::Done(run)) => return Ok(*run),
+            Ok(Started::Running(h)) => break h,
         }
     };
     if let Ok(run) = handle.run()
@@ -413,6 +392,57 @@ async fn start(c: &Arc<Cluster>, work: &Work) -> rh_runtime::Result<Run> {
         c.publish_run(&config, vec![]).await;
     }
     handle.wait().await
+}
+
+enum Started {
+    Running(rh_runtime::RunHandle),
+    /// Answered at its end (a call through the result cache).
+    Done(Box<Run>),
+}
+
+async fn start_kind(
+    rt: &rh_runtime::Runtime,
+    work: &Work,
+    who: &Caller,
+) -> rh_runtime::Result<Started> {
+    let bad = |e: serde_json::Error| rh_runtime::Error::Invalid(format!("queued work: {e}"));
+    Ok(match work.kind {
+        WorkKind::Call => {
+            let mut b: CallBody = serde_json::from_value(work.body.clone()).map_err(bad)?;
+            b.run_name = Some(work.run.clone());
+            b.rerun = true;
+            let who = b.caller(who);
+            if b.cache.unwrap_or(rt.caches_by_default()) {
+                // Through the result cache: answered at the end.
+                return match rt.call(&who, b.to_request()).await {
+                    Ok(run) => Ok(Started::Done(Box::new(run))),
+                    Err(e @ rh_runtime::Error::RunExists { .. }) => Err(e),
+                    Err(e) => match e.run() {
+                        Some(n) => Ok(Started::Done(Box::new(rt.run(&Caller::host(), n)?))),
+                        None => Err(e),
+                    },
+                };
+            }
+            Started::Running(rt.start(&who, b.to_request()).await?)
+        }
+        WorkKind::Exec => {
+            let mut b: ExecBody = serde_json::from_value(work.body.clone()).map_err(bad)?;
+            b.run_name = Some(work.run.clone());
+            b.rerun = true;
+            let who = b.caller(who);
+            Started::Running(rt.start_exec(&who, b.to_request()).await?)
+        }
+        WorkKind::Python => {
+            let mut b: PythonBody = serde_json::from_value(work.body.clone()).map_err(bad)?;
+            b.run_name = Some(work.run.clone());
+            b.rerun = true;
+            let who = b.caller(who);
+            Started::Running(
+                rt.start_python(&who, b.statements.clone(), b.keep_going, b.to_request())
+                    .await?,
+            )
+        }
+    })
 }
 
 /// End a queued Run that could not start: `error`, on every host.

@@ -235,7 +235,7 @@ async fn queue_new(
 
 enum Reused {
     /// A Run of that name made by the same call.
-    Existing(RunConfig),
+    Existing(Box<RunConfig>),
     /// Queued now.
     Queued(String),
 }
@@ -288,11 +288,11 @@ async fn get_or_queue(
                 }
                 .into());
             }
-            return Ok(Reused::Existing(existing));
+            return Ok(Reused::Existing(Box::new(existing)));
         }
         let failed = matches!(existing.status, RunStatus::Error | RunStatus::Cancelled);
         if !rerun && !failed {
-            return Ok(Reused::Existing(existing));
+            return Ok(Reused::Existing(Box::new(existing)));
         }
         cx.rt.check_write(who, &name, "running it again")?;
         if c.reclaim(&name, rev).await {
