@@ -153,19 +153,21 @@ impl Cluster {
 
     /// Wait until this host has applied every event published so far (a
     /// deploy made through another host a moment ago).
+    /// Not while NATS is away: answered from what this host has then.
     pub async fn catch_up(&self, max: Duration) -> bool {
-        let last = match self
-            .js
-            .get_stream(format!("RH_{}_EVENTS", self.cluster))
-            .await
-        {
-            Ok(mut s) => match s.info().await {
-                Ok(i) => i.state.last_sequence,
-                Err(_) => return false,
-            },
-            Err(_) => return false,
-        };
-        self.wait_applied(last, max).await
+        if !self.connected_for(Duration::ZERO) {
+            return false;
+        }
+        let stream = format!("RH_{}_EVENTS", self.cluster);
+        let last = tokio::time::timeout(Duration::from_millis(500), async {
+            let mut s = self.js.get_stream(stream).await.ok()?;
+            s.info().await.ok().map(|i| i.state.last_sequence)
+        })
+        .await;
+        match last {
+            Ok(Some(last)) => self.wait_applied(last, max).await,
+            _ => false,
+        }
     }
 }
 

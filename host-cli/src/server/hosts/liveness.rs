@@ -55,7 +55,7 @@ pub(super) async fn heartbeat_once(c: &Arc<Cluster>) {
         name: c.host.clone(),
         url: c.url.clone(),
         slots: c.slots_total,
-        slots_in_use: c.slots_total - c.slots.available_permits(),
+        slots_in_use: c.busy.load(std::sync::atomic::Ordering::SeqCst),
         queue_depth,
         heartbeat_ms: now_ms(),
         joined_ms: c.joined_ms,

@@ -69,6 +69,8 @@ pub struct Cluster {
     pub(crate) rt: Runtime,
     pub(crate) slots: Arc<Semaphore>,
     pub(crate) slots_total: usize,
+    /// Runs this host is executing for the queue now.
+    pub(crate) busy: std::sync::atomic::AtomicUsize,
     /// Waiting for Runs to end, by name (woken by the events stream).
     ended: Mutex<HashMap<String, Vec<oneshot::Sender<()>>>>,
     /// Waiting for this host's replicated requests to be applied, by id.
@@ -192,6 +194,7 @@ impl Cluster {
             rt,
             slots: Arc::new(Semaphore::new(permits)),
             slots_total: permits,
+            busy: std::sync::atomic::AtomicUsize::new(0),
             ended: Mutex::new(HashMap::new()),
             applied: Mutex::new(HashMap::new()),
             connected_at: connected_at.clone(),

@@ -285,7 +285,9 @@ async fn take(c: &Arc<Cluster>, m: async_nats::jetstream::Message) {
     let Some(revision) = taken else {
         return;
     };
+    c.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     execute(c, work, revision).await;
+    c.busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
 }
 
 /// Execute a Run taken from the queue and tell every host how it went.

@@ -203,6 +203,11 @@ pub async fn route_with(
                 return cluster::logs(&cx, c, name).into_response();
             }
             (&Method::GET, ["v1", "hosts"]) => return cluster::hosts(c).await.into_response(),
+            // A read sees everything the cluster had done when it came:
+            // a Run that ended on another host a moment ago has ended here.
+            (&Method::GET, _) => {
+                c.catch_up(std::time::Duration::from_secs(2)).await;
+            }
             _ => {}
         }
     }
