@@ -35,6 +35,8 @@
 //! Warm-up calls are not counted. Nothing here asserts a time: the targets
 //! are printed beside the figures, and `BENCHMARKS.md` explains them.
 
+#[path = "suite/cluster.rs"]
+mod cluster;
 #[path = "suite/history.rs"]
 mod history;
 #[path = "suite/python.rs"]
@@ -386,6 +388,19 @@ impl Daemon {
             .arg(root)
             .args(extra)
             .env("RUST_LOG", "warn")
+            // For a shared store on a local S3 server (moto takes any).
+            .env(
+                "AWS_ACCESS_KEY_ID",
+                std::env::var("AWS_ACCESS_KEY_ID").unwrap_or("bench".into()),
+            )
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or("bench".into()),
+            )
+            .env(
+                "AWS_REGION",
+                std::env::var("AWS_REGION").unwrap_or("us-east-1".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -1194,6 +1209,10 @@ fn main() {
             o.calls,
             &mut rows,
         );
+    }
+
+    if o.only.iter().any(|s| s == "cluster") {
+        cluster::cluster_figures(&tk, work.path(), &guests, o.calls, &mut rows);
     }
 
     if o.runs("python") {
