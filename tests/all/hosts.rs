@@ -439,3 +439,40 @@ fn wait_status_as(d: &Daemon, user: &str, run: &str) {
         status == 200 && v["status"] == "completed"
     });
 }
+
+#[test]
+fn exec_through_one_host_is_answered_by_every_host() {
+    let h = Hosts::start(2);
+    // The command component goes up through host 2 (by digest, to every
+    // host) and runs wherever the queue puts it; the CLI streams it.
+    let wc = wasm("wordcount");
+    let out = h.hosts[2].rh_ok(&[
+        "exec", "--cluster", "cpu", "--run-name", "rwc", "--", &wc, "write", "a.txt", "one",
+        "two", "--", &wc, "count", "a.txt",
+    ]);
+    assert_eq!(out, "wrote 2 words to a.txt\na.txt: 2 words\n[0,0]\n");
+    for d in &h.hosts {
+        let c = wait_status(d, "rwc", &["completed"]);
+        assert_eq!(c["run_type"], "command");
+        assert_eq!(c["cmds"][1]["exit_code"], 0, "{c}");
+        let out = d.rh_ok(&["logs", "cpu", "rwc"]);
+        assert_eq!(out, "wrote 2 words to a.txt\na.txt: 2 words\n", "{}", d.addr);
+    }
+    // A bad request is refused by the host asked, before anything is queued.
+    let (status, v) = h.hosts[1].http_json(
+        "POST",
+        "/v1/calls",
+        &json!({"function": "nosuch/fn", "args": [], "run_name": "never"}),
+    );
+    assert_eq!(status, 404, "{v}");
+    let (status, v) = h.hosts[0].http_json(
+        "POST",
+        "/v1/calls",
+        &json!({"function": "testkit/add", "args": [1], "run_name": "bad name!"}),
+    );
+    assert!(status == 400 || status == 404, "{status} {v}");
+    for d in &h.hosts {
+        let (status, _) = d.http_json("GET", "/v1/runs/never", &Value::Null);
+        assert_eq!(status, 404);
+    }
+}

@@ -455,14 +455,21 @@ pub(super) async fn answer_follows(
 }
 
 async fn next_output(c: &Cluster, ask: &FollowAsk) -> (Bytes, bool) {
+    // Taken here but maybe not started yet: its folder is about to be made
+    // (a copy of the queued Run may still be there).
+    let ready = c.rt.is_executing(&ask.run)
+        || c.rt
+            .run(&Caller::host(), &ask.run)
+            .is_ok_and(|r| r.status().is_terminal());
     let follower = {
         let mut s = c.follows.sessions.lock().expect("follows poisoned");
         s.retain(|_, v| v.used.elapsed() < Duration::from_secs(120));
         match s.get_mut(&ask.session) {
             Some(v) => {
                 v.used = std::time::Instant::now();
-                v.follower.clone()
+                Some(v.follower.clone())
             }
+            None if !ready => None,
             None => {
                 let kind = if ask.stderr {
                     OutputKind::Stderr
@@ -479,12 +486,16 @@ async fn next_output(c: &Cluster, ask: &FollowAsk) -> (Bytes, bool) {
                                 used: std::time::Instant::now(),
                             },
                         );
-                        f
+                        Some(f)
                     }
                     Err(_) => return (Bytes::new(), true),
                 }
             }
         }
+    };
+    let Some(follower) = follower else {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        return (Bytes::new(), false);
     };
     let mut f = follower.lock().await;
     match tokio::time::timeout(Duration::from_secs(1), f.next()).await {
