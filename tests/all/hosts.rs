@@ -447,8 +447,21 @@ fn exec_through_one_host_is_answered_by_every_host() {
     // host) and runs wherever the queue puts it; the CLI streams it.
     let wc = wasm("wordcount");
     let out = h.hosts[2].rh_ok(&[
-        "exec", "--cluster", "cpu", "--run-name", "rwc", "--", &wc, "write", "a.txt", "one",
-        "two", "--", &wc, "count", "a.txt",
+        "exec",
+        "--cluster",
+        "cpu",
+        "--run-name",
+        "rwc",
+        "--",
+        &wc,
+        "write",
+        "a.txt",
+        "one",
+        "two",
+        "--",
+        &wc,
+        "count",
+        "a.txt",
     ]);
     assert_eq!(out, "wrote 2 words to a.txt\na.txt: 2 words\n[0,0]\n");
     for d in &h.hosts {
@@ -456,7 +469,11 @@ fn exec_through_one_host_is_answered_by_every_host() {
         assert_eq!(c["run_type"], "command");
         assert_eq!(c["cmds"][1]["exit_code"], 0, "{c}");
         let out = d.rh_ok(&["logs", "cpu", "rwc"]);
-        assert_eq!(out, "wrote 2 words to a.txt\na.txt: 2 words\n", "{}", d.addr);
+        assert_eq!(
+            out, "wrote 2 words to a.txt\na.txt: 2 words\n",
+            "{}",
+            d.addr
+        );
     }
     // A bad request is refused by the host asked, before anything is queued.
     let (status, v) = h.hosts[1].http_json(

@@ -200,6 +200,20 @@ async fn spread(addrs: &[String], n: usize, tag: &str) -> f64 {
     n as f64 / t.elapsed().as_secs_f64()
 }
 
+/// A Run's status as a host sees it (`None` before it knows the Run).
+async fn status_of(s: &mut Sender, addr: &str, run: &str) -> Option<String> {
+    s.ready().await.ok()?;
+    let req = Request::get(format!("/v1/runs/{run}"))
+        .header("host", addr)
+        .body(Full::new(Bytes::new()))
+        .ok()?;
+    let resp = s.send_request(req).await.ok()?;
+    let ok = resp.status().is_success();
+    let bytes = resp.into_body().collect().await.ok()?.to_bytes();
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    ok.then(|| v["status"].as_str().map(str::to_string))?
+}
+
 /// The host executing a Run, by the hosts' own count of slots in use.
 async fn busy_host(addr: &str) -> String {
     let mut s = connect(addr).await;

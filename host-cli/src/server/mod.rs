@@ -243,7 +243,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     drop(acceptor);
     tracing::info!("shutting down: no new connections");
     if let Some(c) = &cluster {
-        c.leave().await;
+        c.stop_taking();
     }
     let active = rt.active_runs();
     if !active.is_empty() {
@@ -261,6 +261,12 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+    if let Some(c) = &cluster {
+        // Every Run here has ended and been told to the other hosts; then
+        // they stop listing this one.
+        c.drain(Duration::from_secs(10)).await;
+        c.leave().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -80,6 +80,11 @@ fn remote_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Remote(format!("{what}: {e}"))
 }
 
+/// The sha256 of `bytes` (hex), hashed off the async workers.
+async fn sha256_hex(bytes: Vec<u8>) -> Result<String> {
+    crate::background::run(move || Ok(hex::encode(Sha256::digest(&bytes)))).await
+}
+
 /// Split `s3://bucket/some/prefix` into the bucket and the prefix.
 pub fn parse_s3_url(url: &str) -> Result<(String, String)> {
     let rest = url.strip_prefix("s3://").ok_or_else(|| {
@@ -380,7 +385,7 @@ impl RemoteStore {
     /// already there is not sent again. Returns the digest
     /// (`sha256:<hex>`).
     pub async fn put_blob(&self, bytes: &[u8]) -> Result<String> {
-        let hex = hex::encode(Sha256::digest(bytes));
+        let hex = sha256_hex(bytes.to_vec()).await?;
         let key = self.key(&format!("blobs/{hex}"));
         if self.store.head(&key).await.is_err() {
             self.store
@@ -419,7 +424,12 @@ impl RemoteStore {
             }
             bytes.extend_from_slice(&chunk);
         }
-        if hex::encode(Sha256::digest(&bytes)) != hex {
+        let (got, bytes) = crate::background::run(move || {
+            let got = hex::encode(Sha256::digest(&bytes));
+            Ok((got, bytes))
+        })
+        .await?;
+        if got != hex {
             return Err(Error::Remote(format!(
                 "blob {digest} does not match its digest"
             )));

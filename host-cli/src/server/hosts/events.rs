@@ -129,12 +129,28 @@ impl Cluster {
         } else {
             body
         };
+        h.insert("Nats-Msg-Id", id.as_str());
         let rx = self.expect_applied(&id);
-        let ack = self
-            .js
-            .publish_with_headers(self.subject("events"), h, payload)
-            .await?;
-        ack.await?;
+        let mut sent = Err(anyhow::anyhow!("not sent"));
+        for rest in [0, 50, 200, 1000] {
+            tokio::time::sleep(Duration::from_millis(rest)).await;
+            sent = match self
+                .js
+                .publish_with_headers(self.subject("events"), h.clone(), payload.clone())
+                .await
+            {
+                // One id: a retry of a request the stream has is dropped.
+                Ok(ack) => ack.await.map(|_| ()).map_err(anyhow::Error::from),
+                Err(e) => Err(e.into()),
+            };
+            if sent.is_ok() {
+                break;
+            }
+        }
+        if let Err(e) = sent {
+            self.applied.lock().expect("waiters poisoned").remove(&id);
+            return Err(e);
+        }
         Ok(tokio::time::timeout(Duration::from_secs(600), rx).await??)
     }
 
@@ -190,6 +206,12 @@ pub(super) async fn apply_events(c: Arc<Cluster>, consumer: PullConsumer) {
                     break;
                 }
             };
+            // Delivered again (its ack came too late): applied already.
+            let seq = m.info().map(|i| i.stream_sequence).unwrap_or(0);
+            if seq != 0 && seq <= c.applied_seq.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = m.ack().await;
+                continue;
+            }
             match header(m.headers.as_ref(), "Rh-Kind").as_deref() {
                 Some("run") => apply_run(&c, &m).await,
                 Some("request") => apply_request(&c, &m).await,
@@ -235,7 +257,7 @@ async fn apply_run(c: &Arc<Cluster>, m: &async_nats::jetstream::Message) {
         let Ok(len) = len.parse::<usize>() else {
             return;
         };
-        let Some(bytes) = payload.get(at..at + len) else {
+        let Some(bytes) = at.checked_add(len).and_then(|end| payload.get(at..end)) else {
             tracing::warn!("a Run event shorter than it says skipped");
             return;
         };
@@ -330,6 +352,17 @@ async fn apply_request(c: &Arc<Cluster>, m: &async_nats::jetstream::Message) {
                 return;
             }
         },
+        // A host with users applies nothing for no one.
+        None if matches!(state.auth, crate::server::Auth::Users(..)) => {
+            tracing::warn!("a request that names no user skipped: this host has users");
+            if origin == c.host {
+                c.deliver_applied(
+                    &id,
+                    failed(403, "this host has users; the request names none"),
+                );
+            }
+            return;
+        }
         None => None,
     };
     let resp = route_with(
@@ -393,6 +426,16 @@ pub(super) async fn answer_cancels(
                 continue;
             };
             if !c.rt.is_executing(&name) {
+                // Taken here, not started yet: cancelled as it starts.
+                if c.taken.lock().expect("taken poisoned").contains(&name) {
+                    c.pending_cancels
+                        .lock()
+                        .expect("cancels poisoned")
+                        .insert(name.clone());
+                    if let Some(reply) = m.reply {
+                        let _ = c.client.publish(reply, Bytes::from_static(b"ok")).await;
+                    }
+                }
                 continue;
             }
             let rt = c.rt.clone();
@@ -514,8 +557,9 @@ async fn next_output(c: &Cluster, ask: &FollowAsk) -> (Bytes, bool) {
 
 impl Cluster {
     /// Follow the output of Run `run` executing on host `host`, sending
-    /// each chunk to `tx` until the Run ends (`Ok`), or the host stops
-    /// answering (`Err`).
+    /// each chunk to `tx` (counted in `sent`) until the Run ends, or, when
+    /// not following, until what it has written so far is sent (`Ok`); or
+    /// until the host stops answering (`Err`).
     pub async fn follow_remote(
         &self,
         host: &str,
@@ -523,6 +567,7 @@ impl Cluster {
         stderr: bool,
         tx: &tokio::sync::mpsc::Sender<Bytes>,
         follow: bool,
+        sent: &mut u64,
     ) -> anyhow::Result<()> {
         let ask = serde_json::to_vec(&FollowAsk {
             session: super::random_id(),
@@ -537,10 +582,12 @@ impl Cluster {
                     .request(subject.clone(), Bytes::from(ask.clone())),
             )
             .await??;
-            if !m.payload.is_empty() && tx.send(m.payload.clone()).await.is_err() {
+            let len = m.payload.len() as u64;
+            if len > 0 && tx.send(m.payload.clone()).await.is_err() {
                 return Ok(());
             }
-            if header(m.headers.as_ref(), "Rh-End").is_some() || !follow {
+            *sent += len;
+            if header(m.headers.as_ref(), "Rh-End").is_some() || (!follow && len == 0) {
                 return Ok(());
             }
         }
@@ -560,7 +607,7 @@ impl Cluster {
         if !a.host.is_empty()
             || self
                 .active
-                .delete_expect_revision(&key, Some(e.revision))
+                .purge_expect_revision_with_ttl(&key, e.revision, super::GONE_TTL)
                 .await
                 .is_err()
         {

@@ -69,6 +69,16 @@ pub struct Cluster {
     pub(crate) rt: Runtime,
     pub(crate) slots: Arc<Semaphore>,
     pub(crate) slots_total: usize,
+    /// Runs this host has taken from the queue and not started yet.
+    pub(crate) taken: Mutex<std::collections::HashSet<String>>,
+    /// Cancels asked for Runs taken here before they started.
+    pub(crate) pending_cancels: Mutex<std::collections::HashSet<String>>,
+    /// Set when the daemon stops: no more work is taken.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
+    /// When each host's heartbeat last changed, by this host's clock.
+    pub(crate) seen: Mutex<HashMap<String, (u64, std::time::Instant)>>,
+    /// The queue's depth as last asked.
+    pub(crate) queue_depth: AtomicU64,
     /// Runs this host is executing for the queue now.
     pub(crate) busy: std::sync::atomic::AtomicUsize,
     /// Waiting for Runs to end, by name (woken by the events stream).
@@ -78,7 +88,8 @@ pub struct Cluster {
     /// Monotonic millis since this process started when NATS last
     /// connected (0: not connected now).
     pub(crate) connected_at: Arc<AtomicU64>,
-    /// The last sequence of the events stream this host has applied.
+    /// The last sequence of the events stream this host has applied (a
+    /// message delivered again at or below it is skipped).
     pub(crate) applied_seq: AtomicU64,
     pub(crate) started: std::time::Instant,
     /// When this host joined (milliseconds since the epoch).
@@ -90,7 +101,11 @@ pub struct Cluster {
 }
 
 /// How long a host may miss heartbeats before the others count it dead.
-pub const DEAD_AFTER: Duration = Duration::from_secs(3);
+pub const DEAD_AFTER: Duration = Duration::from_secs(5);
+/// How long the marker of a Run's entry removed from the bucket of active
+/// Runs lasts (then the key is gone: the bucket holds only active Runs).
+pub const GONE_TTL: Duration = Duration::from_secs(600);
+
 /// How often each host says it is alive.
 pub const HEARTBEAT: Duration = Duration::from_millis(500);
 
@@ -178,7 +193,14 @@ impl Cluster {
             ..Default::default()
         };
         let names = kv_bucket(&js, bucket("names", Duration::ZERO)).await?;
-        let active = kv_bucket(&js, bucket("active", Duration::ZERO)).await?;
+        let active = kv_bucket(
+            &js,
+            kv::Config {
+                limit_markers: Some(GONE_TTL),
+                ..bucket("active", Duration::ZERO)
+            },
+        )
+        .await?;
         let hosts = kv_bucket(&js, bucket("hosts", Duration::from_secs(600))).await?;
         let permits = opts.slots.max(1);
         let c = Arc::new(Cluster {
@@ -195,6 +217,11 @@ impl Cluster {
             slots: Arc::new(Semaphore::new(permits)),
             slots_total: permits,
             busy: std::sync::atomic::AtomicUsize::new(0),
+            queue_depth: AtomicU64::new(0),
+            taken: Mutex::new(Default::default()),
+            pending_cancels: Mutex::new(Default::default()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
+            seen: Mutex::new(HashMap::new()),
             ended: Mutex::new(HashMap::new()),
             applied: Mutex::new(HashMap::new()),
             connected_at: connected_at.clone(),
@@ -237,7 +264,10 @@ impl Cluster {
                 consumer::pull::Config {
                     durable_name: Some(durable.clone()),
                     ack_policy: consumer::AckPolicy::Explicit,
-                    ack_wait: Duration::from_secs(30),
+                    // Applied one by one, in order: a deploy that compiles
+                    // must not see the events after it delivered again.
+                    ack_wait: Duration::from_secs(600),
+                    max_ack_pending: 256,
                     deliver_policy: consumer::DeliverPolicy::All,
                     ..Default::default()
                 },
@@ -250,6 +280,7 @@ impl Cluster {
         tokio::spawn(events::apply_events(self.clone(), events));
         tokio::spawn(events::answer_cancels(self.clone()).await?);
         tokio::spawn(events::answer_follows(self.clone()).await?);
+        tokio::spawn(liveness::answer_pings(self.clone()).await?);
         tokio::spawn(work::take_work(self.clone(), workers));
         tracing::info!(
             cluster = %self.cluster,
@@ -275,12 +306,13 @@ impl Cluster {
         let deadline = tokio::time::Instant::now() + max;
         loop {
             let (tx, rx) = oneshot::channel();
-            self.ended
-                .lock()
-                .expect("waiters poisoned")
-                .entry(name.to_string())
-                .or_default()
-                .push(tx);
+            {
+                let mut ended = self.ended.lock().expect("waiters poisoned");
+                let list = ended.entry(name.to_string()).or_default();
+                // Waits that gave up leave closed senders behind.
+                list.retain(|t| !t.is_closed());
+                list.push(tx);
+            }
             if self.is_terminal_here(name) {
                 return true;
             }

@@ -45,7 +45,16 @@ pub struct Work {
     /// (the functions, artifacts and Runs the caller saw when asking).
     #[serde(default)]
     pub after: u64,
+    /// The body's digest in the shared store, when it is too large for a
+    /// message (`body` is then null).
+    #[serde(default)]
+    pub body_blob: Option<String>,
 }
+
+/// Bodies larger than this go by the shared store.
+const BODY_INLINE_MAX: usize = 256 << 10;
+/// The most a queued body may be when read back.
+const BODY_MAX: u64 = 1 << 30;
 
 /// A Run's entry in the bucket of active Runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,45 +137,91 @@ impl Cluster {
     }
 
     /// Queue a Run whose name this host has claimed: its entry, its copy
-    /// here (`not_started`), its record to every host, its work.
-    pub async fn enqueue(&self, work: Work, inputs: Vec<u8>) -> Result<()> {
+    /// here (`not_started`), its record to every host, its work. `false`
+    /// when a Run of the name is still queued or running (a rerun that
+    /// lost a race): nothing was queued.
+    pub async fn enqueue(&self, mut work: Work, inputs: Vec<u8>) -> Result<bool> {
         let key = key_of(&work.run);
+        let body = serde_json::to_vec(&work.body)?;
+        if body.len() > BODY_INLINE_MAX {
+            work.body_blob = Some(self.store.put_blob(&body).await?);
+            work.body = serde_json::Value::Null;
+        }
         let entry = ActiveEntry {
             host: String::new(),
             work: work.clone(),
         };
-        self.active
-            .put(&key, Bytes::from(serde_json::to_vec(&entry)?))
-            .await?;
+        if self
+            .active
+            .create(&key, Bytes::from(serde_json::to_vec(&entry)?))
+            .await
+            .is_err()
+        {
+            match self.active.entry(&key).await? {
+                // A Run of the name is still active.
+                Some(e) if e.operation == Operation::Put => return Ok(false),
+                Some(e) => {
+                    // Deleted: take the key back by revision.
+                    if self
+                        .active
+                        .update(&key, Bytes::from(serde_json::to_vec(&entry)?), e.revision)
+                        .await
+                        .is_err()
+                    {
+                        return Ok(false);
+                    }
+                }
+                None => anyhow::bail!("the bucket of active Runs did not take {}", work.run),
+            }
+        }
         let (rt, config, ins) = (self.rt.clone(), work.queued.clone(), inputs.clone());
         rh_runtime::background::run(move || rt.mirror(&config, &[(rh_runtime::INPUTS, &ins)]))
             .await?;
-        let mut work = work;
         work.after = self
             .publish_run(&work.queued, vec![(rh_runtime::INPUTS, inputs)])
             .await;
-        self.publish_work(&work).await
+        self.publish_work(&work).await?;
+        Ok(true)
     }
 
-    async fn publish_work(&self, work: &Work) -> Result<()> {
-        let mut h = HeaderMap::new();
+    /// Forget a name this host claimed for a Run it then could not queue.
+    pub async fn release_name(&self, name: &str) {
+        let _ = self.names.delete(key_of(name)).await;
+    }
+
+    /// Publish a Run's work, retried a few times under one message id (a
+    /// duplicate is dropped by the stream, or by the taking host's
+    /// compare-and-set).
+    pub(crate) async fn publish_work(&self, work: &Work) -> Result<()> {
         let id = format!(
             "{}:{}:{}",
             work.run,
             work.queued.start_time.as_deref().unwrap_or(""),
             work.attempt
         );
-        h.insert("Nats-Msg-Id", id.as_str());
-        let ack = self
-            .js
-            .publish_with_headers(
-                self.subject("work"),
-                h,
-                Bytes::from(serde_json::to_vec(work)?),
-            )
-            .await?;
-        ack.await?;
-        Ok(())
+        let payload = Bytes::from(serde_json::to_vec(work)?);
+        let mut last = None;
+        for rest in [0, 50, 200, 1000, 2000] {
+            tokio::time::sleep(Duration::from_millis(rest)).await;
+            let mut h = HeaderMap::new();
+            h.insert("Nats-Msg-Id", id.as_str());
+            match self
+                .js
+                .publish_with_headers(self.subject("work"), h, payload.clone())
+                .await
+            {
+                Ok(ack) => match ack.await {
+                    Ok(_) => return Ok(()),
+                    Err(e) => last = Some(e.to_string()),
+                },
+                Err(e) => last = Some(e.to_string()),
+            }
+        }
+        anyhow::bail!(
+            "publishing the work of {}: {}",
+            work.run,
+            last.unwrap_or_default()
+        )
     }
 
     /// Queue a Run again after its host died (`--retries`).
@@ -200,6 +255,9 @@ impl Cluster {
 /// has free slots, never more.
 pub(super) async fn take_work(c: Arc<Cluster>, consumer: PullConsumer) {
     loop {
+        if c.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let Ok(first) = c.slots.clone().acquire_owned().await else {
             return;
         };
@@ -229,7 +287,8 @@ pub(super) async fn take_work(c: Arc<Cluster>, consumer: PullConsumer) {
                     break;
                 }
             };
-            let Some(permit) = permits.pop() else {
+            let stopping = c.stopping.load(std::sync::atomic::Ordering::SeqCst);
+            let Some(permit) = permits.pop().filter(|_| !stopping) else {
                 // More came than asked for: leave it for later.
                 let _ = m.ack_with(async_nats::jetstream::AckKind::Nak(None)).await;
                 continue;
@@ -265,13 +324,23 @@ async fn take(c: &Arc<Cluster>, m: async_nats::jetstream::Message) {
     let taken = match entry {
         Some(e) if e.operation == Operation::Put => {
             match serde_json::from_slice::<ActiveEntry>(&e.value) {
-                Ok(a) if a.host.is_empty() && a.work.attempt == work.attempt => {
+                // The same Run (start and attempt), still waiting.
+                Ok(a)
+                    if a.host.is_empty()
+                        && a.work.attempt == work.attempt
+                        && a.work.queued.start_time == work.queued.start_time =>
+                {
                     let mine = ActiveEntry {
                         host: c.host.clone(),
                         work: a.work,
                     };
                     match serde_json::to_vec(&mine) {
-                        Ok(v) => c.active.update(&key, Bytes::from(v), e.revision).await.ok(),
+                        Ok(v) => c
+                            .active
+                            .update(&key, Bytes::from(v), e.revision)
+                            .await
+                            .ok()
+                            .map(|rev| (rev, mine.work)),
                         Err(_) => None,
                     }
                 }
@@ -282,11 +351,17 @@ async fn take(c: &Arc<Cluster>, m: async_nats::jetstream::Message) {
         _ => None,
     };
     let _ = m.ack().await;
-    let Some(revision) = taken else {
+    let Some((revision, mut mine)) = taken else {
         return;
     };
+    // What the entry says is run; the message only says when.
+    mine.after = mine.after.max(work.after);
+    c.taken
+        .lock()
+        .expect("taken poisoned")
+        .insert(mine.run.clone());
     c.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    execute(c, work, revision).await;
+    execute(c, mine, revision).await;
     c.busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
 }
 
@@ -296,11 +371,11 @@ async fn execute(c: &Arc<Cluster>, work: Work, revision: u64) {
     let run = match start(c, &work).await {
         Ok(run) => run,
         Err(e) => {
-            fail(c, &work, e.kind(), &e.to_string()).await;
-            let _ = c
-                .active
-                .delete_expect_revision(key_of(&name), Some(revision))
-                .await;
+            c.taken.lock().expect("taken poisoned").remove(&name);
+            if c.holds(&name, revision).await {
+                fail(c, &work, e.kind(), &e.to_string()).await;
+            }
+            c.let_go(&name, revision).await;
             return;
         }
     };
@@ -309,6 +384,12 @@ async fn execute(c: &Arc<Cluster>, work: Work, revision: u64) {
         config.attempts = Some(work.attempt);
         let (rt, cfg) = (c.rt.clone(), config.clone());
         let _ = rh_runtime::background::run(move || rt.mirror(&cfg, &[])).await;
+    }
+    // Reaped while it ran (this host was taken for dead): the record the
+    // reaper published stands, on every host.
+    if !c.holds(&name, revision).await {
+        tracing::warn!(run = %name, "this host was taken for dead while it ran the Run");
+        return;
     }
     // The artifact versions it saved, for the other hosts to fetch.
     for a in &config.downstream_artifacts {
@@ -342,11 +423,38 @@ async fn execute(c: &Arc<Cluster>, work: Work, revision: u64) {
         .unwrap_or_default()
     };
     c.publish_run(&config, files).await;
-    let _ = c
-        .active
-        .delete_expect_revision(key_of(&name), Some(revision))
-        .await;
+    c.let_go(&name, revision).await;
     c.wake(&name);
+}
+
+impl Cluster {
+    /// Whether this host still holds Run `name`'s entry (taken at
+    /// `revision`). An answer that does not come counts as held.
+    pub(crate) async fn holds(&self, name: &str, revision: u64) -> bool {
+        match self.active.entry(key_of(name)).await {
+            Ok(Some(e)) => e.operation == Operation::Put && e.revision == revision,
+            Ok(None) => false,
+            Err(_) => true,
+        }
+    }
+
+    /// Drop Run `name`'s entry (taken at `revision`) once it has ended:
+    /// retried, since an entry left behind would keep its name busy.
+    pub(crate) async fn let_go(&self, name: &str, revision: u64) {
+        for rest in [0, 100, 500, 2000, 5000] {
+            tokio::time::sleep(Duration::from_millis(rest)).await;
+            match self
+                .active
+                .purge_expect_revision_with_ttl(key_of(name), revision, super::GONE_TTL)
+                .await
+            {
+                Ok(()) => return,
+                // Someone else changed it (a reaper): not ours to drop.
+                Err(e) if e.to_string().contains("wrong last sequence") => return,
+                Err(e) => tracing::debug!("dropping the entry of {name}: {e}"),
+            }
+        }
+    }
 }
 
 /// Start the Run here and wait for its end; its `running` record goes to
@@ -361,8 +469,21 @@ async fn start(c: &Arc<Cluster>, work: &Work) -> rh_runtime::Result<Run> {
                 message: format!("user `{name}` is not known on host {}", c.host),
             }
         })?)),
+        // A host with users runs nothing for no one.
+        None if matches!(state.auth, crate::server::Auth::Users(..)) => {
+            return Err(rh_runtime::Error::Forbidden {
+                message: format!("host {} has users, and this Run names none", c.host),
+            });
+        }
         None => Caller::of(None),
     };
+    let mut work = work.clone();
+    if let Some(d) = work.body_blob.take() {
+        let bytes = c.store.get_blob(&d, BODY_MAX).await?;
+        work.body = serde_json::from_slice(&bytes)
+            .map_err(|e| rh_runtime::Error::Invalid(format!("queued work: {e}")))?;
+    }
+    let work = &work;
     // What the caller saw is here before the Run starts.
     if !c.wait_applied(work.after, Duration::from_secs(30)).await {
         tracing::warn!(run = %work.run, "starting before this host has caught up with the cluster");
@@ -380,10 +501,22 @@ async fn start(c: &Arc<Cluster>, work: &Work) -> rh_runtime::Result<Run> {
                 ..
             }) if tries < 20 => tries += 1,
             Err(e) => return Err(e),
-            Ok(Started::Done(run)) => return Ok(*run),
+            Ok(Started::Done(run)) => {
+                c.taken.lock().expect("taken poisoned").remove(&work.run);
+                return Ok(*run);
+            }
             Ok(Started::Running(h)) => break h,
         }
     };
+    c.taken.lock().expect("taken poisoned").remove(&work.run);
+    // A cancel that came between taking it and starting it.
+    if c.pending_cancels
+        .lock()
+        .expect("cancels poisoned")
+        .remove(&work.run)
+    {
+        return handle.cancel().await;
+    }
     if let Ok(run) = handle.run()
         && !run.status().is_terminal()
     {

@@ -149,6 +149,7 @@ fn work_of(cx: &Ctx, kind: WorkKind, body: serde_json::Value, retries: u32, p: &
         retries,
         queued: p.config.clone(),
         after: 0,
+        body_blob: None,
     }
 }
 
@@ -184,42 +185,68 @@ async fn queue_new(
     for _ in 0..8 {
         match c.claim_name(&work.run).await.map_err(unavailable)? {
             None => {
-                c.enqueue(work.clone(), p.inputs.clone())
-                    .await
-                    .map_err(unavailable)?;
-                return Ok(work.run);
+                // Ours; unless a Run of the name is here whose claim was
+                // dropped (it was deleted and its name taken back).
+                if let Ok(r) = cx.rt.run(&Caller::host(), &work.run)
+                    && !rerun
+                {
+                    return Err(exists(&work.run, Some(r.status())));
+                }
+                match c.enqueue(work.clone(), p.inputs.clone()).await {
+                    Ok(true) => return Ok(work.run),
+                    Ok(false) => return Err(exists(&work.run, Some(RunStatus::Running))),
+                    Err(e) => {
+                        c.release_name(&work.run).await;
+                        return Err(unavailable(e));
+                    }
+                }
             }
             Some(rev) => {
-                let existing = cx.rt.run(&Caller::host(), &work.run).ok();
+                let existing = match cx.rt.run(&Caller::host(), &work.run) {
+                    Ok(r) => Some(r),
+                    Err(_) if c.executing_host(&work.run).await.is_none() => {
+                        // Claimed, and neither active nor known here once
+                        // caught up: a claim left by a Run since removed.
+                        c.catch_up(Duration::from_secs(2)).await;
+                        match cx.rt.run(&Caller::host(), &work.run) {
+                            Ok(r) => Some(r),
+                            Err(_) => {
+                                if c.reclaim(&work.run, rev).await {
+                                    match c.enqueue(work.clone(), p.inputs.clone()).await {
+                                        Ok(true) => return Ok(work.run),
+                                        Ok(false) => {}
+                                        Err(e) => return Err(unavailable(e)),
+                                    }
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                    Err(_) => None,
+                };
                 let status = existing.as_ref().map(|r| r.status());
                 let may = rerun && status.is_some_and(RunStatus::is_terminal);
                 if !may {
                     // Another user's Run says only that the name is taken.
-                    cx.rt.run(who, &work.run).map_err(|_| {
-                        ApiError::from(Error::Forbidden {
-                            message: format!(
-                                "the run name `{}` is taken by another user's Run; choose another",
-                                work.run
-                            ),
-                        })
-                    })?;
-                    return Err(Error::RunExists {
-                        run: work.run.clone(),
-                        status: status.unwrap_or(RunStatus::NotStarted),
-                        hint: if status.is_some_and(|s| !s.is_terminal()) {
-                            "; it is still running, cancel it first".into()
-                        } else {
-                            "; use get-or-call to reuse it, or rerun to replace it".into()
-                        },
+                    if existing.is_some() {
+                        cx.rt.run(who, &work.run).map_err(|_| {
+                            ApiError::from(Error::Forbidden {
+                                message: format!(
+                                    "the run name `{}` is taken by another user's Run; choose another",
+                                    work.run
+                                ),
+                            })
+                        })?;
                     }
-                    .into());
+                    return Err(exists(&work.run, status));
                 }
                 cx.rt.check_write(who, &work.run, "running it again")?;
                 if c.reclaim(&work.run, rev).await {
-                    c.enqueue(work.clone(), p.inputs.clone())
-                        .await
-                        .map_err(unavailable)?;
-                    return Ok(work.run);
+                    match c.enqueue(work.clone(), p.inputs.clone()).await {
+                        Ok(true) => return Ok(work.run),
+                        Ok(false) => return Err(exists(&work.run, Some(RunStatus::Running))),
+                        Err(e) => return Err(unavailable(e)),
+                    }
                 }
                 // Someone else replaced it meanwhile: look again.
                 work.queued.start_time = Some(rh_runtime::now_rfc3339());
@@ -231,6 +258,22 @@ async fn queue_new(
         "run_exists",
         format!("run `{}` is being replaced by another call", work.run),
     ))
+}
+
+/// The error for a name taken by a Run of `status` (`None`: not known
+/// here yet, so still running).
+fn exists(run: &str, status: Option<RunStatus>) -> ApiError {
+    let running = status.is_none_or(|s| !s.is_terminal());
+    Error::RunExists {
+        run: run.to_string(),
+        status: status.unwrap_or(RunStatus::Running),
+        hint: if running {
+            "; it is still running, cancel it first".into()
+        } else {
+            "; use get-or-call to reuse it, or rerun to replace it".into()
+        },
+    }
+    .into()
 }
 
 enum Reused {
@@ -255,8 +298,18 @@ async fn get_or_queue(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let Some(rev) = c.claim_name(&name).await.map_err(unavailable)? else {
-            c.enqueue(work, p.inputs).await.map_err(unavailable)?;
-            return Ok(Reused::Queued(name));
+            if cx.rt.run(&Caller::host(), &name).is_err() {
+                match c.enqueue(work.clone(), p.inputs.clone()).await {
+                    Ok(true) => return Ok(Reused::Queued(name)),
+                    Ok(false) => continue,
+                    Err(e) => {
+                        c.release_name(&name).await;
+                        return Err(unavailable(e));
+                    }
+                }
+            }
+            // A Run of the name whose claim was dropped: as if claimed.
+            continue;
         };
         let existing = match cx.rt.run(&Caller::host(), &name) {
             Ok(r) => r.config().clone(),
@@ -264,6 +317,17 @@ async fn get_or_queue(
                 // Claimed on another host a moment ago: its record is on
                 // its way here.
                 tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+            Err(Error::NotFound { .. }) if c.executing_host(&name).await.is_none() => {
+                // A claim left by a Run since removed.
+                if c.reclaim(&name, rev).await {
+                    match c.enqueue(work.clone(), p.inputs.clone()).await {
+                        Ok(true) => return Ok(Reused::Queued(name)),
+                        Ok(false) => {}
+                        Err(e) => return Err(unavailable(e)),
+                    }
+                }
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -296,8 +360,12 @@ async fn get_or_queue(
         }
         cx.rt.check_write(who, &name, "running it again")?;
         if c.reclaim(&name, rev).await {
-            c.enqueue(work, p.inputs).await.map_err(unavailable)?;
-            return Ok(Reused::Queued(name));
+            match c.enqueue(work.clone(), p.inputs.clone()).await {
+                Ok(true) => return Ok(Reused::Queued(name)),
+                // Queued again by another host a moment ago: look again.
+                Ok(false) => continue,
+                Err(e) => return Err(unavailable(e)),
+            }
         }
     }
 }
@@ -376,6 +444,8 @@ fn stream_run(c: Arc<Cluster>, name: String) -> Resp {
                         break;
                     }
                 }
+                // The client went away: the follower stops at its next send.
+                drop(rx);
                 let _ = follow.await;
             });
         }
@@ -410,6 +480,8 @@ pub async fn follow_anywhere(
     } else {
         rh_runtime::OutputKind::Stdout
     };
+    // Bytes already sent from another host: not sent again from here.
+    let mut sent = 0u64;
     loop {
         if c.rt.is_executing(name) || ended_here(c, name) {
             break;
@@ -424,13 +496,14 @@ pub async fn follow_anywhere(
             Some(h) if h == c.host => {
                 // Taken here a moment ago: it is about to run.
                 tokio::time::sleep(Duration::from_millis(2)).await;
-                if c.rt.is_executing(name) || ended_here(c, name) {
-                    break;
-                }
             }
             Some(h) => {
-                if c.follow_remote(&h, name, stderr, tx, follow).await.is_ok() {
-                    return;
+                match c
+                    .follow_remote(&h, name, stderr, tx, follow, &mut sent)
+                    .await
+                {
+                    Ok(()) => return,
+                    Err(e) => tracing::debug!("following {name} on {h}: {e}"),
                 }
                 // The host stopped answering: what this host knows of the
                 // Run ends it once it is reaped.
@@ -462,7 +535,13 @@ pub async fn follow_anywhere(
         return;
     };
     while let Ok(Some(chunk)) = f.next().await {
-        if tx.send(Bytes::from(chunk)).await.is_err() {
+        let mut chunk = Bytes::from(chunk);
+        if sent > 0 {
+            let skip = sent.min(chunk.len() as u64);
+            sent -= skip;
+            chunk = chunk.slice(skip as usize..);
+        }
+        if !chunk.is_empty() && tx.send(chunk).await.is_err() {
             return;
         }
     }

@@ -46,8 +46,8 @@ impl RunStore {
         let held = match self.load(&config.name) {
             Ok(c) => Some(c),
             Err(Error::NotFound { .. }) => None,
-            // A record that does not parse is replaced.
-            Err(Error::Corrupt { .. }) => None,
+            // A record that does not parse: the folder is replaced whole.
+            Err(Error::Corrupt { .. }) => Some(corrupt_placeholder(&config.name)),
             Err(e) => return Err(e),
         };
         if let Some(h) = &held
@@ -137,14 +137,38 @@ impl RunStore {
     }
 }
 
-/// Whether `incoming` is a later state of the Run than `held`.
+/// A held record that does not parse, as the oldest record of its name:
+/// any copy replaces it (whole, since no start time matches).
+fn corrupt_placeholder(name: &str) -> RunConfig {
+    let mut c = RunConfig::function(name.to_string(), String::new());
+    c.status = RunStatus::Completed;
+    c.start_time = None;
+    c
+}
+
+/// Whether `incoming` is a later state of the Run than `held`. Records of
+/// one Run come from different hosts (queued by one, run by another), whose
+/// clocks need not agree: start times are compared only where a new Run of
+/// the name replaces another (a rerun of a finished Run, a Run queued
+/// again after its host died), never to order the states of one Run.
+/// Of two ends of one Run the first stands (a host taken for dead whose
+/// Run still ended), unless the later only adds to it (the same status).
 fn newer(incoming: &RunConfig, held: &RunConfig) -> bool {
     let (a, b) = (start_us(incoming), start_us(held));
-    if a != b {
-        return a > b;
+    match (rank(held.status), rank(incoming.status)) {
+        // A new Run of the name, queued or running, after one that ended.
+        (2, 0 | 1) => a > b,
+        // Both ended: the same end again, or a later Run's end.
+        (2, 2) if a == b => incoming.status == held.status,
+        (2, 2) => a > b,
+        // Queued, then running or ended: the same Run going on.
+        (0, 1 | 2) => true,
+        // Queued again (after its host died) or a later attempt.
+        (0, 0) | (1, 0) => a > b,
+        (1, 1) => a != b,
+        (1, 2) => true,
+        _ => false,
     }
-    rank(incoming.status) > rank(held.status)
-        || (incoming.status.is_terminal() && held.status.is_terminal())
 }
 
 fn rank(s: RunStatus) -> u8 {
