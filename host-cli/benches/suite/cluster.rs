@@ -397,15 +397,7 @@ pub fn cluster_figures(
             let mut o = connect(&other).await;
             // Running there too before the cancel is timed.
             loop {
-                let v = request(
-                    &mut o,
-                    &other,
-                    "GET",
-                    &format!("/v1/runs/{name}"),
-                    Bytes::new(),
-                )
-                .await;
-                if v["status"] == "running" {
+                if status_of(&mut o, &other, &name).await.as_deref() == Some("running") {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
