@@ -204,6 +204,9 @@ pub(crate) fn claim(
                         .grant(ObjectKind::Run, &config.name, owner, Access::Write)?;
                 }
                 let live = parts.inflight.register(&config.name, plan.limits.output);
+                if let Some(w) = &parts.opts.watcher {
+                    (w.0)(crate::RunEvent::Started(&config));
+                }
                 return Ok(Found::Claimed(Box::new(Claimed {
                     config,
                     dir: folder.dir,

@@ -136,7 +136,7 @@ pub use names::{
     MAX_NAME_LEN, MAX_TAG_VALUE, MAX_TAGS, auto_run_name, now_rfc3339, validate_name,
     validate_run_name, validate_tag,
 };
-pub use options::RuntimeOptions;
+pub use options::{RunEvent, RunWatcher, RuntimeOptions};
 pub use remote::{RemoteStore, Transfer, parse_s3_url};
 pub use run::{Run, RunFile, is_plain_relative};
 pub use runtime::Scope;

@@ -56,6 +56,36 @@ pub struct RuntimeOptions {
     /// instead of failing mid-write. `None`: 1 GiB, or 5% of a filesystem
     /// smaller than 20 GiB; `Some(0)`: no check.
     pub disk_reserve: Option<u64>,
+    /// Sees every Run this runtime starts and ends (metrics). Called on the
+    /// call's path: it must be quick.
+    pub watcher: Option<RunWatcher>,
+}
+
+/// A function that sees Runs start and end: see [`RunEvent`].
+#[derive(Clone)]
+pub struct RunWatcher(pub std::sync::Arc<dyn Fn(RunEvent<'_>) + Send + Sync>);
+
+impl std::fmt::Debug for RunWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunWatcher")
+    }
+}
+
+/// What a [`RunWatcher`] is told.
+#[derive(Debug, Clone, Copy)]
+pub enum RunEvent<'a> {
+    /// A Run was claimed here and is about to execute.
+    Started(&'a crate::RunConfig),
+    /// A Run this runtime executed has ended and is recorded.
+    Ended {
+        /// Its final record.
+        config: &'a crate::RunConfig,
+        /// Whether the call could be answered from the result cache (a hit
+        /// has `cache_hit`; one without was a miss).
+        cached: bool,
+        /// The bytes the guest wrote to stdout and stderr.
+        output_bytes: u64,
+    },
 }
 
 impl RuntimeOptions {
@@ -74,7 +104,14 @@ impl RuntimeOptions {
             shared_store: None,
             publish_in_background: true,
             disk_reserve: None,
+            watcher: None,
         }
+    }
+
+    /// Tell `watcher` about every Run that starts and ends here.
+    pub fn watch(mut self, watcher: RunWatcher) -> Self {
+        self.watcher = Some(watcher);
+        self
     }
 
     /// Keep `bytes` of disk free (0: start Runs whatever the free space).

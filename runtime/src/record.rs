@@ -66,6 +66,13 @@ pub(crate) async fn finish(
         parts.runs.index().sync();
     }
     drop((hit, cache_lock));
+    if let Some(w) = &parts.opts.watcher {
+        (w.0)(crate::RunEvent::Ended {
+            config: &config,
+            cached: plan.cache,
+            output_bytes: live.budget.written(),
+        });
+    }
     let mut run = Run::from_parts(dir, config);
     let result = result.map(|(bytes, value)| run.set_result(bytes, value));
     parts.inflight.end(run.name(), live, || run.clone());

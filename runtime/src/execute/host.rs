@@ -86,6 +86,11 @@ pub(crate) struct OutputBudget {
 }
 
 impl OutputBudget {
+    /// The bytes written so far (past the cap included).
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
     pub fn new(cap: u64) -> (Arc<Self>, tokio::sync::watch::Receiver<u64>) {
         let (progress, rx) = tokio::sync::watch::channel(0);
         let budget = Arc::new(OutputBudget {

@@ -140,7 +140,7 @@ impl Cluster {
     /// here (`not_started`), its record to every host, its work. `false`
     /// when a Run of the name is still queued or running (a rerun that
     /// lost a race): nothing was queued.
-    pub async fn enqueue(&self, mut work: Work, inputs: Vec<u8>) -> Result<bool> {
+    pub async fn enqueue(self: &Arc<Self>, mut work: Work, inputs: Vec<u8>) -> Result<bool> {
         let key = key_of(&work.run);
         let body = serde_json::to_vec(&work.body)?;
         if body.len() > BODY_INLINE_MAX {
@@ -177,9 +177,16 @@ impl Cluster {
         let (rt, config, ins) = (self.rt.clone(), work.queued.clone(), inputs.clone());
         rh_runtime::background::run(move || rt.mirror(&config, &[(rh_runtime::INPUTS, &ins)]))
             .await?;
-        work.after = self
-            .publish_run(&work.queued, vec![(rh_runtime::INPUTS, inputs)])
-            .await;
+        // What the caller saw is what this host has applied; the host that
+        // takes the Run waits until it has applied as much.
+        work.after = self.applied_seq.load(std::sync::atomic::Ordering::SeqCst);
+        // The queued record goes to the other hosts meanwhile (the host
+        // that takes the Run does not need it).
+        let (c, queued) = (self.clone(), work.queued.clone());
+        tokio::spawn(async move {
+            c.publish_run(&queued, vec![(rh_runtime::INPUTS, inputs)])
+                .await
+        });
         self.publish_work(&work).await?;
         Ok(true)
     }
@@ -422,8 +429,7 @@ async fn execute(c: &Arc<Cluster>, work: Work, revision: u64) {
         .await
         .unwrap_or_default()
     };
-    c.publish_run(&config, files).await;
-    c.let_go(&name, revision).await;
+    tokio::join!(c.publish_run(&config, files), c.let_go(&name, revision));
     c.wake(&name);
 }
 
@@ -524,7 +530,9 @@ async fn start(c: &Arc<Cluster>, work: &Work) -> rh_runtime::Result<Run> {
         if work.attempt > 1 {
             config.attempts = Some(work.attempt);
         }
-        c.publish_run(&config, vec![]).await;
+        // Told to every host while it runs; its end waits for nothing.
+        let c = c.clone();
+        tokio::spawn(async move { c.publish_run(&config, vec![]).await });
     }
     handle.wait().await
 }

@@ -267,11 +267,25 @@ impl Index {
         }
     }
 
+    /// Put a Run's row without waiting for it to be committed (within the
+    /// writer's window): a copy of a Run another host executes, whose
+    /// folder is written already.
+    pub fn put_lazy(&self, config: &RunConfig) {
+        self.writer
+            .send(writer::Op::Put(Box::new(config.clone()), None));
+    }
+
     /// Forget the Run `name` that started at `start_us` (a later Run of
     /// the name stays), committed before this returns.
     pub fn forget(&self, names: Vec<(String, i64)>) {
         self.writer.send(writer::Op::Forget(names));
         self.writer.sync();
+    }
+
+    /// [`Index::forget`] within the writer's window (the rows sent after
+    /// it, in order, are committed after it).
+    pub fn forget_lazy(&self, names: Vec<(String, i64)>) {
+        self.writer.send(writer::Op::Forget(names));
     }
 
     /// Wait until every row sent before now is committed.

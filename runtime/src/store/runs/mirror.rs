@@ -107,10 +107,11 @@ impl RunStore {
                 let _ = fs::remove_dir_all(t);
             }
             if let Some(h) = &held {
-                self.index.forget(vec![(h.name.clone(), start_us(h))]);
+                self.index.forget_lazy(vec![(h.name.clone(), start_us(h))]);
             }
         }
-        self.index.put(config, None);
+        // Within the writer's window: the folder is the truth meanwhile.
+        self.index.put_lazy(config);
         Ok(Mirrored::Written)
     }
 
@@ -128,7 +129,8 @@ impl RunStore {
                     .join(format!(".trash-{name}-{}-{n}", std::process::id()));
                 fs::rename(&dir, &trash).map_err(|e| Error::io("rename", &dir, e))?;
                 let _ = fs::remove_dir_all(&trash);
-                self.index.forget(vec![(name.to_string(), start_us(&c))]);
+                self.index
+                    .forget_lazy(vec![(name.to_string(), start_us(&c))]);
                 Ok(true)
             }
             Ok(_) | Err(Error::NotFound { .. }) => Ok(false),
