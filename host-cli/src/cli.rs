@@ -461,6 +461,10 @@ pub struct ServeArgs {
     /// http://ADDR).
     #[arg(long, requires = "nats")]
     pub advertise: Option<String>,
+    /// Also serve `/metrics` (and `/healthz`) without a token on this
+    /// loopback address, for a Prometheus on the same machine.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args, Clone)]

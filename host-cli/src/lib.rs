@@ -128,6 +128,7 @@ pub async fn serve_for_fuzzing(
         },
         retain: None,
         nats: None,
+        metrics_addr: None,
     })
     .await
 }

@@ -82,6 +82,11 @@ impl Runtime {
         self.parts.opts.cache
     }
 
+    /// How many guest instances may run at once here.
+    pub fn instance_slots(&self) -> u32 {
+        self.parts.opts.engine.max_concurrent
+    }
+
     /// The default limits.
     pub fn default_limits(&self) -> &Limits {
         &self.parts.opts.limits

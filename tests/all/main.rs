@@ -11,6 +11,7 @@ mod cancel;
 mod completions;
 mod connections;
 mod daemon;
+mod dashboard;
 mod deploys;
 mod disk;
 mod escape;

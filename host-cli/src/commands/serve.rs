@@ -73,6 +73,7 @@ pub async fn serve(a: ServeArgs) -> Result<ExitCode> {
     };
     server::serve(ServeOptions {
         nats,
+        metrics_addr: a.metrics_addr,
         addr: a.addr,
         root,
         token,

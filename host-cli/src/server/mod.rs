@@ -16,9 +16,11 @@
 //! - `conn`: connection limits and timeouts.
 
 mod conn;
+mod dashboard;
 mod errors;
 pub mod hosts;
 mod json;
+mod metrics;
 mod routes;
 
 pub use conn::{Limits, default_max_connections, open_file_limit};
@@ -67,21 +69,32 @@ pub struct ServeOptions {
     pub retain: Option<(rh_runtime::GcRequest, Duration)>,
     /// Join a cluster of several hosts through NATS.
     pub nats: Option<hosts::NatsOptions>,
+    /// A second, loopback listener for `/metrics` (and `/healthz`) alone,
+    /// without a token.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Apply a retention policy now and then every `every`, off the async
 /// workers, logging what it removed.
-async fn retention(rt: Runtime, req: rh_runtime::GcRequest, every: Duration) {
+async fn retention(
+    rt: Runtime,
+    req: rh_runtime::GcRequest,
+    every: Duration,
+    metrics: Arc<metrics::Metrics>,
+) {
     loop {
         let (r, q) = (rt.clone(), req.clone());
         match rh_runtime::background::run(move || r.gc(&rh_runtime::Caller::host(), &q)).await {
-            Ok(report) if report.runs_removed > 0 => tracing::info!(
+            Ok(report) if report.runs_removed > 0 => {
+                metrics.gc_removed(report.runs_removed);
+                tracing::info!(
                 runs = report.runs_removed,
                 bytes = report.run_bytes,
                 producers_kept = report.producers_kept,
                 "retention removed {} Runs",
                 report.runs_removed
-            ),
+            )
+            }
             Ok(_) => tracing::debug!("retention: nothing to remove"),
             Err(e) => tracing::warn!("retention: {e}"),
         }
@@ -99,6 +112,10 @@ pub struct State {
     pub body_grace: Duration,
     /// This host's part in a cluster of several (`--nats`).
     pub cluster: Option<Arc<hosts::Cluster>>,
+    /// The dashboard's signed-in browsers.
+    pub sessions: dashboard::Sessions,
+    /// What `/metrics` exports.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// Who may send requests.
@@ -128,6 +145,12 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         (None, Some(t)) => Auth::Token(t.clone()),
         (None, None) => Auth::Open,
     };
+    if let Some(m) = opts.metrics_addr
+        && !m.ip().is_loopback()
+    {
+        bail!("--metrics-addr {m}: metrics are served without a token, on loopback only");
+    }
+    let metrics = metrics::Metrics::new();
     let mut ropts = RuntimeOptions::new(&opts.root).limits(rh_runtime::Limits {
         scratch: Some(opts.scratch_limit),
         ..Default::default()
@@ -149,11 +172,12 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
             .runs_dir(opts.root.join("logs"))
             .cluster(opts.name.clone())
             .cache(opts.cache)
-            .durable(opts.durable),
+            .durable(opts.durable)
+            .watch(metrics.watcher()),
     )
     .with_context(|| format!("opening the daemon root {}", opts.root.display()))?;
     if let Some((req, every)) = opts.retain.clone() {
-        tokio::spawn(retention(rt.clone(), req, every));
+        tokio::spawn(retention(rt.clone(), req, every, metrics.clone()));
     }
     let listener = TcpListener::bind(opts.addr)
         .await
@@ -189,7 +213,16 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         max_request: opts.max_request,
         body_grace: opts.connections.header_timeout,
         cluster: cluster.clone(),
+        sessions: Default::default(),
+        metrics: metrics.clone(),
     });
+    if let Some(m) = opts.metrics_addr {
+        let l = TcpListener::bind(m)
+            .await
+            .with_context(|| format!("listening on --metrics-addr {m}"))?;
+        tracing::info!(addr = %l.local_addr()?, "metrics listening");
+        tokio::spawn(metrics_listener(l, state.clone()));
+    }
     if let Some(c) = &cluster {
         c.start(&state).await?;
     }
@@ -269,6 +302,41 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `--metrics-addr`: `/metrics` and `/healthz`, nothing else, no token.
+async fn metrics_listener(l: TcpListener, state: Arc<State>) {
+    loop {
+        let Ok((stream, _)) = l.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let state = state.clone();
+                async move {
+                    let resp = match req.uri().path() {
+                        "/metrics" => routes::metrics_page(&state),
+                        "/healthz" => routes::respond(
+                            hyper::StatusCode::OK,
+                            "text/plain",
+                            crate::wire::full(b"ok\n".to_vec()),
+                        ),
+                        _ => routes::respond(
+                            hyper::StatusCode::NOT_FOUND,
+                            "text/plain",
+                            crate::wire::full(b"only /metrics and /healthz here\n".to_vec()),
+                        ),
+                    };
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
 }
 
 /// Read the users file again; a file with errors is reported and the

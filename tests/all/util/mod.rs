@@ -3,10 +3,12 @@
 //! on top of it what needs the real `rh-wasm` binary: a runner for it, a
 //! daemon on a real port ([`Daemon`]) and an S3 server ([`S3`]).
 
+mod browser;
 mod daemon;
 mod nats;
 mod s3;
 
+pub use browser::Browser;
 pub use daemon::Daemon;
 pub use nats::Hosts;
 pub use rh_test_support::*;

@@ -35,7 +35,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-type Resp = Response<BoxBody>;
+pub type Resp = Response<BoxBody>;
 
 pub async fn handle(
     state: Arc<State>,
@@ -45,38 +45,91 @@ pub async fn handle(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let (resp, who) = match authenticate(&state, &req) {
-        None => (
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "missing or wrong bearer token",
-            )
-            .into_response(),
-            None,
-        ),
-        Some(user) => {
-            let who = user.as_ref().map(|u| u.name.clone());
-            (route(&state, user, req).await, who)
+    let (resp, who) = if path == "/metrics" {
+        match authenticate(&state, &req) {
+            Ok(_) => (metrics_page(&state), None),
+            Err(e) => (e.into_response(), None),
+        }
+    } else if path != "/v1" && !path.starts_with("/v1/") {
+        (super::dashboard::handle(&state, req).await, None)
+    } else {
+        match authenticate(&state, &req) {
+            Err(e) => (e.into_response(), None),
+            Ok(user) => {
+                let who = user.as_ref().map(|u| u.name.clone());
+                (route(&state, user, req).await, who)
+            }
         }
     };
+    let took = started.elapsed();
+    state.metrics.request(
+        method.as_str(),
+        &super::metrics::route_of(&path),
+        resp.status().as_u16(),
+        took.as_secs_f64(),
+    );
     tracing::info!(
         %peer, user = who.as_deref().unwrap_or("-"), %method, %path, status = resp.status().as_u16(),
-        ms = started.elapsed().as_secs_f64() * 1000.0, "request"
+        ms = took.as_secs_f64() * 1000.0, "request"
     );
     Ok(resp)
 }
 
-/// Who is asking: `None` when the token is missing or wrong; `Some(None)`
-/// for full access (no users on this daemon); `Some(Some(user))` for a
-/// user, whose access the runtime checks.
-fn authenticate(state: &State, req: &Request<Incoming>) -> Option<Option<User>> {
-    let given = req
+/// `GET /metrics`: the Prometheus text format, gauges read now.
+pub fn metrics_page(state: &State) -> Resp {
+    let running = state.rt.active_runs().len() as i64;
+    let queued = state
+        .cluster
+        .as_ref()
+        .map(|c| c.queue_depth.load(std::sync::atomic::Ordering::SeqCst) as i64)
+        .unwrap_or(0);
+    let body = state
+        .metrics
+        .render(running, queued, running, i64::from(state.rt.instance_slots()));
+    respond(
+        StatusCode::OK,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        full(body.into_bytes()),
+    )
+}
+
+/// Who is asking, by bearer token or by the dashboard's session cookie:
+/// `Ok(None)` for full access (no users on this daemon), `Ok(Some(user))`
+/// for a user, whose access the runtime checks. A session changes
+/// nothing without its CSRF token.
+fn authenticate(state: &State, req: &Request<Incoming>) -> Result<Option<User>, ApiError> {
+    let bearer = req
         .headers()
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let unauthorized = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong bearer token",
+        )
+    };
+    if bearer.is_none()
+        && let Some((_, s)) = super::dashboard::session_of(state, req)
+    {
+        let reads = matches!(*req.method(), Method::GET | Method::HEAD);
+        if !reads && !super::dashboard::csrf_ok(req, &s) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "a request with the session cookie that changes something needs its X-RH-CSRF token",
+            ));
+        }
+        return Ok(s.user);
+    }
+    user_of_token(state, bearer.unwrap_or("")).ok_or_else(unauthorized)
+}
+
+/// Whom a token names: `Some(None)` for full access (the daemon's token,
+/// or any on a daemon without one), `Some(Some(user))` for a user, `None`
+/// for a token not known here.
+pub fn user_of_token(state: &State, given: &str) -> Option<Option<User>> {
     match &state.auth {
         Auth::Open => Some(None),
         Auth::Token(token) => {
@@ -262,6 +315,7 @@ pub async fn route_with(
             delete(&cx, ObjectKind::Run, name).into_response()
         }
         (Method::GET, ["v1", "runs", name, "logs"]) => runs::logs(&cx, name).into_response(),
+        (Method::GET, ["v1", "runs", name, "access"]) => runs::access(&cx, name).into_response(),
         (Method::GET, ["v1", "runs", name, "files"]) => {
             runs::files(&cx, name).await.into_response()
         }

@@ -22,7 +22,26 @@ pub async fn list(cx: &Ctx<'_>) -> Result<Json<RunPage>, ApiError> {
 pub async fn gc(cx: &Ctx<'_>, req: ReqBody) -> Result<Json<GcReport>, ApiError> {
     let body: GcRequest = cx.json_body(req, "a gc request").await?;
     let (rt, who) = (cx.rt.clone(), cx.who.clone());
-    Ok(Json(blocking(move || rt.gc(&who, &body)).await?))
+    let report = blocking(move || rt.gc(&who, &body)).await?;
+    if !body_dry(&report) {
+        cx.state.metrics.gc_removed(report.runs_removed);
+    }
+    Ok(Json(report))
+}
+
+fn body_dry(r: &GcReport) -> bool {
+    r.dry_run
+}
+
+/// What the caller may do to a Run: `{"read": true, "write": bool}` (the
+/// dashboard shows a cancel button only to those who may).
+pub fn access(cx: &Ctx, name: &str) -> Result<Json<serde_json::Value>, ApiError> {
+    cx.rt.run(&cx.who, name)?;
+    let write = cx
+        .rt
+        .check_write(&cx.who, name, "cancelling it")
+        .is_ok();
+    Ok(Json(serde_json::json!({"read": true, "write": write})))
 }
 
 /// Forget result-cache entries; the Runs stay.

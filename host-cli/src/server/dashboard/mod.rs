@@ -1,0 +1,352 @@
+//! The dashboard at `/`: a page app (assets embedded in the binary, nothing
+//! fetched from elsewhere) over the daemon's own `/v1` API, and the
+//! sessions it signs in with.
+//!
+//! Signing in (`POST /signin`) takes the daemon's token or a user's token
+//! and sets `rh_session`, an HttpOnly, SameSite=Strict cookie naming a
+//! session held in memory (12 hours). A request with that cookie acts as
+//! its user through the same access rules as a bearer token; one that
+//! changes anything must also carry the session's CSRF token
+//! (`X-RH-CSRF`, or the `csrf` field of the sign-out form), which only the
+//! daemon's own pages can read (`GET /ui/session`). No page but the
+//! sign-in form is served without a session. `GET /healthz` answers `ok`
+//! to anyone and says nothing else.
+
+use super::routes::{Reply, Resp, respond};
+use super::{Auth, State};
+use crate::wire::full;
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use rh_runtime::User;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const INDEX: &str = include_str!("assets/index.html");
+const SIGNIN: &str = include_str!("assets/signin.html");
+const APP_JS: &str = include_str!("assets/app.js");
+const APP_CSS: &str = include_str!("assets/app.css");
+
+/// How long a session lasts.
+const SESSION_LIFE: Duration = Duration::from_secs(12 * 3600);
+/// The most sessions held; the oldest go first.
+const MAX_SESSIONS: usize = 10_000;
+const COOKIE: &str = "rh_session";
+
+/// A signed-in browser.
+#[derive(Clone)]
+pub struct Session {
+    /// The user, on a daemon with users.
+    pub user: Option<User>,
+    pub csrf: String,
+    made: Instant,
+}
+
+/// The sessions signed in, by id.
+#[derive(Default)]
+pub struct Sessions {
+    by_id: Mutex<HashMap<String, Session>>,
+}
+
+impl Sessions {
+    fn open(&self, user: Option<User>) -> String {
+        let id = super::hosts::random_id() + &super::hosts::random_id();
+        let mut m = self.by_id.lock().expect("sessions poisoned");
+        m.retain(|_, s| s.made.elapsed() < SESSION_LIFE);
+        if m.len() >= MAX_SESSIONS
+            && let Some(oldest) = m.iter().min_by_key(|(_, s)| s.made).map(|(k, _)| k.clone())
+        {
+            m.remove(&oldest);
+        }
+        m.insert(
+            id.clone(),
+            Session {
+                user,
+                csrf: super::hosts::random_id() + &super::hosts::random_id(),
+                made: Instant::now(),
+            },
+        );
+        id
+    }
+
+    fn get(&self, id: &str) -> Option<Session> {
+        let m = self.by_id.lock().expect("sessions poisoned");
+        m.get(id)
+            .filter(|s| s.made.elapsed() < SESSION_LIFE)
+            .cloned()
+    }
+
+    fn close(&self, id: &str) {
+        self.by_id.lock().expect("sessions poisoned").remove(id);
+    }
+}
+
+/// The session a request's cookie names, if any (and its user still
+/// exists on this daemon).
+pub fn session_of<B>(state: &State, req: &Request<B>) -> Option<(String, Session)> {
+    let id = cookie(req, COOKIE)?;
+    let s = state.sessions.get(&id)?;
+    if let (Some(u), Auth::Users(_, users)) = (&s.user, &state.auth)
+        && !users.read().expect("users lock poisoned").has(&u.name)
+    {
+        return None;
+    }
+    Some((id, s))
+}
+
+fn cookie<B>(req: &Request<B>, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then(|| v.to_string())
+        })
+}
+
+/// Whether a request may change something: a bearer token (no cookie
+/// involved), or a session whose CSRF token it carries.
+pub fn csrf_ok<B>(req: &Request<B>, s: &Session) -> bool {
+    let given = req
+        .headers()
+        .get("x-rh-csrf")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    same(given.as_bytes(), s.csrf.as_bytes())
+}
+
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Headers every page and asset carries.
+fn guarded(mut resp: Resp) -> Resp {
+    let h = resp.headers_mut();
+    for (k, v) in [
+        (
+            "content-security-policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+        ("cache-control", "no-store"),
+    ] {
+        if let Ok(v) = hyper::header::HeaderValue::from_str(v) {
+            h.insert(k, v);
+        }
+    }
+    resp
+}
+
+fn page(status: StatusCode, ctype: &str, body: String) -> Resp {
+    guarded(respond(status, ctype, full(body.into_bytes())))
+}
+
+fn redirect(to: &str, cookie: Option<String>) -> Resp {
+    let mut resp = respond(StatusCode::SEE_OTHER, "text/plain", full(Vec::new()));
+    if let Ok(v) = hyper::header::HeaderValue::from_str(to) {
+        resp.headers_mut().insert(hyper::header::LOCATION, v);
+    }
+    if let Some(c) = cookie.and_then(|c| hyper::header::HeaderValue::from_str(&c).ok()) {
+        resp.headers_mut().insert(hyper::header::SET_COOKIE, c);
+    }
+    guarded(resp)
+}
+
+/// A local path to go back to after signing in (never another site).
+fn safe_next(next: &str) -> String {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next.to_string()
+    } else {
+        "/".into()
+    }
+}
+
+fn signin_page(status: StatusCode, message: Option<&str>, next: &str) -> Resp {
+    let msg = message
+        .map(|m| format!("<p class=\"error-box\" id=\"signin-error\">{}</p>", escape(m)))
+        .unwrap_or_default();
+    let body = SIGNIN
+        .replace("<!--MESSAGE-->", &msg)
+        .replace("<!--NEXT-->", &escape(&safe_next(next)));
+    page(status, "text/html; charset=utf-8", body)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// `application/x-www-form-urlencoded` fields.
+fn form(body: &[u8]) -> HashMap<String, String> {
+    let text = String::from_utf8_lossy(body);
+    text.split('&')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            Some((decode(k)?, decode(v)?))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> Option<String> {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Everything outside `/v1`: pages, assets, sign-in and out, health.
+pub async fn handle(state: &State, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let method = req.method().clone();
+    match (&method, path.as_str()) {
+        (&Method::GET, "/healthz") => respond(StatusCode::OK, "text/plain", full(b"ok\n".to_vec())),
+        (&Method::GET, "/assets/app.css") => {
+            page(StatusCode::OK, "text/css; charset=utf-8", APP_CSS.into())
+        }
+        (&Method::GET, "/signin") => {
+            let next = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("next="))
+                .and_then(decode)
+                .unwrap_or_else(|| "/".into());
+            signin_page(StatusCode::OK, None, &next)
+        }
+        (&Method::POST, "/signin") => signin(state, req).await,
+        (&Method::POST, "/signout") => signout(state, req).await,
+        _ => {
+            let Some((_, s)) = session_of(state, &req) else {
+                if method == Method::GET && !path.starts_with("/assets/") && !path.starts_with("/ui/")
+                {
+                    let next = if query.is_empty() {
+                        path.clone()
+                    } else {
+                        format!("{path}?{query}")
+                    };
+                    return redirect(
+                        &format!("/signin?next={}", percent(&next)),
+                        None,
+                    );
+                }
+                return super::errors::ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "sign in first",
+                )
+                .into_response();
+            };
+            match (&method, path.as_str()) {
+                (&Method::GET, "/assets/app.js") => page(
+                    StatusCode::OK,
+                    "text/javascript; charset=utf-8",
+                    APP_JS.into(),
+                ),
+                (&Method::GET, "/ui/session") => {
+                    let v = serde_json::json!({
+                        "user": s.user.as_ref().map(|u| u.name.clone()),
+                        "admin": s.user.as_ref().is_none_or(|u| u.admin),
+                        "csrf": s.csrf,
+                        "cluster": state.rt.cluster(),
+                    });
+                    page(StatusCode::OK, "application/json", v.to_string())
+                }
+                (&Method::GET, p)
+                    if p == "/"
+                        || p == "/functions"
+                        || p == "/artifacts"
+                        || p == "/hosts"
+                        || p.starts_with("/runs/")
+                        || p.starts_with("/lineage/") =>
+                {
+                    page(StatusCode::OK, "text/html; charset=utf-8", INDEX.into())
+                }
+                _ => page(
+                    StatusCode::NOT_FOUND,
+                    "text/plain; charset=utf-8",
+                    "no such page\n".into(),
+                ),
+            }
+        }
+    }
+}
+
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn small_body(req: Request<Incoming>) -> Option<bytes::Bytes> {
+    use http_body_util::BodyExt;
+    let limited = http_body_util::Limited::new(req.into_body(), 16 << 10);
+    tokio::time::timeout(Duration::from_secs(10), limited.collect())
+        .await
+        .ok()?
+        .ok()
+        .map(|b| b.to_bytes())
+}
+
+async fn signin(state: &State, req: Request<Incoming>) -> Resp {
+    let Some(body) = small_body(req).await else {
+        return signin_page(StatusCode::BAD_REQUEST, Some("the form did not come whole"), "/");
+    };
+    let f = form(&body);
+    let next = f.get("next").cloned().unwrap_or_else(|| "/".into());
+    let token = f.get("token").map(String::as_str).unwrap_or("");
+    let Some(user) = super::routes::user_of_token(state, token) else {
+        return signin_page(StatusCode::UNAUTHORIZED, Some("That token is not known here."), &next);
+    };
+    let id = state.sessions.open(user);
+    let cookie = format!(
+        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        SESSION_LIFE.as_secs()
+    );
+    redirect(&safe_next(&next), Some(cookie))
+}
+
+async fn signout(state: &State, req: Request<Incoming>) -> Resp {
+    let Some((id, s)) = session_of(state, &req) else {
+        return redirect("/signin", None);
+    };
+    let header_ok = csrf_ok(&req, &s);
+    let body = small_body(req).await.unwrap_or_default();
+    let field_ok = form(&body)
+        .get("csrf")
+        .is_some_and(|c| same(c.as_bytes(), s.csrf.as_bytes()));
+    if !header_ok && !field_ok {
+        return page(
+            StatusCode::FORBIDDEN,
+            "text/plain; charset=utf-8",
+            "missing CSRF token\n".into(),
+        );
+    }
+    state.sessions.close(&id);
+    redirect(
+        "/signin",
+        Some(format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")),
+    )
+}
