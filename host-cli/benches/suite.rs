@@ -37,6 +37,8 @@
 
 #[path = "suite/cluster.rs"]
 mod cluster;
+#[path = "suite/dashboard.rs"]
+mod dashboard;
 #[path = "suite/history.rs"]
 mod history;
 #[path = "suite/python.rs"]
@@ -1205,6 +1207,17 @@ fn main() {
             work.path(),
             &guests,
             &rt,
+            o.history_runs,
+            o.calls,
+            &mut rows,
+        );
+    }
+
+    if o.only.iter().any(|s| s == "dashboard") {
+        dashboard::dashboard_figures(
+            &tk,
+            work.path(),
+            &guests,
             o.history_runs,
             o.calls,
             &mut rows,

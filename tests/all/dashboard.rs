@@ -59,8 +59,18 @@ fn session_cookie(d: &Daemon, token: &str) -> String {
         .lines()
         .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
         .unwrap_or_else(|| panic!("no cookie in {resp}"));
-    assert!(line.contains("HttpOnly") && line.contains("SameSite=Strict"), "{line}");
-    line.split_once(':').unwrap().1.trim().split(';').next().unwrap().to_string()
+    assert!(
+        line.contains("HttpOnly") && line.contains("SameSite=Strict"),
+        "{line}"
+    );
+    line.split_once(':')
+        .unwrap()
+        .1
+        .trim()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -95,7 +105,14 @@ fn nothing_is_served_without_a_session_and_health_says_only_ok() {
     let (status, resp) = with_cookie(&d, "POST", "/v1/gc", &cookie, None);
     assert_eq!(status, 403, "{resp}");
     let (_, resp) = with_cookie(&d, "GET", "/ui/session", &cookie, None);
-    let csrf = resp.split("\"csrf\":\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let csrf = resp
+        .split("\"csrf\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
     let (status, _) = with_cookie(&d, "POST", "/signout", &cookie, Some(&csrf));
     assert_eq!(status, 303);
     let (status, _) = with_cookie(&d, "GET", "/v1/runs", &cookie, None);
@@ -107,9 +124,15 @@ fn the_dashboard_lists_filters_follows_and_cancels_runs_in_a_browser() {
     let d = Daemon::start();
     d.deploy("testkit");
     for i in 0..3 {
-        call(&d, json!({"function": "testkit/add", "args": [i, 1], "run_name": format!("add{i}"), "tags": {"team": "search"}}));
+        call(
+            &d,
+            json!({"function": "testkit/add", "args": [i, 1], "run_name": format!("add{i}"), "tags": {"team": "search"}}),
+        );
     }
-    call(&d, json!({"function": "testkit/fail", "args": ["no"], "run_name": "broken"}));
+    call(
+        &d,
+        json!({"function": "testkit/fail", "args": ["no"], "run_name": "broken"}),
+    );
     let base = format!("http://{}", d.addr);
     tokio().block_on(async {
         let b = Browser::start().await;
@@ -180,7 +203,14 @@ fn the_lineage_graph_of_the_pipeline_has_its_nodes_and_edges() {
     let d = Daemon::start();
     d.deploy("pipeline");
     std::fs::write(d.client().join("data.csv"), "1,2\n2,4\n3,6\n").unwrap();
-    d.rh_ok(&["artifacts", "put", "dataset", "data.csv", "--cluster", "cpu"]);
+    d.rh_ok(&[
+        "artifacts",
+        "put",
+        "dataset",
+        "data.csv",
+        "--cluster",
+        "cpu",
+    ]);
     for (f, arg, run) in [
         ("pipeline/preprocess", "\"dataset\"", "prep"),
         ("pipeline/train", "3", "train"),
@@ -243,17 +273,28 @@ fn a_user_sees_nothing_of_another_users_runs_in_the_dashboard() {
     tokio().block_on(async {
         let b = Browser::start().await;
         b.sign_in(&base, &d.user_token("bob")).await;
-        b.until(10, "an empty table", "!!document.getElementById('empty')").await;
-        assert_eq!(b.eval("document.querySelectorAll('#runs tr[data-row]').length").await, json!(0));
+        b.until(10, "an empty table", "!!document.getElementById('empty')")
+            .await;
+        assert_eq!(
+            b.eval("document.querySelectorAll('#runs tr[data-row]').length")
+                .await,
+            json!(0)
+        );
         b.goto(&format!("{base}/runs/alices")).await;
-        b.until(10, "an error", "!!document.getElementById('error')").await;
+        b.until(10, "an error", "!!document.getElementById('error')")
+            .await;
         assert!(!b.text("body").await.contains("testkit/add"));
         b.shot("no-access").await;
         b.close().await;
         // Alice sees hers.
         let b = Browser::start().await;
         b.sign_in(&base, &d.user_token("alice")).await;
-        b.until(10, "her Run", "!!document.querySelector('tr[data-row=alices]')").await;
+        b.until(
+            10,
+            "her Run",
+            "!!document.querySelector('tr[data-row=alices]')",
+        )
+        .await;
         assert_eq!(b.text("#who").await, "alice");
         b.close().await;
     });
@@ -270,12 +311,28 @@ fn metrics_count_what_the_daemon_did_in_the_prometheus_format() {
     let d = Daemon::start_with(&["--metrics-addr", &maddr]);
     d.deploy("testkit");
     for i in 0..3 {
-        call(&d, json!({"function": "testkit/add", "args": [i, 1], "run_name": format!("m{i}")}));
+        call(
+            &d,
+            json!({"function": "testkit/add", "args": [i, 1], "run_name": format!("m{i}")}),
+        );
     }
-    call(&d, json!({"function": "testkit/fail", "args": ["no"], "run_name": "mfail"}));
-    call(&d, json!({"function": "testkit/echo_marker", "args": ["x", 3], "cache": true}));
-    call(&d, json!({"function": "testkit/echo_marker", "args": ["x", 3], "cache": true}));
-    let (status, v) = d.http_json("POST", "/v1/gc", &json!({"keep_last": 2, "status": ["completed"]}));
+    call(
+        &d,
+        json!({"function": "testkit/fail", "args": ["no"], "run_name": "mfail"}),
+    );
+    call(
+        &d,
+        json!({"function": "testkit/echo_marker", "args": ["x", 3], "cache": true}),
+    );
+    call(
+        &d,
+        json!({"function": "testkit/echo_marker", "args": ["x", 3], "cache": true}),
+    );
+    let (status, v) = d.http_json(
+        "POST",
+        "/v1/gc",
+        &json!({"keep_last": 2, "status": ["completed"]}),
+    );
     assert_eq!(status, 200, "{v}");
     let removed = v["runs_removed"].as_u64().unwrap();
     assert!(removed >= 1, "{v}");
@@ -284,7 +341,11 @@ fn metrics_count_what_the_daemon_did_in_the_prometheus_format() {
     // The same on the metrics listener, without a token.
     let mut s = std::net::TcpStream::connect(&maddr).unwrap();
     use std::io::{Read, Write};
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut other = String::new();
     s.read_to_string(&mut other).unwrap();
     assert!(other.starts_with("HTTP/1.1 200"), "{other}");
@@ -307,13 +368,45 @@ fn metrics_count_what_the_daemon_did_in_the_prometheus_format() {
             })
             .sum()
     };
-    assert_eq!(value("rh_runs_total", &[("function", "testkit/add"), ("status", "completed")]), 3.0, "{text}");
-    assert_eq!(value("rh_runs_total", &[("function", "testkit/fail"), ("status", "error")]), 1.0, "{text}");
-    assert_eq!(value("rh_runs_started_total", &[("function", "testkit/add")]), 3.0);
+    assert_eq!(
+        value(
+            "rh_runs_total",
+            &[("function", "testkit/add"), ("status", "completed")]
+        ),
+        3.0,
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            "rh_runs_total",
+            &[("function", "testkit/fail"), ("status", "error")]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        value("rh_runs_started_total", &[("function", "testkit/add")]),
+        3.0
+    );
     assert_eq!(value("rh_cache_misses_total", &[]), 1.0, "{text}");
-    assert_eq!(value("rh_cache_hits_total", &[("source", "local")]), 1.0, "{text}");
+    assert_eq!(
+        value("rh_cache_hits_total", &[("source", "local")]),
+        1.0,
+        "{text}"
+    );
     assert_eq!(value("rh_gc_removed_runs_total", &[]), removed as f64);
-    assert_eq!(value("rh_http_requests_total", &[("route", "/v1/calls"), ("method", "POST"), ("status", "200")]), 6.0, "{text}");
+    assert_eq!(
+        value(
+            "rh_http_requests_total",
+            &[
+                ("route", "/v1/calls"),
+                ("method", "POST"),
+                ("status", "200")
+            ]
+        ),
+        6.0,
+        "{text}"
+    );
     assert!(value("rh_fuel_consumed_total", &[("function", "testkit/add")]) > 0.0);
     assert!(value("rh_output_bytes_total", &[]) >= 12.0, "{text}");
     assert_eq!(value("rh_runs_running", &[]), 0.0);
@@ -322,7 +415,9 @@ fn metrics_count_what_the_daemon_did_in_the_prometheus_format() {
     let hist = scrape
         .samples
         .iter()
-        .find(|s| s.metric == "rh_run_duration_seconds" && s.labels.get("function") == Some("testkit/add"))
+        .find(|s| {
+            s.metric == "rh_run_duration_seconds" && s.labels.get("function") == Some("testkit/add")
+        })
         .unwrap_or_else(|| panic!("no duration histogram in {text}"));
     match &hist.value {
         prometheus_parse::Value::Histogram(buckets) => {
@@ -333,7 +428,10 @@ fn metrics_count_what_the_daemon_did_in_the_prometheus_format() {
     // No label holds a Run's name.
     for s in &scrape.samples {
         for (_, v) in s.labels.iter() {
-            assert!(!v.starts_with('m') || !v[1..].chars().all(|c| c.is_ascii_digit()), "{v}");
+            assert!(
+                !v.starts_with('m') || !v[1..].chars().all(|c| c.is_ascii_digit()),
+                "{v}"
+            );
             assert_ne!(v, "mfail");
         }
     }

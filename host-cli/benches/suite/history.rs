@@ -86,7 +86,7 @@ fn filled(i: usize, n: usize) -> RunConfig {
 }
 
 /// Write `n` Run folders with their records under `runs`, two threads.
-fn fill(runs: &Path, n: usize) {
+pub(super) fn fill(runs: &Path, n: usize) {
     std::fs::create_dir_all(runs).unwrap();
     std::thread::scope(|s| {
         for t in 0..2 {

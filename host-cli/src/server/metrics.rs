@@ -151,7 +151,11 @@ impl Metrics {
             http_duration.clone(),
         );
         let running = Gauge::default();
-        r.register("rh_runs_running", "Runs executing on this host now", running.clone());
+        r.register(
+            "rh_runs_running",
+            "Runs executing on this host now",
+            running.clone(),
+        );
         let queued = Gauge::default();
         r.register(
             "rh_runs_queued",
@@ -305,7 +309,10 @@ pub fn route_of(path: &str) -> String {
             return format!("/v1/{kind}/{{name}}");
         }
         ["v1", rest @ ..] if rest.len() <= 2 => {
-            return format!("/v1/{}", rest.iter().map(|s| known(s)).collect::<Vec<_>>().join("/"));
+            return format!(
+                "/v1/{}",
+                rest.iter().map(|s| known(s)).collect::<Vec<_>>().join("/")
+            );
         }
         ["v1", ..] => "/v1/other",
         _ => "/ui",
@@ -316,9 +323,30 @@ pub fn route_of(path: &str) -> String {
 /// A path segment that names a route, else `other`.
 fn known(s: &str) -> &str {
     const ROUTES: &[&str] = &[
-        "health", "functions", "components", "calls", "exec", "python", "artifacts", "lineage",
-        "scopes", "runs", "gc", "cache", "clear", "reindex", "result", "wait", "cancel", "logs",
-        "files", "shares", "remove", "hosts", "access", "session",
+        "health",
+        "functions",
+        "components",
+        "calls",
+        "exec",
+        "python",
+        "artifacts",
+        "lineage",
+        "scopes",
+        "runs",
+        "gc",
+        "cache",
+        "clear",
+        "reindex",
+        "result",
+        "wait",
+        "cancel",
+        "logs",
+        "files",
+        "shares",
+        "remove",
+        "hosts",
+        "access",
+        "session",
     ];
     if ROUTES.contains(&s) { s } else { "other" }
 }

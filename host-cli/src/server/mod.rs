@@ -88,12 +88,12 @@ async fn retention(
             Ok(report) if report.runs_removed > 0 => {
                 metrics.gc_removed(report.runs_removed);
                 tracing::info!(
-                runs = report.runs_removed,
-                bytes = report.run_bytes,
-                producers_kept = report.producers_kept,
-                "retention removed {} Runs",
-                report.runs_removed
-            )
+                    runs = report.runs_removed,
+                    bytes = report.run_bytes,
+                    producers_kept = report.producers_kept,
+                    "retention removed {} Runs",
+                    report.runs_removed
+                )
             }
             Ok(_) => tracing::debug!("retention: nothing to remove"),
             Err(e) => tracing::warn!("retention: {e}"),

@@ -167,7 +167,12 @@ fn safe_next(next: &str) -> String {
 
 fn signin_page(status: StatusCode, message: Option<&str>, next: &str) -> Resp {
     let msg = message
-        .map(|m| format!("<p class=\"error-box\" id=\"signin-error\">{}</p>", escape(m)))
+        .map(|m| {
+            format!(
+                "<p class=\"error-box\" id=\"signin-error\">{}</p>",
+                escape(m)
+            )
+        })
         .unwrap_or_default();
     let body = SIGNIN
         .replace("<!--MESSAGE-->", &msg)
@@ -235,17 +240,16 @@ pub async fn handle(state: &State, req: Request<Incoming>) -> Resp {
         (&Method::POST, "/signout") => signout(state, req).await,
         _ => {
             let Some((_, s)) = session_of(state, &req) else {
-                if method == Method::GET && !path.starts_with("/assets/") && !path.starts_with("/ui/")
+                if method == Method::GET
+                    && !path.starts_with("/assets/")
+                    && !path.starts_with("/ui/")
                 {
                     let next = if query.is_empty() {
                         path.clone()
                     } else {
                         format!("{path}?{query}")
                     };
-                    return redirect(
-                        &format!("/signin?next={}", percent(&next)),
-                        None,
-                    );
+                    return redirect(&format!("/signin?next={}", percent(&next)), None);
                 }
                 return super::errors::ApiError::new(
                     StatusCode::UNAUTHORIZED,
@@ -312,13 +316,21 @@ async fn small_body(req: Request<Incoming>) -> Option<bytes::Bytes> {
 
 async fn signin(state: &State, req: Request<Incoming>) -> Resp {
     let Some(body) = small_body(req).await else {
-        return signin_page(StatusCode::BAD_REQUEST, Some("the form did not come whole"), "/");
+        return signin_page(
+            StatusCode::BAD_REQUEST,
+            Some("the form did not come whole"),
+            "/",
+        );
     };
     let f = form(&body);
     let next = f.get("next").cloned().unwrap_or_else(|| "/".into());
     let token = f.get("token").map(String::as_str).unwrap_or("");
     let Some(user) = super::routes::user_of_token(state, token) else {
-        return signin_page(StatusCode::UNAUTHORIZED, Some("That token is not known here."), &next);
+        return signin_page(
+            StatusCode::UNAUTHORIZED,
+            Some("That token is not known here."),
+            &next,
+        );
     };
     let id = state.sessions.open(user);
     let cookie = format!(
@@ -347,6 +359,8 @@ async fn signout(state: &State, req: Request<Incoming>) -> Resp {
     state.sessions.close(&id);
     redirect(
         "/signin",
-        Some(format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")),
+        Some(format!(
+            "{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
+        )),
     )
 }

@@ -83,9 +83,12 @@ pub fn metrics_page(state: &State) -> Resp {
         .as_ref()
         .map(|c| c.queue_depth.load(std::sync::atomic::Ordering::SeqCst) as i64)
         .unwrap_or(0);
-    let body = state
-        .metrics
-        .render(running, queued, running, i64::from(state.rt.instance_slots()));
+    let body = state.metrics.render(
+        running,
+        queued,
+        running,
+        i64::from(state.rt.instance_slots()),
+    );
     respond(
         StatusCode::OK,
         "application/openmetrics-text; version=1.0.0; charset=utf-8",

@@ -37,10 +37,7 @@ fn body_dry(r: &GcReport) -> bool {
 /// dashboard shows a cancel button only to those who may).
 pub fn access(cx: &Ctx, name: &str) -> Result<Json<serde_json::Value>, ApiError> {
     cx.rt.run(&cx.who, name)?;
-    let write = cx
-        .rt
-        .check_write(&cx.who, name, "cancelling it")
-        .is_ok();
+    let write = cx.rt.check_write(&cx.who, name, "cancelling it").is_ok();
     Ok(Json(serde_json::json!({"read": true, "write": write})))
 }
 

@@ -197,11 +197,11 @@ async function runView(name) {
   const cmds = c.run_type === "command" ? el("table", { id: "cmds" },
     el("tr", {}, ["command", "args", "exit code"].map((h) => el("th", {}, h))),
     c.cmds.map((x) => el("tr", {}, el("td", { class: "mono" }, x.cmd), el("td", { class: "mono" }, x.args.join(" ")), el("td", {}, x.exit_code ?? "–")))) : null;
-  app.replaceChildren(title, actions, record,
+  app.replaceChildren(...[title, actions, record,
     el("div", { class: "grid" }, el("div", {}, el("h2", {}, "stdout"), stdout), el("div", {}, el("h2", {}, "stderr"), stderr)),
     el("div", { class: "grid" }, el("div", {}, el("h2", {}, "Inputs"), inputs), el("div", {}, el("h2", {}, "Result"), result)),
     cmds ? el("div", {}, el("h2", {}, "Commands"), cmds) : null,
-    arts, el("h2", {}, "Files"), files);
+    arts, el("h2", {}, "Files"), files].filter(Boolean));
   follow(name, "stdout", stdout);
   follow(name, "stderr", stderr);
   const finished = async () => {
