@@ -85,6 +85,11 @@ impl Users {
         self.by_hash.get(&token_hash(token))
     }
 
+    /// The user whose token has this sha256.
+    pub fn by_hash(&self, hash: &[u8; 32]) -> Option<&User> {
+        self.by_hash.get(hash)
+    }
+
     /// The user of this name.
     pub fn by_name(&self, name: &str) -> Option<&User> {
         self.by_hash.values().find(|u| u.name == name)

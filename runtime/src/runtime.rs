@@ -87,6 +87,13 @@ impl Runtime {
         self.parts.opts.engine.max_concurrent
     }
 
+    /// How many guest instances run now (Runs waiting for a slot not
+    /// counted).
+    pub fn instances_in_use(&self) -> u32 {
+        let free = self.parts.engine.slots.available_permits() as u32;
+        self.instance_slots().saturating_sub(free)
+    }
+
     /// The default limits.
     pub fn default_limits(&self) -> &Limits {
         &self.parts.opts.limits

@@ -94,6 +94,38 @@ fn nothing_is_served_without_a_session_and_health_says_only_ok() {
     assert_eq!(status, 401, "{body}");
     let (status, _) = with_cookie(&d, "GET", "/v1/runs", "rh_session=forged", None);
     assert_eq!(status, 401);
+    // After signing in, only a path on this daemon (a tab would make
+    // `/<TAB>/evil` another site's address to a browser).
+    let raw = |extra: &str, body: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&d.addr).unwrap();
+        write!(
+            s,
+            "POST /signin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        resp
+    };
+    let resp = raw(
+        "",
+        &format!("token={}&next=%2F%09%2Fevil.example", d.token()),
+    );
+    assert!(resp.contains("\r\nlocation: /\r\n"), "{resp}");
+    let resp = raw("", &format!("token={}&next=%2F%2Fevil.example", d.token()));
+    assert!(resp.contains("\r\nlocation: /\r\n"), "{resp}");
+    // Another site's page cannot sign a browser in (with its own token).
+    let resp = raw(
+        "Sec-Fetch-Site: cross-site\r\n",
+        &format!("token={}", d.token()),
+    );
+    assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    // Any token is a method to HTTP; metrics do not make a label of it.
+    let _ = with_cookie(&d, "FROB", "/v1/health", "x=y", None);
+    let (_, m) = d.http("GET", "/metrics", Some(&d.token()), b"");
+    assert!(!m.contains("FROB") && m.contains("method=\"other\""), "{m}");
     // The liveness probe needs nothing and says nothing else.
     let (status, body) = d.http("GET", "/healthz", None, b"");
     assert_eq!((status, body.as_str()), (200, "ok\n"));
@@ -286,6 +318,9 @@ fn a_user_sees_nothing_of_another_users_runs_in_the_dashboard() {
         assert!(!b.text("body").await.contains("testkit/add"));
         b.shot("no-access").await;
         b.close().await;
+        // Metrics tell of every user's functions: administrators only.
+        let (status, _) = d.http("GET", "/metrics", Some(&d.user_token("bob")), b"");
+        assert_eq!(status, 403);
         // Alice sees hers.
         let b = Browser::start().await;
         b.sign_in(&base, &d.user_token("alice")).await;

@@ -1,7 +1,9 @@
-//! `GET /metrics`: the daemon's figures in the Prometheus text format
-//! (`prometheus-client`). Runs are counted as the runtime sees them start
-//! and end ([`rh_runtime::RunWatcher`], atomics only on the call's path);
-//! gauges are read when scraped. Labels are bounded: a function's deployed
+//! `GET /metrics`: the daemon's figures in the OpenMetrics text format,
+//! which Prometheus reads (`prometheus-client`). Runs are counted as the
+//! runtime sees them start and end ([`rh_runtime::RunWatcher`]: on the
+//! call's path, a few label lookups, counters and one histogram
+//! observation; the bench shows what it costs); gauges are read when
+//! scraped. Labels are bounded: a function's deployed
 //! name and function (or `exec` / `python` for command Runs), a status, a
 //! route template; never a Run's name.
 
@@ -257,6 +259,11 @@ impl Metrics {
 
     /// A request answered.
     pub fn request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        // Any token is a method to HTTP: only the known ones are labels.
+        let method = match method {
+            "GET" | "POST" | "DELETE" | "PUT" | "HEAD" | "OPTIONS" | "PATCH" => method,
+            _ => "other",
+        };
         self.http
             .get_or_create(&HttpLabels {
                 method: method.into(),

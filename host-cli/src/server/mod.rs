@@ -114,6 +114,8 @@ pub struct State {
     pub cluster: Option<Arc<hosts::Cluster>>,
     /// The dashboard's signed-in browsers.
     pub sessions: dashboard::Sessions,
+    /// The port this daemon listens on (names its session cookie).
+    pub port: u16,
     /// What `/metrics` exports.
     pub metrics: Arc<metrics::Metrics>,
 }
@@ -214,6 +216,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         body_grace: opts.connections.header_timeout,
         cluster: cluster.clone(),
         sessions: Default::default(),
+        port: addr.port(),
         metrics: metrics.clone(),
     });
     if let Some(m) = opts.metrics_addr {
@@ -306,13 +309,20 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
 
 /// `--metrics-addr`: `/metrics` and `/healthz`, nothing else, no token.
 async fn metrics_listener(l: TcpListener, state: Arc<State>) {
+    // A few scrapers at a time, each given 10 s: an idle connection
+    // cannot hold a descriptor the daemon needs.
+    let cap = Arc::new(tokio::sync::Semaphore::new(16));
     loop {
+        let Ok(permit) = cap.clone().acquire_owned().await else {
+            return;
+        };
         let Ok((stream, _)) = l.accept().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
         let state = state.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                 let state = state.clone();
                 async move {
@@ -332,9 +342,10 @@ async fn metrics_listener(l: TcpListener, state: Arc<State>) {
                     Ok::<_, std::convert::Infallible>(resp)
                 }
             });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let conn = http1::Builder::new()
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(stream), svc);
+            let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
         });
     }
 }

@@ -29,15 +29,17 @@ const APP_CSS: &str = include_str!("assets/app.css");
 
 /// How long a session lasts.
 const SESSION_LIFE: Duration = Duration::from_secs(12 * 3600);
-/// The most sessions held; the oldest go first.
+/// The most sessions held for one token; its oldest go first.
+const MAX_SESSIONS_PER_TOKEN: usize = 64;
+/// The most sessions held in all.
 const MAX_SESSIONS: usize = 10_000;
-const COOKIE: &str = "rh_session";
 
-/// A signed-in browser.
+/// A signed-in browser. Its user is looked up again by its token's hash at
+/// every request: a token taken out of the users file (or a user's rights
+/// changed), once read again, holds for its sessions too.
 #[derive(Clone)]
 pub struct Session {
-    /// The user, on a daemon with users.
-    pub user: Option<User>,
+    token_sha: [u8; 32],
     pub csrf: String,
     made: Instant,
 }
@@ -49,24 +51,37 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    fn open(&self, user: Option<User>) -> String {
-        let id = super::hosts::random_id() + &super::hosts::random_id();
+    /// A new session for the token of this hash; `None` when there is no
+    /// randomness to make its id with.
+    fn open(&self, token_sha: [u8; 32]) -> Option<String> {
+        let id = super::hosts::random_id_checked(24)?;
+        let csrf = super::hosts::random_id_checked(24)?;
         let mut m = self.by_id.lock().expect("sessions poisoned");
-        m.retain(|_, s| s.made.elapsed() < SESSION_LIFE);
-        if m.len() >= MAX_SESSIONS
-            && let Some(oldest) = m.iter().min_by_key(|(_, s)| s.made).map(|(k, _)| k.clone())
+        let mine: Vec<(String, Instant)> = m
+            .iter()
+            .filter(|(_, s)| s.token_sha == token_sha)
+            .map(|(k, s)| (k.clone(), s.made))
+            .collect();
+        if mine.len() >= MAX_SESSIONS_PER_TOKEN
+            && let Some((oldest, _)) = mine.iter().min_by_key(|(_, t)| *t)
         {
-            m.remove(&oldest);
+            m.remove(oldest);
+        }
+        if m.len() >= MAX_SESSIONS {
+            m.retain(|_, s| s.made.elapsed() < SESSION_LIFE);
+        }
+        if m.len() >= MAX_SESSIONS {
+            return None;
         }
         m.insert(
             id.clone(),
             Session {
-                user,
-                csrf: super::hosts::random_id() + &super::hosts::random_id(),
+                token_sha,
+                csrf,
                 made: Instant::now(),
             },
         );
-        id
+        Some(id)
     }
 
     fn get(&self, id: &str) -> Option<Session> {
@@ -81,17 +96,48 @@ impl Sessions {
     }
 }
 
-/// The session a request's cookie names, if any (and its user still
-/// exists on this daemon).
-pub fn session_of<B>(state: &State, req: &Request<B>) -> Option<(String, Session)> {
-    let id = cookie(req, COOKIE)?;
+/// The session a request's cookie names, if any, and whom it acts for now
+/// (`None` for full access): its token must still be known here.
+pub fn session_of<B>(state: &State, req: &Request<B>) -> Option<(String, Session, Option<User>)> {
+    let id = cookie(req, &cookie_name(state))?;
     let s = state.sessions.get(&id)?;
-    if let (Some(u), Auth::Users(_, users)) = (&s.user, &state.auth)
-        && !users.read().expect("users lock poisoned").has(&u.name)
+    let user = match &state.auth {
+        Auth::Open => None,
+        Auth::Token(t) => {
+            if !same(&crate::users::token_hash(t), &s.token_sha) {
+                return None;
+            }
+            None
+        }
+        Auth::Users(_, users) => Some(
+            users
+                .read()
+                .expect("users lock poisoned")
+                .by_hash(&s.token_sha)?
+                .clone(),
+        ),
+    };
+    Some((id, s, user))
+}
+
+/// The session cookie's name: one per daemon address (cookies do not keep
+/// ports apart, and two daemons on one machine must not share one).
+fn cookie_name(state: &State) -> String {
+    format!("rh_session_{}", state.port)
+}
+
+/// Whether a form post comes from this daemon's own pages (browsers say
+/// where a request comes from in `Sec-Fetch-Site`; a client without it is
+/// not a browser another site drives).
+fn same_site<B>(req: &Request<B>) -> bool {
+    match req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
     {
-        return None;
+        None => true,
+        Some(v) => v == "same-origin" || v == "none",
     }
-    Some((id, s))
 }
 
 fn cookie<B>(req: &Request<B>, name: &str) -> Option<String> {
@@ -158,7 +204,10 @@ fn redirect(to: &str, cookie: Option<String>) -> Resp {
 
 /// A local path to go back to after signing in (never another site).
 fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    // Visible ASCII only: a browser drops tabs and newlines from a URL,
+    // which would turn `/<TAB>/host` into `//host`.
+    let plain = next.bytes().all(|b| (0x21..0x7f).contains(&b));
+    if plain && next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
         next.to_string()
     } else {
         "/".into()
@@ -224,7 +273,9 @@ pub async fn handle(state: &State, req: Request<Incoming>) -> Resp {
     let query = req.uri().query().unwrap_or("").to_string();
     let method = req.method().clone();
     match (&method, path.as_str()) {
-        (&Method::GET, "/healthz") => respond(StatusCode::OK, "text/plain", full(b"ok\n".to_vec())),
+        (&Method::GET | &Method::HEAD, "/healthz") => {
+            respond(StatusCode::OK, "text/plain", full(b"ok\n".to_vec()))
+        }
         (&Method::GET, "/assets/app.css") => {
             page(StatusCode::OK, "text/css; charset=utf-8", APP_CSS.into())
         }
@@ -239,7 +290,7 @@ pub async fn handle(state: &State, req: Request<Incoming>) -> Resp {
         (&Method::POST, "/signin") => signin(state, req).await,
         (&Method::POST, "/signout") => signout(state, req).await,
         _ => {
-            let Some((_, s)) = session_of(state, &req) else {
+            let Some((_, s, user)) = session_of(state, &req) else {
                 if method == Method::GET
                     && !path.starts_with("/assets/")
                     && !path.starts_with("/ui/")
@@ -266,8 +317,8 @@ pub async fn handle(state: &State, req: Request<Incoming>) -> Resp {
                 ),
                 (&Method::GET, "/ui/session") => {
                     let v = serde_json::json!({
-                        "user": s.user.as_ref().map(|u| u.name.clone()),
-                        "admin": s.user.as_ref().is_none_or(|u| u.admin),
+                        "user": user.as_ref().map(|u| u.name.clone()),
+                        "admin": user.as_ref().is_none_or(|u| u.admin),
                         "csrf": s.csrf,
                         "cluster": state.rt.cluster(),
                     });
@@ -315,6 +366,13 @@ async fn small_body(req: Request<Incoming>) -> Option<bytes::Bytes> {
 }
 
 async fn signin(state: &State, req: Request<Incoming>) -> Resp {
+    if !same_site(&req) {
+        return page(
+            StatusCode::FORBIDDEN,
+            "text/plain; charset=utf-8",
+            "sign in from this daemon's own page\n".into(),
+        );
+    }
     let Some(body) = small_body(req).await else {
         return signin_page(
             StatusCode::BAD_REQUEST,
@@ -325,25 +383,39 @@ async fn signin(state: &State, req: Request<Incoming>) -> Resp {
     let f = form(&body);
     let next = f.get("next").cloned().unwrap_or_else(|| "/".into());
     let token = f.get("token").map(String::as_str).unwrap_or("");
-    let Some(user) = super::routes::user_of_token(state, token) else {
+    if super::routes::user_of_token(state, token).is_none() {
         return signin_page(
             StatusCode::UNAUTHORIZED,
             Some("That token is not known here."),
             &next,
         );
+    }
+    let Some(id) = state.sessions.open(crate::users::token_hash(token)) else {
+        return signin_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("No session can be made now; try again."),
+            &next,
+        );
     };
-    let id = state.sessions.open(user);
     let cookie = format!(
-        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        "{}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        cookie_name(state),
         SESSION_LIFE.as_secs()
     );
     redirect(&safe_next(&next), Some(cookie))
 }
 
 async fn signout(state: &State, req: Request<Incoming>) -> Resp {
-    let Some((id, s)) = session_of(state, &req) else {
+    let Some((id, s, _)) = session_of(state, &req) else {
         return redirect("/signin", None);
     };
+    if !same_site(&req) {
+        return page(
+            StatusCode::FORBIDDEN,
+            "text/plain; charset=utf-8",
+            "sign out from this daemon's own page\n".into(),
+        );
+    }
     let header_ok = csrf_ok(&req, &s);
     let body = small_body(req).await.unwrap_or_default();
     let field_ok = form(&body)
@@ -360,7 +432,8 @@ async fn signout(state: &State, req: Request<Incoming>) -> Resp {
     redirect(
         "/signin",
         Some(format!(
-            "{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
+            "{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
+            cookie_name(state)
         )),
     )
 }

@@ -425,26 +425,36 @@ pub fn host_name(root: &std::path::Path, given: Option<&str>) -> Result<String> 
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .take(40)
         .collect();
-    let mut rnd = [0u8; 3];
-    getrandom(&mut rnd);
-    let n = format!("{machine}-{}", hex::encode(rnd));
+    let n = format!("{machine}-{}", &random_id()[..6]);
     std::fs::create_dir_all(root)?;
     std::fs::write(&file, &n)?;
     Ok(n)
 }
 
-fn getrandom(buf: &mut [u8]) {
+/// Fill `buf` from the system's random source; whether it could.
+pub(crate) fn getrandom(buf: &mut [u8]) -> bool {
     use std::io::Read;
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = f.read_exact(buf);
-    }
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(buf))
+        .is_ok()
 }
 
-/// A random id (hex).
+/// A random id (hex), or `None` when there is no randomness to be had.
+pub(crate) fn random_id_checked(bytes: usize) -> Option<String> {
+    let mut b = vec![0u8; bytes];
+    getrandom(&mut b).then(|| hex::encode(b))
+}
+
+/// A random id (hex) for messages and sessions of NATS requests, where a
+/// repeat costs a retry at worst; with no randomness, the clock's.
 pub(crate) fn random_id() -> String {
-    let mut b = [0u8; 12];
-    getrandom(&mut b);
-    hex::encode(b)
+    random_id_checked(12).unwrap_or_else(|| {
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        format!("{n:024x}")
+    })
 }
 
 /// Milliseconds since the epoch.

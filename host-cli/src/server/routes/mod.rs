@@ -47,6 +47,16 @@ pub async fn handle(
     let path = req.uri().path().to_string();
     let (resp, who) = if path == "/metrics" {
         match authenticate(&state, &req) {
+            // Figures of every user's functions: for an administrator.
+            Ok(Some(u)) if !u.admin => (
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "only an administrator reads /metrics (or use --metrics-addr)",
+                )
+                .into_response(),
+                None,
+            ),
             Ok(_) => (metrics_page(&state), None),
             Err(e) => (e.into_response(), None),
         }
@@ -114,7 +124,7 @@ fn authenticate(state: &State, req: &Request<Incoming>) -> Result<Option<User>, 
         )
     };
     if bearer.is_none()
-        && let Some((_, s)) = super::dashboard::session_of(state, req)
+        && let Some((_, s, user)) = super::dashboard::session_of(state, req)
     {
         let reads = matches!(*req.method(), Method::GET | Method::HEAD);
         if !reads && !super::dashboard::csrf_ok(req, &s) {
@@ -124,7 +134,7 @@ fn authenticate(state: &State, req: &Request<Incoming>) -> Result<Option<User>, 
                 "a request with the session cookie that changes something needs its X-RH-CSRF token",
             ));
         }
-        return Ok(s.user);
+        return Ok(user);
     }
     user_of_token(state, bearer.unwrap_or("")).ok_or_else(unauthorized)
 }

@@ -5,14 +5,26 @@
 
 const app = document.getElementById("app");
 let session = { user: null, admin: false, csrf: "" };
-let timers = [];
 let aborts = [];
+// Each view is one generation: a view replaced by another stops polling.
+let generation = 0;
 
 function stopAll() {
-  timers.forEach(clearInterval);
-  timers = [];
+  generation += 1;
   aborts.forEach((a) => a.abort());
   aborts = [];
+}
+
+// Run `step` every `ms` after the previous one finished, while this view
+// lasts (never two at once, never a view's poll after it was left).
+function every(ms, step) {
+  const mine = generation;
+  const again = async () => {
+    if (mine !== generation) return;
+    try { if ((await step()) === false) return; } catch { /* try again */ }
+    if (mine === generation) setTimeout(again, ms);
+  };
+  setTimeout(again, ms);
 }
 
 function el(tag, attrs, ...kids) {
@@ -131,7 +143,7 @@ async function runsView() {
   };
   await load();
   // The newest page follows what happens: new Runs appear, statuses change.
-  if (!q.get("cursor")) timers.push(setInterval(() => load().catch(() => {}), 1500));
+  if (!q.get("cursor")) every(1500, load);
 }
 
 // ------------------------------------------------------------------- run
@@ -202,8 +214,14 @@ async function runView(name) {
     el("div", { class: "grid" }, el("div", {}, el("h2", {}, "Inputs"), inputs), el("div", {}, el("h2", {}, "Result"), result)),
     cmds ? el("div", {}, el("h2", {}, "Commands"), cmds) : null,
     arts, el("h2", {}, "Files"), files].filter(Boolean));
+  // One stream (a browser keeps few connections per host): stdout live,
+  // stderr read again as the record is.
   follow(name, "stdout", stdout);
-  follow(name, "stderr", stderr);
+  const readStderr = async () => {
+    const r = await fetch(path + "/logs?stream=stderr", { credentials: "same-origin" });
+    if (r.ok) stderr.textContent = await r.text();
+  };
+  readStderr().catch(() => {});
   const finished = async () => {
     api(path + "/files/inputs.json").then((v) => { inputs.textContent = JSON.stringify(v, null, 2); }).catch(() => { inputs.textContent = "–"; });
     api(path + "/result").then((a) => {
@@ -215,16 +233,13 @@ async function runView(name) {
   };
   if (terminal(c.status)) { finished(); return; }
   inputs.textContent = "(when it ends)"; result.textContent = "(when it ends)";
-  timers.push(setInterval(async () => {
-    try {
-      c = await api(path);
-      fill();
-      if (terminal(c.status)) { stopTimers(); cancel.remove(); finished(); }
-    } catch { /* try again */ }
-  }, 700));
+  every(700, async () => {
+    c = await api(path);
+    fill();
+    await readStderr();
+    if (terminal(c.status)) { cancel.remove(); finished(); return false; }
+  });
 }
-
-function stopTimers() { timers.forEach(clearInterval); timers = []; }
 
 // --------------------------------------------------------------- lineage
 
@@ -337,7 +352,7 @@ async function route() {
 
 document.addEventListener("click", (ev) => {
   const a = ev.target.closest("a");
-  if (!a || a.target || a.hasAttribute("download") || ev.ctrlKey || ev.metaKey) return;
+  if (!a || a.getAttribute("target") || a.hasAttribute("download") || ev.ctrlKey || ev.metaKey) return;
   const href = a.getAttribute("href");
   if (!href || !href.startsWith("/") || href.startsWith("/v1/")) return;
   ev.preventDefault();
