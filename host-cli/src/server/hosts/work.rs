@@ -49,6 +49,10 @@ pub struct Work {
     /// message (`body` is then null).
     #[serde(default)]
     pub body_blob: Option<String>,
+    /// In the work message: the revision of the Run's entry as queued, so
+    /// the host that takes it needs one compare-and-set, not a read first.
+    #[serde(default)]
+    pub entry_rev: u64,
 }
 
 /// Bodies larger than this go by the shared store.
@@ -151,29 +155,23 @@ impl Cluster {
             host: String::new(),
             work: work.clone(),
         };
-        if self
-            .active
-            .create(&key, Bytes::from(serde_json::to_vec(&entry)?))
-            .await
-            .is_err()
-        {
-            match self.active.entry(&key).await? {
+        let value = Bytes::from(serde_json::to_vec(&entry)?);
+        let rev = match self.active.create(&key, value.clone()).await {
+            Ok(rev) => rev,
+            Err(_) => match self.active.entry(&key).await? {
                 // A Run of the name is still active.
                 Some(e) if e.operation == Operation::Put => return Ok(false),
                 Some(e) => {
                     // Deleted: take the key back by revision.
-                    if self
-                        .active
-                        .update(&key, Bytes::from(serde_json::to_vec(&entry)?), e.revision)
-                        .await
-                        .is_err()
-                    {
-                        return Ok(false);
+                    match self.active.update(&key, value, e.revision).await {
+                        Ok(rev) => rev,
+                        Err(_) => return Ok(false),
                     }
                 }
                 None => anyhow::bail!("the bucket of active Runs did not take {}", work.run),
-            }
-        }
+            },
+        };
+        work.entry_rev = rev;
         let (rt, config, ins) = (self.rt.clone(), work.queued.clone(), inputs.clone());
         rh_runtime::background::run(move || rt.mirror(&config, &[(rh_runtime::INPUTS, &ins)]))
             .await?;
@@ -242,13 +240,13 @@ impl Cluster {
             work: work.clone(),
         };
         let key = key_of(&work.run);
-        if self
+        match self
             .active
             .update(&key, Bytes::from(serde_json::to_vec(&entry)?), revision)
             .await
-            .is_err()
         {
-            return Ok(false);
+            Ok(rev) => work.entry_rev = rev,
+            Err(_) => return Ok(false),
         }
         let (rt, config) = (self.rt.clone(), work.queued.clone());
         let _ = rh_runtime::background::run(move || rt.mirror(&config, &[])).await;
@@ -316,6 +314,30 @@ async fn take(c: &Arc<Cluster>, m: async_nats::jetstream::Message) {
         return;
     };
     let key = key_of(&work.run);
+    // Taken as queued, in one step: the entry is as the message says.
+    if work.entry_rev != 0 {
+        let mut queued = work.clone();
+        queued.entry_rev = 0;
+        let mine = ActiveEntry {
+            host: c.host.clone(),
+            work: queued,
+        };
+        if let Ok(v) = serde_json::to_vec(&mine)
+            && let Ok(revision) = c.active.update(&key, Bytes::from(v), work.entry_rev).await
+        {
+            let _ = m.ack().await;
+            let mut mine = mine.work;
+            mine.after = work.after;
+            c.taken
+                .lock()
+                .expect("taken poisoned")
+                .insert(mine.run.clone());
+            c.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            execute(c, mine, revision).await;
+            c.busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            return;
+        }
+    }
     let entry = match c.active.entry(&key).await {
         Ok(e) => e,
         Err(e) => {
@@ -392,12 +414,9 @@ async fn execute(c: &Arc<Cluster>, work: Work, revision: u64) {
         let (rt, cfg) = (c.rt.clone(), config.clone());
         let _ = rh_runtime::background::run(move || rt.mirror(&cfg, &[])).await;
     }
-    // Reaped while it ran (this host was taken for dead): the record the
-    // reaper published stands, on every host.
-    if !c.holds(&name, revision).await {
-        tracing::warn!(run = %name, "this host was taken for dead while it ran the Run");
-        return;
-    }
+    // Reaped while it ran (this host taken for dead), the record the
+    // reaper published stands on every host: it came first, and of two
+    // ends of one Run the first stands (see the runtime's copies).
     // The artifact versions it saved, for the other hosts to fetch.
     for a in &config.downstream_artifacts {
         let (rt, a2) = (c.rt.clone(), a.clone());

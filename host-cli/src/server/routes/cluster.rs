@@ -150,6 +150,7 @@ fn work_of(cx: &Ctx, kind: WorkKind, body: serde_json::Value, retries: u32, p: &
         queued: p.config.clone(),
         after: 0,
         body_blob: None,
+        entry_rev: 0,
     }
 }
 
