@@ -124,12 +124,24 @@ impl Daemon {
         path: &str,
         body: &serde_json::Value,
     ) -> (u16, serde_json::Value) {
+        self.http_value(method, path, &self.user_token(user), body)
+    }
+
+    /// A request with `token`; the status and the body as JSON (or as a
+    /// string when it is not JSON).
+    pub fn http_value(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
         let body = if body.is_null() {
             String::new()
         } else {
             body.to_string()
         };
-        let (status, text) = self.http(method, path, Some(&self.user_token(user)), body.as_bytes());
+        let (status, text) = self.http(method, path, Some(token), body.as_bytes());
         let v = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
         (status, v)
     }
@@ -157,18 +169,7 @@ impl Daemon {
 
     /// Start again on the same root (after a kill or a stop).
     pub fn restart(&mut self) {
-        let (child, addr) = spawn(self.dir.path(), &self.root, &["--token-file", "token"]);
-        self.child = child;
-        self.addr = addr;
-        self.rh_ok(&["cluster", "remove", "cpu"]);
-        self.rh_ok(&[
-            "cluster",
-            "add",
-            "cpu",
-            &format!("http://{}", self.addr),
-            "--token-file",
-            "token",
-        ]);
+        self.restart_with(&[]);
     }
 
     /// An authorized request whose answer must be 200 with a JSON body.

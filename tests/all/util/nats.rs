@@ -193,13 +193,6 @@ impl Daemon {
         path: &str,
         body: &serde_json::Value,
     ) -> (u16, serde_json::Value) {
-        let body = if body.is_null() {
-            String::new()
-        } else {
-            body.to_string()
-        };
-        let (status, text) = self.http(method, path, Some(&self.token()), body.as_bytes());
-        let v = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-        (status, v)
+        self.http_value(method, path, &self.token(), body)
     }
 }

@@ -328,14 +328,7 @@ async fn take(c: &Arc<Cluster>, m: async_nats::jetstream::Message) {
             let _ = m.ack().await;
             let mut mine = mine.work;
             mine.after = work.after;
-            c.taken
-                .lock()
-                .expect("taken poisoned")
-                .insert(mine.run.clone());
-            c.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            execute(c, mine, revision).await;
-            c.busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-            return;
+            return run_taken(c, mine, revision).await;
         }
     }
     let entry = match c.active.entry(&key).await {
@@ -385,12 +378,18 @@ async fn take(c: &Arc<Cluster>, m: async_nats::jetstream::Message) {
     };
     // What the entry says is run; the message only says when.
     mine.after = mine.after.max(work.after);
+    run_taken(c, mine, revision).await;
+}
+
+/// Execute a Run this host has just taken (its entry at `revision`),
+/// counted as taken until it starts and as busy until it has ended.
+async fn run_taken(c: &Arc<Cluster>, work: Work, revision: u64) {
     c.taken
         .lock()
         .expect("taken poisoned")
-        .insert(mine.run.clone());
+        .insert(work.run.clone());
     c.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    execute(c, mine, revision).await;
+    execute(c, work, revision).await;
     c.busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
 }
 
