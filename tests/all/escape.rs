@@ -215,8 +215,9 @@ fn a_guest_cannot_fill_the_hosts_resource_table() {
         "{msg}"
     );
     // The cap is 10,000 handles a Run (Wasmtime's default of 100,000 let
-    // this Run add 15 MiB to the host).
-    assert!(grown < 4 * 1024, "the host's memory grew by {grown} KiB");
+    // this Run add 15 MiB to the host; with the cap it adds 3.5-4.3 MiB,
+    // code and heap touched for the first time included).
+    assert!(grown < 8 * 1024, "the host's memory grew by {grown} KiB");
     // A guest that keeps a sane number of handles is untouched.
     let v = call(&d, "escape/handles", json!([9000]), "some");
     assert_eq!(v["result"], 9000, "{v}");
