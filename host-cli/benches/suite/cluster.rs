@@ -200,6 +200,18 @@ async fn spread(addrs: &[String], n: usize, tag: &str) -> f64 {
     n as f64 / t.elapsed().as_secs_f64()
 }
 
+/// The address of a host (of `hosts`, named h0, h1, h2) other than the
+/// one running the only Run, as `watch` lists them.
+async fn not_running_it(watch: &str, hosts: &[Daemon]) -> String {
+    let busy = busy_host(watch).await;
+    hosts
+        .iter()
+        .zip(["h0", "h1", "h2"])
+        .find(|(_, n)| *n != busy)
+        .map(|(h, _)| h.addr.clone())
+        .unwrap()
+}
+
 /// A Run's status as a host sees it (`None` before it knows the Run).
 async fn status_of(s: &mut Sender, addr: &str, run: &str) -> Option<String> {
     s.ready().await.ok()?;
@@ -327,42 +339,15 @@ pub fn cluster_figures(
             &json!({"function": "testkit/ticks", "args": [count, 10], "run_name": "ticks", "mode": "run"}),
         )
         .await;
-        let busy = busy_host(a).await;
-        let other = hosts
-            .iter()
-            .zip(["h0", "h1", "h2"])
-            .find(|(_, n)| *n != busy)
-            .map(|(h, _)| h.addr.clone())
-            .unwrap();
+        let other = not_running_it(a, &hosts).await;
         let mut f = connect(&other).await;
         let since = now_us();
         let req = Request::get("/v1/runs/ticks/logs?follow=1")
             .header("host", &other)
             .body(Full::new(Bytes::new()))
             .unwrap();
-        let mut body = f.send_request(req).await.unwrap().into_body();
-        let (mut delays, mut pending) = (Vec::new(), Vec::new());
-        while let Some(frame) = body.frame().await {
-            let Ok(data) = frame.unwrap().into_data() else {
-                continue;
-            };
-            let seen = now_us();
-            pending.extend_from_slice(&data);
-            while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=nl).collect();
-                let stamp: u128 = std::str::from_utf8(&line)
-                    .unwrap()
-                    .trim()
-                    .strip_prefix("tick ")
-                    .unwrap()
-                    .parse()
-                    .unwrap();
-                if stamp >= since {
-                    delays.push(Duration::from_micros(seen.saturating_sub(stamp) as u64));
-                }
-            }
-        }
-        delays
+        let body = f.send_request(req).await.unwrap().into_body();
+        tick_delays(body, since).await.0
     });
     let mut r = Row::latency(
         "cluster: guest println -> follower on another host",
@@ -387,13 +372,7 @@ pub fn cluster_figures(
                 &json!({"function": "testkit/spin", "args": [], "run_name": name, "mode": "run"}),
             )
             .await;
-            let busy = busy_host(a).await;
-            let other = hosts
-                .iter()
-                .zip(["h0", "h1", "h2"])
-                .find(|(_, n)| *n != busy)
-                .map(|(h, _)| h.addr.clone())
-                .unwrap();
+            let other = not_running_it(a, &hosts).await;
             let mut o = connect(&other).await;
             // Running there too before the cancel is timed.
             loop {

@@ -10,7 +10,8 @@
 //! once. A host reaps only after its own connection has been up for a
 //! while: one that has just come back cannot yet tell who is alive.
 
-use super::work::{ActiveEntry, end_as_error};
+use super::take::end_as_error;
+use super::work::ActiveEntry;
 use super::{Cluster, DEAD_AFTER, HEARTBEAT, now_ms};
 use async_nats::jetstream::kv::Operation;
 use bytes::Bytes;

@@ -25,6 +25,8 @@
 
 mod events;
 mod liveness;
+mod reach;
+mod take;
 mod work;
 
 pub use events::Applied;
@@ -97,7 +99,7 @@ pub struct Cluster {
     /// The state that answers requests (replicated ones are applied
     /// through it); set once the daemon's state exists.
     state: std::sync::OnceLock<Weak<State>>,
-    follows: events::Follows,
+    follows: reach::Follows,
 }
 
 /// How long a host may miss heartbeats before the others count it dead.
@@ -229,7 +231,7 @@ impl Cluster {
             started,
             joined_ms: now_ms(),
             state: std::sync::OnceLock::new(),
-            follows: events::Follows::default(),
+            follows: reach::Follows::default(),
         });
         Ok(c)
     }
@@ -278,10 +280,10 @@ impl Cluster {
         tokio::spawn(liveness::heartbeats(self.clone()));
         tokio::spawn(liveness::reaper(self.clone()));
         tokio::spawn(events::apply_events(self.clone(), events));
-        tokio::spawn(events::answer_cancels(self.clone()).await?);
-        tokio::spawn(events::answer_follows(self.clone()).await?);
+        tokio::spawn(reach::answer_cancels(self.clone()).await?);
+        tokio::spawn(reach::answer_follows(self.clone()).await?);
         tokio::spawn(liveness::answer_pings(self.clone()).await?);
-        tokio::spawn(work::take_work(self.clone(), workers));
+        tokio::spawn(take::take_work(self.clone(), workers));
         tracing::info!(
             cluster = %self.cluster,
             host = %self.host,

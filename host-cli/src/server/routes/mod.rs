@@ -16,6 +16,7 @@
 mod artifacts;
 mod calls;
 mod cluster;
+mod cluster_output;
 mod functions;
 mod runs;
 mod scopes;
@@ -263,10 +264,10 @@ pub async fn route_with(
                 return cluster::python(&cx, c, req).await.into_response();
             }
             (&Method::POST, ["v1", "runs", name, "cancel"]) => {
-                return cluster::cancel(&cx, c, name).await.into_response();
+                return cluster_output::cancel(&cx, c, name).await.into_response();
             }
             (&Method::GET, ["v1", "runs", name, "logs"]) => {
-                return cluster::logs(&cx, c, name).into_response();
+                return cluster_output::logs(&cx, c, name).into_response();
             }
             (&Method::GET, ["v1", "hosts"]) => return cluster::hosts(c).await.into_response(),
             // A read sees everything the cluster had done when it came:
